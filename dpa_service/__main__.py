@@ -1,0 +1,3 @@
+from dpa_service.cli import main
+
+main()

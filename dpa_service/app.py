@@ -1,0 +1,87 @@
+"""create_app(): the whole wiring in small steps."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Response, get
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from dpa_service import __version__
+from dpa_service.audit.controllers import AuditController
+from dpa_service.auth import ApiKeyAuthenticationMiddleware
+from dpa_service.db import Database
+from dpa_service.deps import dependencies
+from dpa_service.problems import exception_handlers, request_id_middleware
+from dpa_service.settings import Settings, get_settings
+from dpa_service.tenants.controllers import OwnTenantController, TenantsController
+from dpa_service.users.controllers import ApiKeyController, IdentityController
+
+# Paths that do not take an API key: health, the OpenAPI document, and (later) signing links and webhooks,
+# which carry their own secret.
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/sign/", "^/webhooks/"]
+
+
+@get("/health", tags=["Operations"], operation_id="health", exclude_from_auth=True)
+async def health(state: State) -> Response[dict[str, str]]:
+    database_ok = await state.db.ping()
+    body = {"status": "ok" if database_ok else "degraded", "database": "ok" if database_ok else "unreachable"}
+    return Response(body, status_code=200 if database_ok else 503)
+
+
+def _lifespan(settings: Settings):
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.db = Database(settings.database)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    return lifespan
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="DPA service",
+        version=__version__,
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
+        ),
+        security=[{"apiKey": []}],
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level)
+    config = AppConfig(
+        route_handlers=[
+            health,
+            IdentityController,
+            ApiKeyController,
+            TenantsController,
+            OwnTenantController,
+            AuditController,
+        ],
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        middleware=[
+            request_id_middleware,
+            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        openapi_config=_openapi(),
+        lifespan=[_lifespan(settings)],
+        state=State({"settings": settings}),
+        debug=False,
+    )
+    return Litestar.from_config(config)

@@ -1,0 +1,148 @@
+"""Append to and verify the hash-chained audit log.
+
+Each event stores `prev_hash` and `hash = sha256(canonical_json(event) + prev_hash)`; `seq` counts from 1
+without gaps per chain. The chain's head row (last seq and hash) is locked while appending, so concurrent
+writers queue, and it also reveals a deleted or appended tail. Triggers in the database refuse UPDATE and
+DELETE on events; `verify_chain` finds any change made around them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service.audit.models import GENESIS_HASH, PLATFORM_CHAIN, AuditEvent, AuditHead, ChainVerification
+from dpa_service.auth import Actor
+from dpa_service.clock import rfc3339, utcnow
+from dpa_service.ids import new_id
+
+
+def chain_of(tenant_id: uuid.UUID | None) -> str:
+    return str(tenant_id) if tenant_id else PLATFORM_CHAIN
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(event: AuditEvent) -> str:
+    body = {
+        "chain": event.chain,
+        "tenant_id": str(event.tenant_id) if event.tenant_id else None,
+        "seq": event.seq,
+        "at": rfc3339(event.at),
+        "actor_id": str(event.actor_id) if event.actor_id else None,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "data": event.data,
+    }
+    return hashlib.sha256((canonical_json(body) + event.prev_hash).encode()).hexdigest()
+
+
+async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | None) -> AuditHead:
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(AuditHead)
+        .values(chain=chain, tenant_id=tenant_id, seq=0, hash=GENESIS_HASH)
+        .on_conflict_do_nothing(index_elements=["chain"])
+    )
+    head = (
+        await session.execute(
+            select(AuditHead)
+            .where(AuditHead.chain == chain)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return head
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID | str | None,
+    *,
+    tenant_id: uuid.UUID | None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the tenant's chain (or the platform chain) inside the caller's transaction."""
+    chain = chain_of(tenant_id)
+    head = await _lock_head(session, chain, tenant_id)
+    event = AuditEvent(
+        id=new_id(),
+        chain=chain,
+        tenant_id=tenant_id,
+        seq=head.seq + 1,
+        at=utcnow(),
+        actor_id=actor.user_id,
+        actor_role=actor.role,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        # Round-trip through JSON so the hashed form is exactly what the database gives back.
+        data=json.loads(canonical_json(data or {})),
+        prev_hash=head.hash,
+        hash="",
+    )
+    event.hash = event_hash(event)
+    head.seq, head.hash = event.seq, event.hash
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def list_events(
+    session: AsyncSession, tenant_id: uuid.UUID | None, *, after_seq: int, limit: int
+) -> Sequence[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.chain == chain_of(tenant_id), AuditEvent.seq > after_seq)
+        .order_by(AuditEvent.seq)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> ChainVerification:
+    chain = chain_of(tenant_id)
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+
+    def broken(seq: int, problem: str) -> ChainVerification:
+        return ChainVerification(ok=False, events=count, head=prev_hash, chain=chain, broken_seq=seq, problem=problem)
+
+    stream = await session.stream_scalars(
+        select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq).execution_options(yield_per=500)
+    )
+    async for event in stream:
+        if event.seq != expected_seq:
+            return broken(expected_seq, f"event {expected_seq} is missing (next stored event is {event.seq})")
+        if event.prev_hash != prev_hash:
+            return broken(event.seq, "prev_hash does not match the previous event's hash")
+        if event_hash(event) != event.hash:
+            return broken(event.seq, "the event's content does not match its hash")
+        if event.tenant_id != tenant_id:
+            return broken(event.seq, "the event belongs to another chain")
+        prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    head = (await session.execute(select(AuditHead).where(AuditHead.chain == chain))).scalar_one_or_none()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    if (head_seq, head_hash) != (count, prev_hash):
+        if head_seq > count:
+            return broken(count + 1, f"events {count + 1}..{head_seq} were removed from the end of the chain")
+        return broken(count, "the last event does not match the recorded head of the chain")
+    return ChainVerification(ok=True, events=count, head=prev_hash, chain=chain)

@@ -1,0 +1,121 @@
+"""The `dpa` command: serve, migrate, bootstrap, demo data, audit verification."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service import migrate
+from dpa_service.audit import services as audit
+from dpa_service.db import Database, Scope
+from dpa_service.exceptions import Conflict
+from dpa_service.settings import get_settings
+
+T = TypeVar("T")
+
+
+def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]], scope: Scope | None = None) -> T:
+    async def run() -> T:
+        db = Database(get_settings().database)
+        try:
+            async with db.transaction(scope or Scope.system()) as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _migrate() -> None:
+    migrate.upgrade(get_settings())
+
+
+@click.group()
+def main() -> None:
+    """DPA service: self-service GDPR Data Processing Agreements."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Apply migrations, then serve the API."""
+    import uvicorn
+
+    _migrate()
+    uvicorn.run("dpa_service.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database (as the DATABASE_URL login) to REVISION."""
+    migrate.upgrade(get_settings(), revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@main.command()
+@click.option("--email", required=True, help="The first platform admin's e-mail.")
+@click.option("--name", default="Platform admin", show_default=True)
+def bootstrap(email: str, name: str) -> None:
+    """Create the first platform admin and print its API key as one JSON object."""
+    from dpa_service.users.services import bootstrap_platform_admin
+
+    _migrate()
+    try:
+        created = _in_transaction(lambda s: bootstrap_platform_admin(s, email, name))
+    except Conflict as exc:
+        click.echo(f"refused: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(created.model_dump(mode="json")))
+
+
+@main.command()
+def demo() -> None:
+    """Seed demo staff and two demo tenants (idempotent) and print fresh keys for each."""
+    from dpa_service.demo import seed_demo
+
+    _migrate()
+    click.echo(json.dumps(_in_transaction(seed_demo), indent=2))
+
+
+@main.group(name="audit")
+def audit_group() -> None:
+    """The hash-chained audit log."""
+
+
+@audit_group.command("verify")
+@click.option("--tenant", "tenant_id", type=click.UUID, default=None, help="Only this tenant's chain.")
+def audit_verify(tenant_id: uuid.UUID | None) -> None:
+    """Verify the platform chain and every tenant's chain (exit code 1 at the first break)."""
+    from dpa_service.tenants.models import Tenant
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        tenants: list[uuid.UUID | None]
+        if tenant_id is not None:
+            tenants = [tenant_id]
+        else:
+            tenants = [None, *(await session.execute(select(Tenant.id).order_by(Tenant.id))).scalars()]
+        return [(await audit.verify_chain(session, t)).model_dump() for t in tenants]
+
+    results = _in_transaction(work)
+    broken = [r for r in results if not r["ok"]]
+    for result in results:
+        status = "ok" if result["ok"] else f"BROKEN at seq {result['broken_seq']}: {result['problem']}"
+        click.echo(f"{result['chain']}: {result['events']} events, {status}")
+    if broken:
+        sys.exit(1)

@@ -1,0 +1,155 @@
+"""Engines, sessions and the tenant scope of each transaction.
+
+Every unit of work runs in `Database.transaction(scope)`: one transaction, whose tenant scope is applied
+on PostgreSQL with `set_config(..., true)` (transaction-local) so that row-level security filters every
+statement a second time. A session opened any other way has no tenant set, and the policies then show it nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from dpa_service.clock import as_utc
+from dpa_service.settings import DatabaseSettings
+
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SET_SCOPE = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.cross_tenant', :cross, true)")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite drops the offset; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass a timezone-aware UTC value")
+        return as_utc(value) if dialect.name != "sqlite" else as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return as_utc(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose rows a transaction may see.
+
+    A Subscriber's scope is its tenant. Staff work across tenants (`cross_tenant`), or narrow to one tenant
+    when they act on it. `Scope.system()` is for the few platform-level steps (authentication, CLI) that must look
+    across tenants before any principal is known.
+    """
+
+    tenant_id: uuid.UUID | None = None
+    cross_tenant: bool = False
+
+    @classmethod
+    def tenant(cls, tenant_id: uuid.UUID) -> Scope:
+        return cls(tenant_id=tenant_id)
+
+    @classmethod
+    def system(cls) -> Scope:
+        return cls(cross_tenant=True)
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN cannot say IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # Signed contracts must survive a crash: WAL with a full fsync on every commit.
+        for pragma in (
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers take the write lock up front, so two writers queue instead of failing with SQLITE_BUSY.
+        mode = "IMMEDIATE" if conn.get_execution_options().get("dpa_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _postgres_set_role(engine: AsyncEngine, role: str) -> None:
+    if not ROLE_NAME.match(role):
+        raise ValueError(f"DATABASE_APP_ROLE {role!r} is not a plain lowercase role name")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The owner login serves through the non-owner application role, so row-level security applies.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f'SET ROLE "{role}"')
+        cursor.close()
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        _sqlite_setup(engine)
+    return engine
+
+
+class Database:
+    """The application's connection to its database, as the non-owner application role."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.is_postgres = settings.is_postgres
+        url = settings.app_url or settings.url
+        self.engine = make_engine(url, pool_size=settings.pool_size, echo=settings.echo)
+        if self.is_postgres and not settings.app_url:
+            _postgres_set_role(self.engine, settings.app_role)
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write = async_sessionmaker(
+            self.engine.execution_options(dpa_write=True), expire_on_commit=False, autoflush=False
+        )
+
+    @asynccontextmanager
+    async def transaction(self, scope: Scope, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One transaction in `scope`: committed when the block ends, rolled back if it raises."""
+        maker = self._write if write else self._read
+        async with maker() as session, session.begin():
+            session.info["scope"] = scope
+            if self.is_postgres:
+                await session.execute(
+                    _SET_SCOPE,
+                    {
+                        "tenant": str(scope.tenant_id) if scope.tenant_id else "",
+                        "cross": "on" if scope.cross_tenant else "off",
+                    },
+                )
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

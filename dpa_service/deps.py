@@ -1,0 +1,31 @@
+"""Dependencies every controller may ask for by name: `db`, `principal`, `actor`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from dpa_service.auth import Actor, Principal
+from dpa_service.db import Database
+
+
+def provide_db(state: State) -> Database:
+    return state.db
+
+
+def provide_principal(request: Request[Principal, Any, Any]) -> Principal:
+    return request.user
+
+
+def provide_actor(request: Request[Principal, Any, Any]) -> Actor:
+    return Actor.from_connection(request)
+
+
+dependencies = {
+    "db": Provide(provide_db, sync_to_thread=False),
+    "principal": Provide(provide_principal, sync_to_thread=False),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+}

@@ -1,0 +1,151 @@
+"""`Idempotency-Key` for every create endpoint (API.md, Conventions).
+
+The claim on a key, the object created and the stored response are written in one transaction, so a retry
+either finds the whole first result or nothing at all. A duplicate that arrives while the first is in flight
+waits on the key's row (PostgreSQL: the unique index; SQLite: the single writer lock) and then replays.
+
+Keys are scoped to the calling user and kept for 24 hours. A stored response may hold a secret shown once
+(a new API key), so it is encrypted with a key derived from the Idempotency-Key itself, which the database
+never stores: only the client that knows the key can have the response replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from litestar import Request, Response
+from litestar.exceptions import ClientException
+from pydantic import BaseModel
+from sqlalchemy import LargeBinary
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from dpa_service.auth import Principal
+from dpa_service.clock import as_utc, utcnow
+from dpa_service.db import Database, UTCDateTime
+from dpa_service.exceptions import FieldError, IdempotencyKeyReused, InvalidInput
+
+HEADER = "Idempotency-Key"
+RETENTION = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+
+    key_hash: str = Field(primary_key=True, max_length=64)
+    tenant_id: uuid.UUID | None = Field(default=None, index=True)
+    user_id: uuid.UUID
+    method: str = Field(max_length=10)
+    path: str = Field(max_length=500)
+    request_hash: str = Field(max_length=64)
+    status_code: int = 0
+    response: bytes = Field(default=b"", sa_type=LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+def _cipher(key: str, user_id: uuid.UUID) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=user_id.bytes, info=b"dpa idempotent response").derive(
+        key.encode()
+    )
+    return AESGCM(derived)
+
+
+def _seal(key: str, user_id: uuid.UUID, payload: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + _cipher(key, user_id).encrypt(nonce, payload, None)
+
+
+def _open(key: str, user_id: uuid.UUID, sealed: bytes) -> bytes:
+    return _cipher(key, user_id).decrypt(sealed[:12], sealed[12:], None)
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def _request_hash(request: Request) -> str:
+    raw = await request.body()
+    try:
+        parsed = json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise ClientException("The request body is not valid JSON.") from exc
+    return hashlib.sha256(_json_bytes(parsed)).hexdigest()
+
+
+async def _claim(session: AsyncSession, record: IdempotencyRecord) -> IdempotencyRecord | None:
+    """Insert the claim, or return the live record another request made with the same key."""
+    existing = await session.get(IdempotencyRecord, record.key_hash)
+    if existing is not None and as_utc(existing.expires_at) <= utcnow():
+        await session.delete(existing)
+        await session.flush()
+        existing = None
+    if existing is not None:
+        return existing
+    try:
+        async with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        # A concurrent request with the same key committed first (we waited for it on its unique index).
+        return await session.get(IdempotencyRecord, record.key_hash, populate_existing=True)
+    return None
+
+
+async def create_once(
+    db: Database,
+    request: Request,
+    principal: Principal,
+    work: Callable[[AsyncSession], Awaitable[BaseModel]],
+    *,
+    status_code: int = 201,
+) -> Response[bytes]:
+    """Run `work` in one transaction and answer `status_code`, honouring the request's Idempotency-Key."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        async with db.transaction(principal.scope) as session:
+            result = await work(session)
+        return Response(
+            _json_bytes(result.model_dump(mode="json")),
+            status_code=status_code,
+            media_type="application/json",
+        )
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    claim = IdempotencyRecord(
+        key_hash=hashlib.sha256(f"{principal.user_id}:{key}".encode()).hexdigest(),
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        method=request.method,
+        path=request.url.path[:500],
+        request_hash=await _request_hash(request),
+        expires_at=utcnow() + RETENTION,
+    )
+    async with db.transaction(principal.scope) as session:
+        stored = await _claim(session, claim)
+        if stored is None:
+            payload = _json_bytes((await work(session)).model_dump(mode="json"))
+            claim.status_code, claim.response = status_code, _seal(key, principal.user_id, payload)
+            await session.flush()
+    if stored is None:
+        return Response(payload, status_code=status_code, media_type="application/json")
+    if stored.request_hash != claim.request_hash or stored.path != claim.path:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request.",
+            [FieldError(HEADER, "was already used with a different request body")],
+        )
+    return Response(
+        _open(key, principal.user_id, stored.response),
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )

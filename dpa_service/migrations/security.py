@@ -1,0 +1,90 @@
+"""Building blocks for migrations: the application role, tenant row-level security, append-only tables.
+
+PostgreSQL gets the real thing; SQLite (one local process, no roles) gets the append-only triggers only.
+Later migrations call these for each new table, so every tenant-owned table is protected the same way.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from dpa_service.db import ROLE_NAME
+from dpa_service.settings import get_settings
+
+_SCOPE = (
+    "current_setting('app.cross_tenant', true) = 'on' "
+    "OR {column} = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+)
+
+
+def _is_postgres() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def app_role() -> str:
+    role = get_settings().database.app_role
+    if not ROLE_NAME.match(role):
+        raise ValueError(f"DATABASE_APP_ROLE {role!r} is not a plain lowercase role name")
+    return role
+
+
+def create_app_role() -> None:
+    """The non-owner, non-superuser role the application serves through (idempotent)."""
+    if not _is_postgres():
+        return
+    role = app_role()
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+            END IF;
+        END
+        $$;
+        """
+    )
+    # The migrating (owner) login may then SET ROLE to it on each connection.
+    op.execute(f'GRANT "{role}" TO CURRENT_USER')
+    op.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+
+
+def grant_app(table: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> None:
+    if _is_postgres():
+        op.execute(f'GRANT {privileges} ON TABLE {table} TO "{app_role()}"')
+
+
+def enable_tenant_rls(table: str, column: str = "tenant_id") -> None:
+    """Fail closed: with no tenant set (and no cross-tenant scope) a query sees no row and writes none."""
+    if not _is_postgres():
+        return
+    scope = _SCOPE.format(column=column)
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({scope}) WITH CHECK ({scope})")
+
+
+def make_append_only(table: str) -> None:
+    """Refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) for everyone, the owner included."""
+    message = f"{table} is append-only"
+    if _is_postgres():
+        op.execute(
+            """
+            CREATE OR REPLACE FUNCTION dpa_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END
+            $$;
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION dpa_reject_change()"
+        )
+        return
+    for action in ("UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )

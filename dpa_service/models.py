@@ -1,0 +1,24 @@
+"""Every table, imported in one place so that SQLModel.metadata is complete (Alembic, tests)."""
+
+from sqlmodel import SQLModel
+
+from dpa_service.audit.models import AuditEvent, AuditHead
+from dpa_service.idempotency import IdempotencyRecord
+from dpa_service.tenants.models import Tenant
+from dpa_service.users.models import ApiKey, User
+
+metadata = SQLModel.metadata
+
+# Tables whose rows belong to one tenant: row-level security is forced on each (PostgreSQL).
+TENANT_OWNED_TABLES = ("tenants", "users", "api_keys", "audit_events", "audit_heads", "idempotency_records")
+
+__all__ = [
+    "TENANT_OWNED_TABLES",
+    "ApiKey",
+    "AuditEvent",
+    "AuditHead",
+    "IdempotencyRecord",
+    "Tenant",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,72 @@
+"""The list envelope every collection uses: `{items, next_cursor}` with `?limit=` and `?cursor=`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Annotated, Generic, TypeVar
+
+from litestar.params import Parameter
+from pydantic import BaseModel
+
+from dpa_service.exceptions import InvalidInput
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+Limit = Annotated[
+    int, Parameter(query="limit", ge=1, le=MAX_LIMIT, description="Page size, at most 200.", required=False)
+]
+Cursor = Annotated[
+    str | None, Parameter(query="cursor", max_length=200, description="next_cursor of the previous page.")
+]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput.field("cursor", "is not a cursor this service issued") from exc
+
+
+def decode_id_cursor(cursor: str | None) -> uuid.UUID | None:
+    raw = decode_cursor(cursor)
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError as exc:
+        raise InvalidInput.field("cursor", "is not a cursor this service issued") from exc
+
+
+def decode_int_cursor(cursor: str | None) -> int:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return 0
+    if not raw.isdigit():
+        raise InvalidInput.field("cursor", "is not a cursor this service issued")
+    return int(raw)
+
+
+def page_of(rows: Sequence[S], limit: int, to_item: Callable[[S], T], cursor_of: Callable[[S], str]) -> Page[T]:
+    """Build a page from `limit + 1` fetched rows: the extra row only says there is more."""
+    more = len(rows) > limit
+    shown = rows[:limit]
+    return Page[T](
+        items=[to_item(row) for row in shown],
+        next_cursor=encode_cursor(cursor_of(shown[-1])) if more and shown else None,
+    )

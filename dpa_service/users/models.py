@@ -1,0 +1,131 @@
+"""People who use the service (a tenant's users, or the processor's staff) and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, text
+from sqlmodel import Field, SQLModel
+
+from dpa_service.clock import utcnow
+from dpa_service.db import UTCDateTime
+from dpa_service.ids import new_id
+from dpa_service.validation import STRICT_BODY, Email, Name
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    LEGAL = "legal"
+    SALES = "sales"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+SUBSCRIBER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.MEMBER})
+STAFF_ROLES = frozenset({Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN})
+
+
+class SubscriberRole(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class StaffRole(StrEnum):
+    LEGAL = "legal"
+    SALES = "sales"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+class User(SQLModel, table=True):
+    """A tenant's user (`tenant_id` set) or a member of the processor's staff (`tenant_id` null)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("uq_users_tenant_email", "tenant_id", "email", unique=True),
+        Index(
+            "uq_users_staff_email",
+            "email",
+            unique=True,
+            sqlite_where=text("tenant_id IS NULL"),
+            postgresql_where=text("tenant_id IS NULL"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """Only the SHA-256 of a key is kept: the key itself is shown once, when it is made."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_tenant_user", "tenant_id", "user_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    name: str | None = Field(default=None, max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class UserCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    email: Email
+    name: Name
+    role: SubscriberRole
+
+
+class StaffCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    email: Email
+    name: Name
+    role: StaffRole
+
+
+class UserCreated(SQLModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    tenant_id: uuid.UUID | None
+    api_key: str
+    api_key_id: uuid.UUID
+
+
+class Me(SQLModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    tenant_id: uuid.UUID | None
+
+
+class ApiKeyCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    name: str | None = Field(default=None, max_length=100)
+
+
+class ApiKeyPublic(SQLModel):
+    id: uuid.UUID
+    name: str | None
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    api_key: str
