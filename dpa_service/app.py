@@ -83,5 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[_lifespan(settings)],
         state=State({"settings": settings}),
         debug=False,
+        # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.
+        request_max_body_size=25 * 1024 * 1024,
     )
     return Litestar.from_config(config)

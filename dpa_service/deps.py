@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from dpa_service.auth import Actor, Principal
 from dpa_service.db import Database
@@ -29,3 +29,8 @@ dependencies = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "actor": Provide(provide_actor, sync_to_thread=False),
 }
+
+# Handler parameter types that name the dependencies above explicitly.
+DbDep = NamedDependency[Database]
+PrincipalDep = NamedDependency[Principal]
+ActorDep = NamedDependency[Actor]

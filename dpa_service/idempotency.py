@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from litestar import Request, Response
 from litestar.exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
 from sqlalchemy import LargeBinary
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +53,17 @@ class IdempotencyRecord(SQLModel, table=True):
     response: bytes = Field(default=b"", sa_type=LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+def created(model: type[BaseModel]) -> dict[int, ResponseSpec]:
+    """OpenAPI for a create endpoint, whose handler answers raw JSON bytes (fresh or replayed)."""
+    return {
+        201: ResponseSpec(
+            data_container=model,
+            generate_examples=False,
+            description="Created (or replayed for a repeated Idempotency-Key)",
+        )
+    }
 
 
 def _cipher(key: str, user_id: uuid.UUID) -> AESGCM:

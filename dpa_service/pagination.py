@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from pydantic import BaseModel
 
 from dpa_service.exceptions import InvalidInput
@@ -20,10 +20,10 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 Limit = Annotated[
-    int, Parameter(query="limit", ge=1, le=MAX_LIMIT, description="Page size, at most 200.", required=False)
+    int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="Page size, at most 200.", required=False)
 ]
 Cursor = Annotated[
-    str | None, Parameter(query="cursor", max_length=200, description="next_cursor of the previous page.")
+    str | None, QueryParameter(name="cursor", max_length=200, description="next_cursor of the previous page.")
 ]
 
 
@@ -40,7 +40,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput.field("cursor", "is not a cursor this service issued") from exc
 

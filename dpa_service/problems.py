@@ -98,7 +98,8 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             field = str(item.get("key") or ("body" if item.get("source", "body") == "body" else ""))
-            errors.append(FieldError(field or "body", str(item.get("message", "is not valid"))))
+            message = str(item.get("message", "is not valid")).removeprefix("Value error, ")
+            errors.append(FieldError(field or "body", message))
     if not errors:
         errors.append(FieldError("body", "must be a JSON object matching the documented schema"))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)

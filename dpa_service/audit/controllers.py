@@ -6,12 +6,13 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from dpa_service.audit import services
 from dpa_service.audit.models import AuditEventPublic, ChainVerification
-from dpa_service.auth import Principal, require_roles
-from dpa_service.db import Database, Scope
+from dpa_service.auth import require_roles
+from dpa_service.db import Scope
+from dpa_service.deps import DbDep, PrincipalDep
 from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_int_cursor, page_of
 from dpa_service.users.models import Role
 
@@ -19,11 +20,11 @@ audit_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL, R
 
 TenantFilter = Annotated[
     uuid.UUID | None,
-    Parameter(query="tenant_id", description="Staff: a tenant's chain (default: the platform chain)."),
+    QueryParameter(name="tenant_id", description="Staff: a tenant's chain (default: the platform chain)."),
 ]
 
 
-def _chain_scope(principal: Principal, tenant_id: uuid.UUID | None) -> tuple[uuid.UUID | None, Scope]:
+def _chain_scope(principal: PrincipalDep, tenant_id: uuid.UUID | None) -> tuple[uuid.UUID | None, Scope]:
     """Subscribers always read their own chain; staff read the platform chain or narrow to one tenant."""
     if not principal.is_staff:
         return principal.tenant_id, principal.scope
@@ -40,8 +41,8 @@ class AuditController(Controller):
     @get("/", operation_id="listAuditEvents")
     async def list_events(
         self,
-        principal: Principal,
-        db: Database,
+        principal: PrincipalDep,
+        db: DbDep,
         tenant_id: TenantFilter = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -59,7 +60,7 @@ class AuditController(Controller):
         )
 
     @get("/verify", operation_id="verifyAuditChain")
-    async def verify(self, principal: Principal, db: Database, tenant_id: TenantFilter = None) -> ChainVerification:
+    async def verify(self, principal: PrincipalDep, db: DbDep, tenant_id: TenantFilter = None) -> ChainVerification:
         chain_tenant, scope = _chain_scope(principal, tenant_id)
         async with db.transaction(scope, write=False) as session:
             return await services.verify_chain(session, chain_tenant)

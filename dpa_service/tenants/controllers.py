@@ -6,17 +6,17 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, JSONBody
 
 from dpa_service.auth import (
-    Actor,
     Principal,
     platform_admin_only,
     staff_only,
     subscriber_admin,
     subscriber_only,
 )
-from dpa_service.db import Database
-from dpa_service.idempotency import create_once
+from dpa_service.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.idempotency import create_once, created
 from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantCreate, TenantCreated, TenantPublic, TenantUpdate
@@ -32,22 +32,30 @@ class TenantsController(Controller):
     path = "/api/v1/tenants"
     tags = ["Tenants"]
 
-    @post("/", guards=[platform_admin_only], operation_id="createTenant", response_model=TenantCreated)
+    @post("/", guards=[platform_admin_only], operation_id="createTenant", responses=created(TenantCreated))
     async def create_tenant(
-        self, data: TenantCreate, request: Request[Principal, Any, Any], db: Database, actor: Actor
+        self,
+        data: JSONBody[TenantCreate],
+        request: Request[Principal, Any, Any],
+        db: DbDep,
+        actor: ActorDep,
     ) -> Response[bytes]:
         return await create_once(db, request, request.user, lambda s: services.create_tenant(s, actor, data))
 
     @get("/", guards=[staff_only], operation_id="listTenants")
     async def list_tenants(
-        self, principal: Principal, db: Database, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self,
+        principal: PrincipalDep,
+        db: DbDep,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[TenantPublic]:
         async with db.transaction(principal.scope, write=False) as session:
             rows = await services.list_tenants(session, after=decode_id_cursor(cursor), limit=limit)
             return page_of(rows, limit, _public, lambda t: str(t.id))
 
     @get("/{tenant_id:uuid}", guards=[staff_only], operation_id="getTenant")
-    async def get_tenant(self, tenant_id: uuid.UUID, principal: Principal, db: Database) -> TenantPublic:
+    async def get_tenant(self, tenant_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> TenantPublic:
         async with db.transaction(principal.scope, write=False) as session:
             return _public(await services.get_tenant(session, tenant_id))
 
@@ -59,13 +67,19 @@ class OwnTenantController(Controller):
     tags = ["Tenants"]
 
     @get("/", guards=[subscriber_only], operation_id="getOwnTenant")
-    async def get_own(self, principal: Principal, db: Database) -> TenantPublic:
+    async def get_own(self, principal: PrincipalDep, db: DbDep) -> TenantPublic:
         assert principal.tenant_id is not None
         async with db.transaction(principal.scope, write=False) as session:
             return _public(await services.get_tenant(session, principal.tenant_id))
 
     @patch("/", guards=[subscriber_admin], operation_id="updateOwnTenant")
-    async def update_own(self, data: TenantUpdate, principal: Principal, db: Database, actor: Actor) -> TenantPublic:
+    async def update_own(
+        self,
+        data: JSONBody[TenantUpdate],
+        principal: PrincipalDep,
+        db: DbDep,
+        actor: ActorDep,
+    ) -> TenantPublic:
         assert principal.tenant_id is not None
         async with db.transaction(principal.scope) as session:
             return _public(await services.update_profile(session, actor, principal.tenant_id, data))

@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
 
-from dpa_service.auth import Actor, Principal, platform_admin_only, subscriber_admin
-from dpa_service.db import Database
-from dpa_service.idempotency import create_once
+from dpa_service.auth import Principal, platform_admin_only, subscriber_admin
+from dpa_service.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.idempotency import create_once, created
 from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 from dpa_service.users import services
 from dpa_service.users.models import (
@@ -28,7 +29,7 @@ class IdentityController(Controller):
     tags = ["Identity"]
 
     @get("/me", operation_id="getMe")
-    async def me(self, principal: Principal) -> Me:
+    async def me(self, principal: PrincipalDep) -> Me:
         return Me(
             id=principal.user_id,
             email=principal.email,
@@ -41,17 +42,24 @@ class IdentityController(Controller):
         "/staff",
         guards=[platform_admin_only],
         operation_id="createStaff",
-        responses={201: None},  # type: ignore[dict-item]
-        response_model=UserCreated,
+        responses=created(UserCreated),
     )
     async def create_staff(
-        self, data: StaffCreate, request: Request[Principal, Any, Any], db: Database, actor: Actor
+        self,
+        data: JSONBody[StaffCreate],
+        request: Request[Principal, Any, Any],
+        db: DbDep,
+        actor: ActorDep,
     ) -> Response[bytes]:
         return await create_once(db, request, request.user, lambda s: services.create_staff(s, actor, data))
 
-    @post("/users", guards=[subscriber_admin], operation_id="createUser")
+    @post("/users", guards=[subscriber_admin], operation_id="createUser", responses=created(UserCreated))
     async def create_user(
-        self, data: UserCreate, request: Request[Principal, Any, Any], db: Database, actor: Actor
+        self,
+        data: JSONBody[UserCreate],
+        request: Request[Principal, Any, Any],
+        db: DbDep,
+        actor: ActorDep,
     ) -> Response[bytes]:
         return await create_once(
             db, request, request.user, lambda s: services.create_tenant_user(s, actor, request.user, data)
@@ -62,13 +70,13 @@ class ApiKeyController(Controller):
     path = "/api/v1/api-keys"
     tags = ["Identity"]
 
-    @post("/", operation_id="createApiKey")
+    @post("/", operation_id="createApiKey", responses=created(ApiKeyCreated))
     async def create_key(
         self,
         request: Request[Principal, Any, Any],
-        db: Database,
-        actor: Actor,
-        data: ApiKeyCreate | None = None,
+        db: DbDep,
+        actor: ActorDep,
+        data: JSONBody[ApiKeyCreate | None] = None,
     ) -> Response[bytes]:
         name = data.name if data else None
         return await create_once(
@@ -77,7 +85,11 @@ class ApiKeyController(Controller):
 
     @get("/", operation_id="listApiKeys")
     async def list_keys(
-        self, principal: Principal, db: Database, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self,
+        principal: PrincipalDep,
+        db: DbDep,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[ApiKeyPublic]:
         async with db.transaction(principal.scope, write=False) as session:
             rows = await services.list_own_api_keys(session, principal, after=decode_id_cursor(cursor), limit=limit)
@@ -89,9 +101,12 @@ class ApiKeyController(Controller):
             )
 
     @delete("/{key_id:uuid}", operation_id="revokeApiKey", status_code=204)
-    async def revoke_key(self, key_id: uuid.UUID, principal: Principal, db: Database, actor: Actor) -> None:
+    async def revoke_key(
+        self,
+        key_id: FromPath[uuid.UUID],
+        principal: PrincipalDep,
+        db: DbDep,
+        actor: ActorDep,
+    ) -> None:
         async with db.transaction(principal.scope) as session:
             await services.revoke_own_api_key(session, actor, principal, key_id)
-
-
-__all__ = ["ApiKeyController", "ApiKeyCreated", "IdentityController"]

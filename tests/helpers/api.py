@@ -1,0 +1,91 @@
+"""A thin, readable client for tests: `await admin.post("/tenants", {...})` with the caller's key."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from httpx import Response
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from dpa_service.auth import Actor
+from dpa_service.db import Database, Scope
+from dpa_service.users.models import Role, StaffCreate, User
+from dpa_service.users.services import create_staff
+
+API = "/api/v1"
+
+
+@dataclass
+class Api:
+    client: AsyncTestClient
+    key: str
+    user_id: str = ""
+    tenant_id: str | None = None
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(extra or {})}
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("/api/", "/health", "/schema")) else API + path
+
+    async def get(self, path: str, **params: Any) -> Response:
+        return await self.client.get(self.url(path), params=params or None, headers=self._headers(None))
+
+    async def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
+        return await self.client.post(self.url(path), json=body, headers=self._headers(headers))
+
+    async def patch(self, path: str, body: Any) -> Response:
+        return await self.client.patch(self.url(path), json=body, headers=self._headers(None))
+
+    async def delete(self, path: str) -> Response:
+        return await self.client.delete(self.url(path), headers=self._headers(None))
+
+    async def new_tenant(self, **overrides: Any) -> Api:
+        """Create a Subscriber as this (platform admin) caller and return its owner's client."""
+        suffix = secrets.token_hex(3)
+        body = {
+            "name": f"Tenant {suffix}",
+            "legal_name": f"Tenant {suffix} GmbH",
+            "country": "DE",
+            "address": "Unter den Linden 1, 10117 Berlin",
+            "registration_number": f"HRB {suffix}",
+            "contact_email": f"privacy@{suffix}.example",
+            "admin_email": f"owner@{suffix}.example",
+            "admin_name": "Olive Owner",
+            **overrides,
+        }
+        response = await self.post("/tenants", body)
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return Api(self.client, data["admin_api_key"], data["admin_user_id"], data["id"])
+
+    async def new_user(self, role: str) -> Api:
+        """Add a user to this caller's tenant."""
+        response = await self.post(
+            "/users", {"email": f"{role}-{secrets.token_hex(3)}@x.example", "name": role, "role": role}
+        )
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return Api(self.client, data["api_key"], data["id"], data["tenant_id"])
+
+    async def new_staff(self, role: str) -> Api:
+        response = await self.post(
+            "/staff", {"email": f"{role}-{secrets.token_hex(3)}@processor.example", "name": role, "role": role}
+        )
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return Api(self.client, data["api_key"], data["id"], None)
+
+
+async def bootstrap_admin(client: AsyncTestClient, db: Database) -> Api:
+    email = f"admin-{uuid.uuid4().hex[:8]}@processor.example"
+    async with db.transaction(Scope.system()) as session:
+        created = await create_staff(
+            session, Actor.system("test"), StaffCreate(email=email, name="Admin", role="platform_admin")
+        )
+        assert await session.scalar(select(User.role).where(User.id == created.id)) == Role.PLATFORM_ADMIN
+    return Api(client, created.api_key, str(created.id), None)

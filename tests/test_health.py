@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from litestar.testing import AsyncTestClient
+
+from dpa_service.app import create_app
+from dpa_service.settings import DatabaseSettings, Settings
+
+
+async def test_health_reports_database_ok(client: AsyncTestClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "dpa.db"
+    settings = Settings(var_dir=tmp_path, database=DatabaseSettings(url=f"sqlite+aiosqlite:///{missing}"))
+    async with AsyncTestClient(app=create_app(replace(settings))) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+async def test_openapi_document_is_served(client: AsyncTestClient) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/v1/me", "/api/v1/tenants", "/api/v1/audit-events/verify"} <= set(paths)
