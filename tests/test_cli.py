@@ -1,0 +1,65 @@
+"""The `dpa` command as an operator runs it: bootstrap, demo, audit verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def dpa(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DPA_VAR_DIR": str(var_dir)}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dpa_service", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_var(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    var_dir = tmp_path_factory.mktemp("var")
+    result = dpa(var_dir, "demo")
+    assert result.returncode == 0, result.stderr
+    return var_dir, json.loads(result.stdout)
+
+
+def test_bootstrap_prints_one_json_object_then_refuses(tmp_path: Path) -> None:
+    first = dpa(tmp_path, "bootstrap", "--email", "root@processor.example")
+    assert first.returncode == 0, first.stderr
+    created = json.loads(first.stdout)  # exactly one JSON object, nothing else on stdout
+    assert created["api_key"].startswith("dpa_") and created["role"] == "platform_admin"
+    assert (tmp_path / "dpa.db").exists()
+
+    again = dpa(tmp_path, "bootstrap", "--email", "other@processor.example")
+    assert again.returncode == 1
+    assert again.stdout == "" and "already exists" in again.stderr
+
+
+def test_demo_seeds_staff_and_two_tenants_and_can_run_again(demo_var: tuple[Path, dict]) -> None:
+    var_dir, first = demo_var
+    assert set(first["staff"]) == {"platform_admin", "legal", "sales"}
+    assert len(first["tenants"]) == 2
+    second = dpa(var_dir, "demo")
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert {t["id"] for t in again["tenants"].values()} == {t["id"] for t in first["tenants"].values()}
+    assert again["staff"]["legal"]["api_key"] != first["staff"]["legal"]["api_key"]
+
+
+def test_audit_verify_exits_1_naming_the_first_broken_seq(demo_var: tuple[Path, dict]) -> None:
+    var_dir, seeded = demo_var
+    ok = dpa(var_dir, "audit", "verify")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    tenant_id = next(iter(seeded["tenants"].values()))["id"]
+
+    with sqlite3.connect(var_dir / "dpa.db") as conn:
+        conn.execute("DROP TRIGGER audit_events_no_update")
+        conn.execute("UPDATE audit_events SET action = 'tenant.renamed' WHERE chain = ? AND seq = 1", (tenant_id,))
+    broken = dpa(var_dir, "audit", "verify")
+    assert broken.returncode == 1
+    assert f"{tenant_id}: " in broken.stdout and "BROKEN at seq 1" in broken.stdout
