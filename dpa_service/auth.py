@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dpa_service.db import Database, Scope
 from dpa_service.exceptions import AuthenticationError, PermissionDenied
@@ -83,18 +83,21 @@ class Actor:
         )
 
 
+# Built once: this runs on every request.
+_PRINCIPAL_BY_KEY_HASH = (
+    select(User.id, User.tenant_id, User.role, User.email, User.name, ApiKey.id)
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+
+
 async def authenticate(db: Database, key: str) -> Principal:
     """Resolve a presented key to its principal with one indexed select, or raise AuthenticationError."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         raise AuthenticationError("The API key is not valid.")
-    query = (
-        select(User.id, User.tenant_id, User.role, User.email, User.name, ApiKey.id)
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
-    )
     # Before a principal is known there is no tenant: this one lookup runs in the system scope.
-    async with db.transaction(Scope.system(), write=False) as session:
-        row = (await session.execute(query)).one_or_none()
+    async with db.read_connection(Scope.system()) as conn:
+        row = (await conn.execute(_PRINCIPAL_BY_KEY_HASH, {"key_hash": hash_api_key(key)})).one_or_none()
     if row is None:
         raise AuthenticationError("The API key is not valid or has been revoked.")
     user_id, tenant_id, role, email, name, key_id = row

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from dpa_service.clock import as_utc
@@ -134,14 +134,23 @@ class Database:
         async with maker() as session, session.begin():
             session.info["scope"] = scope
             if self.is_postgres:
-                await session.execute(
-                    _SET_SCOPE,
-                    {
-                        "tenant": str(scope.tenant_id) if scope.tenant_id else "",
-                        "cross": "on" if scope.cross_tenant else "off",
-                    },
-                )
+                await session.execute(_SET_SCOPE, self._scope_params(scope))
             yield session
+
+    @asynccontextmanager
+    async def read_connection(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for hot read paths (authentication): no ORM session, same tenant scope."""
+        async with self.engine.connect() as conn:
+            if self.is_postgres:
+                await conn.execute(_SET_SCOPE, self._scope_params(scope))
+            yield conn
+
+    @staticmethod
+    def _scope_params(scope: Scope) -> dict[str, str]:
+        return {
+            "tenant": str(scope.tenant_id) if scope.tenant_id else "",
+            "cross": "on" if scope.cross_tenant else "off",
+        }
 
     async def ping(self) -> bool:
         try:
