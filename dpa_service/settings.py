@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_APP_ROLE = "dpa_app"
+ENVIRONMENTS = ("development", "test", "production")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -46,7 +47,14 @@ class Settings:
     public_base_url: str | None = None
     log_level: str = "INFO"
     webhook_allow_private: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.environment not in ENVIRONMENTS:
+            raise ValueError(f"DPA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.environment!r}")
+        if self.webhook_allow_private and not self.is_development:
+            raise ValueError(
+                "DPA_WEBHOOK_ALLOW_PRIVATE=1 is for development only: it would let webhooks reach internal hosts"
+            )
 
     @property
     def is_development(self) -> bool:

@@ -29,3 +29,16 @@ async def test_openapi_document_is_served(client: AsyncTestClient) -> None:
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert {"/api/v1/me", "/api/v1/tenants", "/api/v1/audit-events/verify"} <= set(paths)
+
+
+def test_settings_refuse_unsafe_production_configuration(monkeypatch) -> None:
+    import pytest
+
+    monkeypatch.setenv("DPA_ENV", "production")
+    monkeypatch.setenv("DPA_WEBHOOK_ALLOW_PRIVATE", "1")
+    with pytest.raises(ValueError, match="development only"):
+        Settings.from_env()
+    monkeypatch.setenv("DPA_ENV", "staging-ish")
+    monkeypatch.delenv("DPA_WEBHOOK_ALLOW_PRIVATE")
+    with pytest.raises(ValueError, match="DPA_ENV"):
+        Settings.from_env()
