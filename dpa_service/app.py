@@ -21,6 +21,8 @@ from dpa_service.db import Database
 from dpa_service.deps import dependencies
 from dpa_service.problems import exception_handlers, request_id_middleware
 from dpa_service.settings import Settings, get_settings
+from dpa_service.templates.controllers import TemplatesController
+from dpa_service.templates.rendering import Renderer
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 
@@ -40,6 +42,7 @@ def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = Database(settings.database)
+        app.state.renderer = Renderer()
         try:
             yield
         finally:
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TenantsController,
             OwnTenantController,
             AuditController,
+            TemplatesController,
         ],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service import migrate
 from dpa_service.audit import services as audit
+from dpa_service.auth import Actor
 from dpa_service.db import Database, Scope
 from dpa_service.exceptions import Conflict
 from dpa_service.settings import get_settings
@@ -91,6 +92,37 @@ def demo() -> None:
 
     _migrate()
     click.echo(json.dumps(_in_transaction(seed_demo), indent=2))
+
+
+@main.group()
+def templates() -> None:
+    """DPA templates kept by legal in templates/dpa/."""
+
+
+@templates.command("sync")
+@click.option("--author", "author_email", default=None, help="E-mail of the legal user who authored the change.")
+def templates_sync(author_email: str | None) -> None:
+    """Import changed template files as new draft versions (idempotent by content hash)."""
+    from dpa_service.templates.services import sync_from_files
+    from dpa_service.users.models import Role, User
+
+    async def work(session: AsyncSession) -> list[str]:
+        actor = Actor.system("templates sync")
+        if author_email:
+            author = await session.scalar(
+                select(User).where(User.email == author_email.lower(), User.role == Role.LEGAL.value)
+            )
+            if author is None:
+                raise click.ClickException(f"no legal user with e-mail {author_email}")
+            actor = Actor(user_id=author.id, role=author.role, tenant_id=None, user_agent="dpa templates sync")
+        return [f"{v.key} v{v.version} ({v.sha256[:12]})" for v in await sync_from_files(session, actor)]
+
+    _migrate()
+    created = _in_transaction(work)
+    for line in created:
+        click.echo(f"new draft: {line}")
+    if not created:
+        click.echo("templates up to date")
 
 
 @main.group(name="audit")

@@ -59,6 +59,39 @@ async def _fresh_key(session: AsyncSession, user: User) -> str:
     return key
 
 
+async def _approve_shipped_templates(session: AsyncSession, actor: Actor) -> dict[str, str]:
+    """Import the shipped templates and have the demo legal user approve any key with no approved version."""
+    from dpa_service.templates import services as templates
+    from dpa_service.templates.models import TemplateStatus, TemplateVersion
+
+    await templates.sync_from_files(session, actor)
+    legal = await session.scalar(select(User).where(User.tenant_id.is_(None), User.role == Role.LEGAL.value))
+    assert legal is not None, "demo legal user missing"
+    reviewer = Actor(user_id=legal.id, role=legal.role, tenant_id=None, user_agent="dpa demo")
+    approved: dict[str, str] = {}
+    keys = (await session.execute(select(TemplateVersion.key).distinct())).scalars().all()
+    for key in keys:
+        current = await templates.current_version(session, key)
+        if current is None:
+            latest = (
+                (
+                    await session.execute(
+                        select(TemplateVersion)
+                        .where(TemplateVersion.key == key, TemplateVersion.status == TemplateStatus.DRAFT.value)
+                        .order_by(TemplateVersion.version.desc())
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if latest is None:
+                continue
+            await templates.transition(session, reviewer, latest.id, "submit")
+            current = await templates.transition(session, reviewer, latest.id, "approve")
+        approved[key] = f"v{current.version} approved"
+    return approved
+
+
 async def seed_demo(session: AsyncSession) -> dict[str, Any]:
     actor = Actor.system("demo")
     out: dict[str, Any] = {"staff": {}, "tenants": {}}
@@ -78,6 +111,7 @@ async def seed_demo(session: AsyncSession) -> dict[str, Any]:
         else:
             key = await _fresh_key(session, user)
         out["staff"][role.value] = {"email": email, "api_key": key}
+    out["templates"] = await _approve_shipped_templates(session, actor)
     for data in DEMO_TENANTS:
         tenant = await session.scalar(select(Tenant).where(Tenant.legal_name == data.legal_name))
         if tenant is None:

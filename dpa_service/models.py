@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.idempotency import IdempotencyRecord
+from dpa_service.templates.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.users.models import ApiKey, User
 
@@ -18,6 +19,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "IdempotencyRecord",
+    "TemplateVersion",
     "Tenant",
     "User",
     "metadata",

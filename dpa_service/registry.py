@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 def data_root(name: str) -> Traversable:
@@ -24,6 +27,10 @@ def data_root(name: str) -> Traversable:
 
 def load_json(relative: str) -> Any:
     return json.loads((data_root("registry") / relative).read_text(encoding="utf-8"))
+
+
+def load_yaml(relative: str) -> Any:
+    return yaml.safe_load((data_root("registry") / relative).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -41,3 +48,45 @@ def countries() -> dict[str, Country]:
 
 def country(code: str) -> Country | None:
     return countries().get(code)
+
+
+def country_name(code: str) -> str:
+    found = country(code)
+    return found.name if found else code
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    code: str
+    name: str
+    jurisdiction: str
+    valid_from: date | None
+    valid_until: date | None
+    legal_reference: str
+    requires_certified_importer: bool = False
+    note: str = ""
+
+
+@cache
+def mechanisms() -> dict[str, Mechanism]:
+    rows = load_yaml("mechanisms.yaml")
+    rows = rows["mechanisms"] if isinstance(rows, dict) else rows
+    fields = set(Mechanism.__dataclass_fields__)
+    return {row["code"]: Mechanism(**{k: v for k, v in row.items() if k in fields}) for row in rows}
+
+
+@cache
+def processor() -> dict[str, Any]:
+    return load_yaml("processor.yaml")
+
+
+@cache
+def supervisory_authorities() -> dict[str, dict[str, Any]]:
+    rows = load_yaml("supervisory_authorities.yaml")
+    rows = rows["authorities"] if isinstance(rows, dict) else rows
+    return {row["country"]: row for row in rows}
+
+
+@cache
+def subprocessor_seed() -> dict[str, Any]:
+    return load_yaml("subprocessors.yaml")

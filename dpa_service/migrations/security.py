@@ -88,3 +88,28 @@ def make_append_only(table: str) -> None:
             f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
         )
+
+
+def freeze_columns(table: str, columns: list[str]) -> None:
+    """Refuse any UPDATE that sets these columns: the row's legal content is immutable once written."""
+    listed = ", ".join(columns)
+    if _is_postgres():
+        op.execute(
+            """
+            CREATE OR REPLACE FUNCTION dpa_reject_content_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% content is immutable: create a new version instead', TG_TABLE_NAME
+                    USING ERRCODE = 'insufficient_privilege';
+            END
+            $$;
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_content_frozen BEFORE UPDATE OF {listed} ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION dpa_reject_content_change()"
+        )
+        return
+    op.execute(
+        f"CREATE TRIGGER {table}_content_frozen BEFORE UPDATE OF {listed} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} content is immutable'); END"
+    )

@@ -1,0 +1,73 @@
+"""What a DPA template sees when it renders: plain, JSON-like data only (it is also the render cache key)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from dpa_service import registry
+from dpa_service.templates.models import TemplateVersion
+
+
+def _mechanism(code: str) -> dict[str, str]:
+    found = registry.mechanisms().get(code)
+    if found is None:
+        return {"code": code, "name": code, "legal_reference": ""}
+    return {"code": code, "name": found.name, "legal_reference": found.legal_reference}
+
+
+def subprocessor_annex(listing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Annex III: the given sub-processor list version, or the shipped seed list for previews."""
+    source = listing or registry.subprocessor_seed()
+    return {
+        "version": source.get("version"),
+        "effective_at": source.get("effective_at"),
+        "items": [
+            {
+                "name": item["name"],
+                "entity": item.get("entity", item["name"]),
+                "purpose": item.get("purpose", ""),
+                "locations": [registry.country_name(code) for code in item.get("locations", [])],
+                "data_categories": list(item.get("data_categories", [])),
+                "transfer_mechanism": _mechanism(item["transfer_mechanism"])["name"]
+                if item.get("transfer_mechanism")
+                else "",
+            }
+            for item in source.get("items", [])
+        ],
+    }
+
+
+def _supervisory_authority(variables: dict[str, Any]) -> dict[str, Any] | None:
+    """The controller's own authority when it is established in the EU/EEA, else the governing law's."""
+    authorities = registry.supervisory_authorities()
+    controller_country = (variables.get("controller") or {}).get("country")
+    for code in (controller_country, variables.get("governing_law")):
+        if isinstance(code, str) and code in authorities:
+            found = authorities[code]
+            return {key: found.get(key) for key in ("country", "name", "website", "note")}
+    return None
+
+
+def build_context(
+    version: TemplateVersion,
+    variables: dict[str, Any],
+    *,
+    reference: str,
+    status: str,
+    generated_on: date,
+    custom_clauses: list[dict[str, str]] | None = None,
+    subprocessors: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    mechanism_codes = (variables.get("transfers") or {}).get("mechanisms") or []
+    return {
+        "variables": variables,
+        "processor": registry.processor(),
+        "template": {"key": version.key, "version": version.version, "title": version.title, "sha256": version.sha256},
+        "document": {"reference": reference, "status": status, "generated_on": generated_on.isoformat()},
+        "mechanisms": [_mechanism(code) for code in mechanism_codes],
+        "subprocessors": subprocessor_annex(subprocessors),
+        "custom_clauses": [{"title": c["title"], "text": c["text"]} for c in custom_clauses or []],
+        "obligations": version.obligations,
+        "supervisory_authority": _supervisory_authority(variables),
+    }

@@ -1,0 +1,186 @@
+"""Render a template version to PDF: validated variables, sandboxed Jinja2, WeasyPrint, deterministic bytes.
+
+Safety: user text is only ever data in the context, never template source; the Jinja2 sandbox is immutable,
+autoescaping and strict about undefined names; WeasyPrint may read only the files in the template's own folder
+(fonts, images) and `data:` URLs, so nothing in a template or a variable can make the renderer reach the
+network or the rest of the file system.
+
+Speed: compiled templates are kept per content hash; finished PDFs are cached by (template content hash,
+canonical context hash), so an unchanged document is never rendered twice, and concurrent requests for the
+same document share one render. Rendering runs in worker threads, a few at a time, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import mimetypes
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import anyio
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from weasyprint import CSS, HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from dpa_service.registry import country_name
+
+logger = logging.getLogger("dpa_service.rendering")
+
+NO_ASSETS_URL = "file:///nonexistent/dpa-template-assets/"
+
+
+class TemplateSourceError(ValueError):
+    """The template text is not valid Jinja2."""
+
+
+class TemplateRenderError(RuntimeError):
+    """A template failed while rendering (e.g. it used a name the context does not have)."""
+
+
+class TemplateFolderFetcher(URLFetcher):
+    """Serve only files inside one folder (fonts, images) and `data:` URLs; refuse everything else."""
+
+    def __init__(self, root: Path | None) -> None:
+        super().__init__(timeout=1, allowed_protocols={"file", "data"}, allow_redirects=False)
+        self.root = root.resolve() if root else None
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        scheme = url.split(":", 1)[0].lower()
+        if scheme == "data":
+            return super().fetch(url, headers)
+        if scheme == "file" and self.root is not None:
+            path = Path(url2pathname(urlsplit(url).path)).resolve()
+            if path.is_relative_to(self.root) and path.is_file():
+                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": content_type})
+        logger.warning("refused to fetch %r while rendering a PDF", url[:200])
+        raise ValueError("this URL is outside the template's folder")
+
+
+def _environment(entrypoint: str, source: str) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.DictLoader({entrypoint: source}),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["country_name"] = country_name
+    return env
+
+
+@lru_cache(maxsize=32)
+def compiled_template(sha256: str, entrypoint: str, source: str) -> jinja2.Template:
+    """Compile once per content hash (`sha256` is part of the cache key, `source` its content)."""
+    try:
+        return _environment(entrypoint, source).get_template(entrypoint)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateSourceError(f"line {exc.lineno}: {exc.message}") from exc
+
+
+def check_source(entrypoint: str, source: str) -> None:
+    """Raise TemplateSourceError if `source` does not compile."""
+    try:
+        _environment(entrypoint, source).parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateSourceError(f"line {exc.lineno}: {exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    template_sha256: str
+    entrypoint: str
+    source: str
+    stylesheet: str
+    assets: Path | None
+    context: dict[str, Any]
+
+    @property
+    def cache_key(self) -> str:
+        canonical = json.dumps(self.context, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return hashlib.sha256(f"{self.template_sha256}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RenderedPdf:
+    content: bytes
+    sha256: str
+    cached: bool = False
+
+
+def render_html(job: RenderJob) -> str:
+    template = compiled_template(job.template_sha256, job.entrypoint, job.source)
+    try:
+        return template.render(job.context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateRenderError(f"the template used something the document does not have: {exc.message}") from exc
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateRenderError(f"the template tried something unsafe: {exc}") from exc
+
+
+def html_to_pdf(html: str, stylesheet: str, assets: Path | None) -> bytes:
+    """WeasyPrint with the folder-bound fetcher. Blocking and CPU-bound: call it from a worker thread."""
+    fetcher = TemplateFolderFetcher(assets)
+    base_url = assets.resolve().as_uri() + "/" if assets else NO_ASSETS_URL
+    stylesheets = [CSS(string=stylesheet, base_url=base_url, url_fetcher=fetcher)] if stylesheet else []
+    return HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets)
+
+
+def render_sync(job: RenderJob) -> bytes:
+    return html_to_pdf(render_html(job), job.stylesheet, job.assets)
+
+
+class Renderer:
+    """PDF rendering with a bounded cache of finished documents and a cap on concurrent renders."""
+
+    def __init__(self, *, max_cache_bytes: int = 64 * 1024 * 1024, concurrency: int = 2) -> None:
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._max_cache_bytes = max_cache_bytes
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._in_flight: dict[str, asyncio.Future[bytes]] = {}
+
+    async def render(self, job: RenderJob) -> RenderedPdf:
+        key = job.cache_key
+        if (content := self._cached(key)) is not None:
+            return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=True)
+        if (pending := self._in_flight.get(key)) is not None:
+            content = await asyncio.shield(pending)
+            return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=True)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            content = await anyio.to_thread.run_sync(render_sync, job, limiter=self._limiter)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+        future.set_result(content)
+        self._store(key, content)
+        return RenderedPdf(content, hashlib.sha256(content).hexdigest())
+
+    def _cached(self, key: str) -> bytes | None:
+        content = self._cache.get(key)
+        if content is not None:
+            self._cache.move_to_end(key)
+        return content
+
+    def _store(self, key: str, content: bytes) -> None:
+        if len(content) > self._max_cache_bytes:
+            return
+        self._cache[key] = content
+        self._cache_bytes += len(content)
+        while self._cache_bytes > self._max_cache_bytes:
+            _, evicted = self._cache.popitem(last=False)
+            self._cache_bytes -= len(evicted)

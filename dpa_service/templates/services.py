@@ -1,0 +1,272 @@
+"""Template governance (four-eyes, immutable content, one state machine) and previews.
+
+    draft --submit--> in_review --approve--> approved --retire--> retired
+
+The approver must be a legal user other than the author. Approving makes a version the current one for its key
+(the most recently approved, not retired); earlier approved versions stay valid for DPAs made with them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service.audit import services as audit
+from dpa_service.auth import Actor, Principal
+from dpa_service.clock import utcnow
+from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.templates.bundle import TemplateBundle, assets_dir, content_sha256, shipped_bundles
+from dpa_service.templates.context import build_context
+from dpa_service.templates.models import TemplateCreate, TemplatePublic, TemplateStatus, TemplateVersion
+from dpa_service.templates.rendering import Renderer, RenderJob, TemplateSourceError, check_source
+from dpa_service.templates.variables import check_schema, validate_variables
+
+S = TemplateStatus
+
+# The one lifecycle of a template version: (status, action) -> new status. Anything else is 409.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (S.DRAFT, "submit"): S.IN_REVIEW,
+    (S.IN_REVIEW, "approve"): S.APPROVED,
+    (S.APPROVED, "retire"): S.RETIRED,
+}
+PAST_TENSE = {"submit": "submitted", "approve": "approved", "retire": "retired"}
+
+
+def next_status(current: str, action: str) -> str:
+    try:
+        return TRANSITIONS[(current, action)]
+    except KeyError:
+        raise Conflict(f"A {current} template version cannot be {action}d.") from None
+
+
+async def _latest(session: AsyncSession, key: str) -> TemplateVersion | None:
+    query = select(TemplateVersion).where(TemplateVersion.key == key).order_by(TemplateVersion.version.desc())
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+def _shipped(key: str) -> TemplateBundle | None:
+    return next((b for b in shipped_bundles() if b.key == key), None)
+
+
+async def _add_version(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    key: str,
+    title: str,
+    source: str,
+    stylesheet: str,
+    entrypoint: str,
+    variables_schema: dict[str, Any],
+    sample_variables: dict[str, Any],
+    obligations: list[dict[str, Any]],
+    via: str,
+) -> TemplateVersion:
+    errors = check_schema(variables_schema)
+    try:
+        check_source(entrypoint, source)
+    except TemplateSourceError as exc:
+        errors.append(FieldError("source", f"is not a valid Jinja2 template ({exc})"))
+    if errors:
+        raise InvalidInput("The template cannot be used as it is.", errors)
+    if sample_variables:
+        try:
+            validate_variables(variables_schema, sample_variables, prefix="sample_variables")
+        except InvalidInput as exc:
+            raise InvalidInput("The sample variables do not fit the template's schema.", exc.errors) from exc
+    number = (await session.scalar(select(func.max(TemplateVersion.version)).where(TemplateVersion.key == key))) or 0
+    version = TemplateVersion(
+        key=key,
+        version=number + 1,
+        title=title,
+        source=source,
+        stylesheet=stylesheet,
+        entrypoint=entrypoint,
+        variables_schema=variables_schema,
+        sample_variables=sample_variables,
+        obligations=obligations,
+        sha256=content_sha256(source, stylesheet, variables_schema, obligations),
+        author_id=actor.user_id,
+    )
+    session.add(version)
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "template.created",
+        "template_version",
+        version.id,
+        tenant_id=None,
+        data={"key": key, "version": version.version, "sha256": version.sha256, "via": via},
+    )
+    return version
+
+
+async def create_version(session: AsyncSession, actor: Actor, data: TemplateCreate) -> TemplateVersion:
+    """A new draft version; what the request leaves out is taken from the key's latest version (or its files)."""
+    latest = await _latest(session, data.key)
+    shipped = _shipped(data.key) if latest is None else None
+    base: Any = latest or shipped
+    schema = data.variables_schema if data.variables_schema is not None else getattr(base, "variables_schema", None)
+    if schema is None:
+        raise InvalidInput.field("variables_schema", "is required for a new template key")
+    return await _add_version(
+        session,
+        actor,
+        key=data.key,
+        title=data.title,
+        source=data.source,
+        stylesheet=data.stylesheet if data.stylesheet is not None else getattr(base, "stylesheet", ""),
+        entrypoint=getattr(base, "entrypoint", "dpa.html.j2"),
+        variables_schema=schema,
+        sample_variables=data.sample_variables
+        if data.sample_variables is not None
+        else getattr(base, "sample_variables", {}),
+        obligations=list(getattr(base, "obligations", [])),
+        via="api",
+    )
+
+
+async def sync_from_files(session: AsyncSession, actor: Actor) -> list[TemplateVersion]:
+    """Import each shipped template whose content is new as a draft version (idempotent by content hash)."""
+    created = []
+    for bundle in shipped_bundles():
+        known = await session.scalar(
+            select(func.count())
+            .select_from(TemplateVersion)
+            .where(TemplateVersion.key == bundle.key, TemplateVersion.sha256 == bundle.sha256)
+        )
+        if known:
+            continue
+        created.append(
+            await _add_version(
+                session,
+                actor,
+                key=bundle.key,
+                title=bundle.title,
+                source=bundle.source,
+                stylesheet=bundle.stylesheet,
+                entrypoint=bundle.entrypoint,
+                variables_schema=bundle.variables_schema,
+                sample_variables=bundle.sample_variables,
+                obligations=bundle.obligations,
+                via="sync",
+            )
+        )
+    return created
+
+
+async def transition(session: AsyncSession, actor: Actor, template_id: uuid.UUID, action: str) -> TemplateVersion:
+    version = await session.get(TemplateVersion, template_id, with_for_update=True)
+    if version is None:
+        raise NotFound("Template version not found.")
+    new_status = next_status(version.status, action)
+    now = utcnow()
+    if action == "approve":
+        if version.author_id is not None and version.author_id == actor.user_id:
+            raise PermissionDenied("The author of a template version cannot approve it: another legal user must.")
+        version.approver_id, version.approved_at = actor.user_id, now
+    elif action == "submit":
+        version.submitted_at = now
+    else:
+        version.retired_at = now
+    previous, version.status = version.status, new_status
+    await audit.record(
+        session,
+        actor,
+        f"template.{PAST_TENSE[action]}",
+        "template_version",
+        version.id,
+        tenant_id=None,
+        data={
+            "key": version.key,
+            "version": version.version,
+            "from": previous,
+            "to": new_status,
+            "sha256": version.sha256,
+        },
+    )
+    return version
+
+
+def _visible(principal: Principal) -> list[Any]:
+    return [] if principal.is_staff else [TemplateVersion.status == S.APPROVED]
+
+
+async def current_ids(session: AsyncSession, keys: set[str]) -> dict[str, uuid.UUID]:
+    """The current (most recently approved, not retired) version of each key."""
+    if not keys:
+        return {}
+    query = (
+        select(TemplateVersion.key, TemplateVersion.id)
+        .where(TemplateVersion.key.in_(keys), TemplateVersion.status == S.APPROVED)
+        .order_by(TemplateVersion.key, TemplateVersion.approved_at.desc(), TemplateVersion.version.desc())
+    )
+    current: dict[str, uuid.UUID] = {}
+    for key, version_id in (await session.execute(query)).all():
+        current.setdefault(key, version_id)
+    return current
+
+
+async def current_version(session: AsyncSession, key: str) -> TemplateVersion | None:
+    ids = await current_ids(session, {key})
+    return await session.get(TemplateVersion, ids[key]) if key in ids else None
+
+
+async def list_versions(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    key: str | None,
+    status: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> tuple[Sequence[TemplateVersion], dict[str, uuid.UUID]]:
+    query = select(TemplateVersion).where(*_visible(principal)).order_by(TemplateVersion.id).limit(limit + 1)
+    if key:
+        query = query.where(TemplateVersion.key == key)
+    if status:
+        query = query.where(TemplateVersion.status == status)
+    if after:
+        query = query.where(TemplateVersion.id > after)
+    rows = (await session.execute(query)).scalars().all()
+    return rows, await current_ids(session, {row.key for row in rows})
+
+
+async def get_version(session: AsyncSession, principal: Principal, template_id: uuid.UUID) -> TemplateVersion:
+    version = await session.get(TemplateVersion, template_id)
+    if version is None or (not principal.is_staff and version.status != S.APPROVED):
+        raise NotFound("Template version not found.")
+    return version
+
+
+def public(version: TemplateVersion, current: dict[str, uuid.UUID]) -> TemplatePublic:
+    return TemplatePublic.model_validate(
+        version, from_attributes=True, update={"current": current.get(version.key) == version.id}
+    )
+
+
+def render_job(version: TemplateVersion, context: dict[str, Any]) -> RenderJob:
+    return RenderJob(
+        template_sha256=version.sha256,
+        entrypoint=version.entrypoint,
+        source=version.source,
+        stylesheet=version.stylesheet,
+        assets=assets_dir(version.key),
+        context=context,
+    )
+
+
+async def preview(renderer: Renderer, version: TemplateVersion) -> Any:
+    """The version rendered with its sample variables (legal's preview)."""
+    if not version.sample_variables:
+        raise Conflict("This template version has no sample variables to preview with.")
+    validate_variables(version.variables_schema, version.sample_variables, prefix="sample_variables")
+    context = build_context(
+        version, version.sample_variables, reference="PREVIEW", status="preview", generated_on=utcnow().date()
+    )
+    return await renderer.render(render_job(version, context))
