@@ -29,6 +29,8 @@ import anyio
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from weasyprint import CSS, HTML
+from weasyprint.document import Document
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from dpa_service.registry import country_name
@@ -129,10 +131,18 @@ def render_html(job: RenderJob) -> str:
 
 def html_to_pdf(html: str, stylesheet: str, assets: Path | None) -> bytes:
     """WeasyPrint with the folder-bound fetcher. Blocking and CPU-bound: call it from a worker thread."""
+    return layout(html, stylesheet, assets).write_pdf()
+
+
+def layout(html: str, stylesheet: str, assets: Path | None) -> Document:
+    """Lay out one HTML document. The template's @font-face rules only apply through a shared FontConfiguration."""
     fetcher = TemplateFolderFetcher(assets)
     base_url = assets.resolve().as_uri() + "/" if assets else NO_ASSETS_URL
-    stylesheets = [CSS(string=stylesheet, base_url=base_url, url_fetcher=fetcher)] if stylesheet else []
-    return HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets)
+    fonts = FontConfiguration()
+    stylesheets = (
+        [CSS(string=stylesheet, base_url=base_url, url_fetcher=fetcher, font_config=fonts)] if stylesheet else []
+    )
+    return HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(stylesheets=stylesheets, font_config=fonts)
 
 
 def render_sync(job: RenderJob) -> bytes:

@@ -270,3 +270,11 @@ async def preview(renderer: Renderer, version: TemplateVersion) -> Any:
         version, version.sample_variables, reference="PREVIEW", status="preview", generated_on=utcnow().date()
     )
     return await renderer.render(render_job(version, context))
+
+
+async def version_by_id(session: AsyncSession, template_id: uuid.UUID) -> TemplateVersion:
+    """A version for internal use (an agreement's pinned template), whatever its status."""
+    version = await session.get(TemplateVersion, template_id)
+    if version is None:
+        raise NotFound("Template version not found.")
+    return version

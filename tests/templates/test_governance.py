@@ -170,6 +170,9 @@ async def test_every_transition_is_audited(legal: tuple[Api, Api], admin: Api) -
     await reviewer.post(f"/templates/{tid}/retire")
     events = [e for e in (await admin.get("/audit-events", limit=200)).json()["items"] if e["target_id"] == tid]
     assert [e["action"] for e in events] == [
-        "template.created", "template.submitted", "template.approved", "template.retired"
+        "template.created",
+        "template.submitted",
+        "template.approved",
+        "template.retired",
     ]
     assert [e["actor_id"] for e in events] == [author.user_id, author.user_id, reviewer.user_id, reviewer.user_id]

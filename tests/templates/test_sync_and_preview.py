@@ -1,0 +1,54 @@
+"""`dpa templates sync` imports shipped files as drafts once; legal previews a version as a PDF."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+
+from dpa_service.auth import Actor
+from dpa_service.db import Database, Scope
+from dpa_service.templates.models import TemplateVersion
+from dpa_service.templates.services import sync_from_files
+from tests.helpers.api import Api
+from tests.templates.conftest import pdf_text, squash
+
+
+async def _sync(db: Database) -> list[TemplateVersion]:
+    async with db.transaction(Scope.system()) as session:
+        return await sync_from_files(session, Actor.system("test"))
+
+
+async def test_sync_imports_each_shipped_template_once(db: Database, bundle) -> None:
+    await _sync(db)  # (the PostgreSQL database is shared by the session's tests: it may have run already)
+    assert await _sync(db) == []
+    async with db.transaction(Scope.system(), write=False) as session:
+        query = select(TemplateVersion).where(
+            TemplateVersion.key == "standard-dpa", TemplateVersion.sha256 == bundle.sha256
+        )
+        rows = list((await session.execute(query)).scalars())
+    assert len(rows) == 1
+    assert rows[0].author_id is None and rows[0].version >= 1
+
+
+async def test_legal_previews_a_version_as_a_pdf(admin: Api, db: Database) -> None:
+    await _sync(db)
+    legal = await admin.new_staff("legal")
+    listed = (await legal.get("/templates", key="standard-dpa")).json()["items"]
+    template_id = listed[-1]["id"]
+    response = await legal.get(f"/templates/{template_id}/preview")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["x-content-sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert "PREVIEW" in squash(pdf_text(response.content))
+    again = await legal.get(f"/templates/{template_id}/preview")
+    assert again.content == response.content
+
+
+async def test_subscribers_cannot_preview_or_read_drafts(admin: Api, db: Database) -> None:
+    await _sync(db)
+    owner = await admin.new_tenant()
+    legal = await admin.new_staff("legal")
+    template_id = (await legal.get("/templates", key="standard-dpa")).json()["items"][-1]["id"]
+    assert (await owner.get(f"/templates/{template_id}")).status_code == 404
+    assert (await owner.get(f"/templates/{template_id}/preview")).status_code == 403
