@@ -44,11 +44,19 @@ def test_demo_seeds_staff_and_two_tenants_and_can_run_again(demo_var: tuple[Path
     var_dir, first = demo_var
     assert set(first["staff"]) == {"platform_admin", "legal", "sales"}
     assert len(first["tenants"]) == 2
+    assert first["templates"]["standard-dpa"] == "v1 approved"
     second = dpa(var_dir, "demo")
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)
     assert {t["id"] for t in again["tenants"].values()} == {t["id"] for t in first["tenants"].values()}
     assert again["staff"]["legal"]["api_key"] != first["staff"]["legal"]["api_key"]
+
+
+def test_templates_sync_is_idempotent(demo_var: tuple[Path, dict]) -> None:
+    var_dir, _ = demo_var
+    result = dpa(var_dir, "templates", "sync")
+    assert result.returncode == 0, result.stderr
+    assert "templates up to date" in result.stdout
 
 
 def test_audit_verify_exits_1_naming_the_first_broken_seq(demo_var: tuple[Path, dict]) -> None:
