@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -15,12 +18,18 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from dpa_service import __version__
+from dpa_service.agreements.controllers import AgreementsController, DocumentsController
+from dpa_service.agreements.services import expire_overdue
 from dpa_service.audit.controllers import AuditController
 from dpa_service.auth import ApiKeyAuthenticationMiddleware
 from dpa_service.db import Database
 from dpa_service.deps import dependencies
+from dpa_service.notifications.mail import Mailer
 from dpa_service.problems import exception_handlers, request_id_middleware
+from dpa_service.registry import processor
 from dpa_service.settings import Settings, get_settings
+from dpa_service.signing.pages import SigningPages
+from dpa_service.signing.seal import Seal, SealConfig
 from dpa_service.templates.controllers import TemplatesController
 from dpa_service.templates.rendering import Renderer
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
@@ -38,14 +47,32 @@ async def health(state: State) -> Response[dict[str, str]]:
     return Response(body, status_code=200 if database_ok else 503)
 
 
+async def _expire_signing_links(db: Database, every_seconds: float = 600) -> None:
+    """Close expired signing links now and then (signing checks expiry itself, so lateness is harmless)."""
+    while True:
+        try:
+            await expire_overdue(db)
+        except Exception:  # the next round retries; the server must not die of it
+            logging.getLogger("dpa_service.app").exception("expiring signing links failed")
+        await asyncio.sleep(every_seconds)
+
+
 def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = Database(settings.database)
         app.state.renderer = Renderer()
+        app.state.mailer = Mailer(settings)
+        app.state.seal = Seal(SealConfig.from_env(settings.var_dir, organization=processor()["legal_name"]))
+        await anyio.to_thread.run_sync(app.state.seal.load_certificate)
+        sweeper = asyncio.create_task(_expire_signing_links(app.state.db))
         try:
             yield
         finally:
+            sweeper.cancel()
+            # Let the sweeper finish unwinding its transaction before the engine goes away.
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await app.state.db.dispose()
 
     return lifespan
@@ -76,6 +103,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OwnTenantController,
             AuditController,
             TemplatesController,
+            AgreementsController,
+            DocumentsController,
+            SigningPages,
         ],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
@@ -86,6 +116,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=_openapi(),
         lifespan=[_lifespan(settings)],
         state=State({"settings": settings}),
+        # Signing links are opened from e-mail: form posts carry no API key and need no CSRF token, since the
+        # token in the URL is the only secret and is single-use.
         debug=False,
         # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.
         request_max_body_size=25 * 1024 * 1024,

@@ -5,6 +5,7 @@
     ├── PermissionDenied          403  authenticated, but the role may not do this
     ├── NotFound                  404  absent, or another tenant's (never say which)
     ├── Conflict                  409  illegal state transition, duplicate, in-flight duplicate request
+    ├── Gone                      410  a signing link already used, voided or expired
     └── InvalidInput              422  well-formed but wrong; `errors` names each failing field
         └── IdempotencyKeyReused  422  same Idempotency-Key, different body
 
@@ -49,6 +50,11 @@ class NotFound(DPAError):
 class Conflict(DPAError):
     status_code = 409
     title = "Conflict"
+
+
+class Gone(DPAError):
+    status_code = 410
+    title = "Gone"
 
 
 class InvalidInput(DPAError):

@@ -2,8 +2,10 @@
 
 from sqlmodel import SQLModel
 
+from dpa_service.agreements.models import Agreement, AgreementDocument
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.idempotency import IdempotencyRecord
+from dpa_service.signing.models import Signature, SignatureRequest
 from dpa_service.templates.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.users.models import ApiKey, User
@@ -11,14 +13,29 @@ from dpa_service.users.models import ApiKey, User
 metadata = SQLModel.metadata
 
 # Tables whose rows belong to one tenant: row-level security is forced on each (PostgreSQL).
-TENANT_OWNED_TABLES = ("tenants", "users", "api_keys", "audit_events", "audit_heads", "idempotency_records")
+TENANT_OWNED_TABLES = (
+    "tenants",
+    "users",
+    "api_keys",
+    "audit_events",
+    "audit_heads",
+    "idempotency_records",
+    "agreements",
+    "agreement_documents",
+    "signature_requests",
+    "signatures",
+)
 
 __all__ = [
     "TENANT_OWNED_TABLES",
+    "Agreement",
+    "AgreementDocument",
     "ApiKey",
     "AuditEvent",
     "AuditHead",
     "IdempotencyRecord",
+    "Signature",
+    "SignatureRequest",
     "TemplateVersion",
     "Tenant",
     "User",

@@ -47,10 +47,16 @@ class Settings:
     public_base_url: str | None = None
     log_level: str = "INFO"
     webhook_allow_private: bool = False
+    signing_link_days: int = 14
+    auto_countersign_email: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "DPA service <no-reply@localhost>"
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
             raise ValueError(f"DPA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.environment!r}")
+        if not 1 <= self.signing_link_days <= 90:
+            raise ValueError("DPA_SIGNING_LINK_DAYS must be between 1 and 90")
         if self.webhook_allow_private and not self.is_development:
             raise ValueError(
                 "DPA_WEBHOOK_ALLOW_PRIVATE=1 is for development only: it would let webhooks reach internal hosts"
@@ -79,6 +85,10 @@ class Settings:
             public_base_url=public_base_url.rstrip("/") if public_base_url else None,
             log_level=_env("DPA_LOG_LEVEL", "INFO") or "INFO",
             webhook_allow_private=_flag("DPA_WEBHOOK_ALLOW_PRIVATE"),
+            signing_link_days=int(_env("DPA_SIGNING_LINK_DAYS", "14") or "14"),
+            auto_countersign_email=_env("DPA_AUTO_COUNTERSIGN_EMAIL"),
+            smtp_url=_env("SMTP_URL"),
+            mail_from=_env("MAIL_FROM", "DPA service <no-reply@localhost>") or "DPA service <no-reply@localhost>",
         )
 
 

@@ -11,6 +11,7 @@ from dpa_service.db import Database, Scope
 from dpa_service.templates.models import TemplateVersion
 from dpa_service.templates.services import sync_from_files
 from tests.helpers.api import Api
+from tests.templates.test_governance import new_template
 from tests.templates.conftest import pdf_text, squash
 
 
@@ -46,9 +47,8 @@ async def test_legal_previews_a_version_as_a_pdf(admin: Api, db: Database) -> No
 
 
 async def test_subscribers_cannot_preview_or_read_drafts(admin: Api, db: Database) -> None:
-    await _sync(db)
     owner = await admin.new_tenant()
     legal = await admin.new_staff("legal")
-    template_id = (await legal.get("/templates", key="standard-dpa")).json()["items"][-1]["id"]
+    template_id = (await legal.post("/templates", new_template())).json()["id"]
     assert (await owner.get(f"/templates/{template_id}")).status_code == 404
     assert (await owner.get(f"/templates/{template_id}/preview")).status_code == 403

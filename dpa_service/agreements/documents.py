@@ -1,0 +1,130 @@
+"""The PDFs of an agreement: the draft render the signer sees, and the sealed executed document.
+
+The executed PDF is the DPA rendered as executed, a signature page and a certificate of completion (the
+evidence trail), in one file sealed by the service. Draft renders are deterministic (their date is the
+agreement's last change), so the PDF shown to a signer can be rebuilt byte for byte and checked by hash.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import anyio
+
+from dpa_service.agreements.models import Agreement
+from dpa_service.clock import as_utc, rfc3339
+from dpa_service.registry import processor
+from dpa_service.signing.models import Signature
+from dpa_service.signing.seal import Seal
+from dpa_service.signing.services import consent_text
+from dpa_service.templates.context import build_context, subprocessor_annex
+from dpa_service.templates.models import TemplateVersion
+from dpa_service.templates.rendering import (
+    RenderedPdf,
+    Renderer,
+    compiled_template,
+    layout,
+    render_html,
+)
+from dpa_service.templates.services import render_job
+
+CERTIFICATE = "certificate.html.j2"
+
+
+@cache
+def _certificate_source() -> str:
+    return (resources.files("dpa_service.agreements") / CERTIFICATE).read_text(encoding="utf-8")
+
+
+def draft_context(version: TemplateVersion, agreement: Agreement, status: str = "draft") -> dict[str, Any]:
+    return build_context(
+        version,
+        agreement.variables,
+        reference=str(agreement.id),
+        status=status,
+        generated_on=as_utc(agreement.updated_at).date(),
+        custom_clauses=agreement.custom_clauses,
+    )
+
+
+async def draft_pdf(renderer: Renderer, version: TemplateVersion, agreement: Agreement) -> RenderedPdf:
+    return await renderer.render(render_job(version, draft_context(version, agreement)))
+
+
+def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[str, Any]]:
+    rows = []
+    for s in signatures:
+        rows.append(
+            {
+                "role_label": "Subscriber (controller)" if s.role == "subscriber" else "Processor",
+                "party": controller if s.role == "subscriber" else processor()["legal_name"],
+                "typed_name": s.typed_name,
+                "name": s.name,
+                "title": s.title,
+                "email": s.email,
+                "signed_at": rfc3339(s.signed_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "consent": s.consent,
+                "consent_text_sha256": s.consent_text_sha256,
+                "authority_confirmed": s.authority_confirmed,
+                "document_sha256": s.document_sha256,
+            }
+        )
+    return rows
+
+
+def _compose(parts: list[tuple[str, str, Any]]) -> bytes:
+    """Lay out several HTML documents and write them as one PDF (blocking)."""
+    documents = [layout(html, stylesheet, assets) for html, stylesheet, assets in parts]
+    first = documents[0]
+    return first.copy([page for document in documents for page in document.pages]).write_pdf()
+
+
+async def executed_pdf(
+    seal: Seal,
+    version: TemplateVersion,
+    agreement: Agreement,
+    signatures: list[Signature],
+    *,
+    effective_date: date,
+    executed_at: datetime,
+    signed_document_sha256: str,
+    subprocessor_list_version: int | None,
+) -> bytes:
+    context = build_context(
+        version,
+        agreement.variables,
+        reference=str(agreement.id),
+        status="executed",
+        generated_on=effective_date,
+        custom_clauses=agreement.custom_clauses,
+    )
+    job = render_job(version, context)
+    controller = agreement.variables.get("controller", {}).get("legal_name", "")
+    annex = subprocessor_annex()
+    certificate_context = {
+        "agreement": {
+            "reference": str(agreement.id),
+            "template_key": version.key,
+            "template_version": version.version,
+            "template_title": version.title,
+            "template_sha256": version.sha256,
+            "controller": controller,
+            "processor": processor()["legal_name"],
+            "effective_date": effective_date.isoformat(),
+            "executed_at": rfc3339(executed_at),
+            "document_sha256": signed_document_sha256,
+            "subprocessor_list": f"version {subprocessor_list_version}" if subprocessor_list_version else "as listed",
+        },
+        "signatures": _signature_rows(signatures, controller),
+        "consent_text": consent_text(),
+        "annex_items": len(annex["items"]),
+    }
+    certificate = compiled_template("certificate:" + CERTIFICATE, CERTIFICATE, _certificate_source())
+    parts = [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
+    pdf = await anyio.to_thread.run_sync(_compose, parts)
+    return await seal.seal(pdf, reason=f"Executed DPA {agreement.id}", location=processor().get("country"))

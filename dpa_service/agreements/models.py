@@ -1,0 +1,171 @@
+"""Data Processing Agreements of a tenant, their executed documents, and the API schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import StringConstraints
+from sqlalchemy import JSON, Date, Index, LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+from dpa_service.clock import utcnow
+from dpa_service.db import UTCDateTime
+from dpa_service.ids import new_id
+from dpa_service.validation import STRICT_BODY, Email, Name
+
+
+class AgreementStatus(StrEnum):
+    DRAFT = "draft"
+    IN_LEGAL_REVIEW = "in_legal_review"
+    CHANGES_REQUESTED = "changes_requested"
+    READY_FOR_SIGNATURE = "ready_for_signature"
+    OUT_FOR_SIGNATURE = "out_for_signature"
+    SIGNED = "signed"
+    EXECUTED = "executed"
+    VOIDED = "voided"
+    SUPERSEDED = "superseded"
+
+
+class Agreement(SQLModel, table=True):
+    __tablename__ = "agreements"
+    __table_args__ = (
+        Index("ix_agreements_tenant_status", "tenant_id", "status"),
+        Index("ix_agreements_tenant_id_id", "tenant_id", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    template_id: uuid.UUID = Field(foreign_key="template_versions.id")
+    template_key: str = Field(max_length=100)
+    template_version: int
+    template_sha256: str = Field(max_length=64)
+    status: str = Field(default=AgreementStatus.DRAFT.value, max_length=30)
+    variables: dict[str, Any] = Field(sa_type=JSON)
+    custom_clauses: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+    review_comment: str | None = Field(default=None, sa_type=Text)
+    reviewed_by: uuid.UUID | None = None
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    subprocessor_list_version: int | None = None
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    executed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    effective_date: date | None = Field(default=None, sa_type=Date)
+    document_sha256: str | None = Field(default=None, max_length=64)
+    sealed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    void_reason: str | None = Field(default=None, max_length=1000)
+    superseded_by: uuid.UUID | None = None
+    superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AgreementDocument(SQLModel, table=True):
+    """The sealed, executed PDF: written once, never updated (append-only), checked against its hash on read."""
+
+    __tablename__ = "agreement_documents"
+
+    agreement_id: uuid.UUID = Field(primary_key=True, foreign_key="agreements.id")
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    sha256: str = Field(max_length=64, unique=True)
+    content: bytes = Field(sa_type=LargeBinary)
+    sealed_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+ClauseText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+ClauseTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class CustomClause(SQLModel):
+    model_config = STRICT_BODY
+
+    title: ClauseTitle
+    text: ClauseText
+
+
+class AgreementCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    template_key: str = Field(default="standard-dpa", max_length=100)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    custom_clauses: list[CustomClause] = Field(default_factory=list, max_length=20)
+
+
+class AgreementPatch(SQLModel):
+    """JSON merge patch (RFC 7396) of the stored variables; custom_clauses, when given, replace the list."""
+
+    model_config = STRICT_BODY
+
+    variables: dict[str, Any] | None = None
+    custom_clauses: list[CustomClause] | None = Field(default=None, max_length=20)
+
+
+class ReviewDecision(StrEnum):
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+
+
+class ReviewCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    decision: ReviewDecision
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
+
+
+class VoidCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+class Signer(SQLModel):
+    model_config = STRICT_BODY
+
+    name: Name
+    email: Email
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class SignatureRequestCreate(SQLModel):
+    model_config = STRICT_BODY
+
+    provider: Literal["builtin", "docusign"] = "builtin"
+    signer: Signer
+
+
+class AgreementPublic(SQLModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    status: str
+    template_id: uuid.UUID
+    template_key: str
+    template_version: int
+    template_sha256: str
+    variables: dict[str, Any]
+    custom_clauses: list[dict[str, str]]
+    review_comment: str | None
+    reviewed_at: datetime | None
+    subprocessor_list_version: int | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    signed_at: datetime | None
+    executed_at: datetime | None
+    effective_date: date | None
+    document_sha256: str | None
+    sealed_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
+    superseded_by: uuid.UUID | None
+
+
+class DocumentVerification(SQLModel):
+    status: Literal["verified", "unknown", "tampered"]
+    agreement_id: uuid.UUID | None = None
+    sealed_at: datetime | None = None
+    detail: str | None = None

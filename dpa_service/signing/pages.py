@@ -1,0 +1,153 @@
+"""The signer's pages: `/sign/{token}` (review and sign), `/sign/{token}/document` (the exact PDF).
+
+No API key: the token is the secret. Forms get HTML pages (errors included, with the right status code);
+JSON requests get JSON and problem+json. Pages are never cached, never framed, and send no referrer (the
+token is in the URL).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
+
+from dpa_service.agreements import services as agreements
+from dpa_service.agreements.controllers import public
+from dpa_service.clock import rfc3339
+from dpa_service.exceptions import DPAError, InvalidInput
+from dpa_service.registry import processor
+from dpa_service.signing.services import consent_sha256, consent_text
+from dpa_service.templates.rendering import compiled_template
+
+logger = logging.getLogger("dpa_service.signing")
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+PAGE = "sign.html.j2"
+
+
+@cache
+def _page_source() -> str:
+    return (resources.files("dpa_service.signing") / PAGE).read_text(encoding="utf-8")
+
+
+def page(status: int, heading: str, **context: Any) -> Response[str]:
+    template = compiled_template("page:" + PAGE, PAGE, _page_source())
+    defaults = {"message": None, "problem": False, "errors": [], "summary": None, "form": False, "typed_name": ""}
+    html = template.render({**defaults, **context, "heading": heading})
+    return Response(html, status_code=status, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("content-type", "").startswith("application/json") or (
+        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", "")
+    )
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in {"true", "on", "yes", "1"})
+
+
+class SigningPages(Controller):
+    path = "/sign"
+    tags = ["Signing"]
+    include_in_schema = True
+
+    @get("/{token:str}", operation_id="signingPage", exclude_from_auth=True, media_type="text/html")
+    async def view(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
+        try:
+            signing_request, agreement = await agreements.signing_view(request.app.state.db, token)
+        except DPAError as exc:
+            return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
+        return page(200, "Review and sign", form=True, **self._summary(request, token, signing_request, agreement))
+
+    @get("/{token:str}/document", operation_id="signingDocument", exclude_from_auth=True, media_type="application/pdf")
+    async def document(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        content = await agreements.signing_document(request.app.state.db, request.app.state.renderer, token)
+        return Response(
+            content,
+            media_type="application/pdf",
+            headers={**SECURITY_HEADERS, "Content-Disposition": 'inline; filename="dpa-to-sign.pdf"'},
+        )
+
+    @post("/{token:str}", operation_id="signAgreement", exclude_from_auth=True, status_code=200)
+    async def sign(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        as_json = _wants_json(request)
+        raw: dict[str, Any] = (await request.json() or {}) if as_json else dict(await request.form())
+        if not isinstance(raw, dict):
+            raise InvalidInput.field("body", "must be a JSON object")
+        form = agreements.SigningForm(
+            typed_name=str(raw.get("typed_name") or ""),
+            consent=_truthy(raw.get("consent")),
+            authority_confirmed=_truthy(raw.get("authority_confirmed")),
+            document_sha256=str(raw["document_sha256"]) if raw.get("document_sha256") else None,
+        )
+        db, state = request.app.state.db, request.app.state
+        ip = request.client.host if request.client else None
+        try:
+            agreement = await agreements.sign_with_token(
+                db, token, form, ip=ip, user_agent=request.headers.get("user-agent")
+            )
+        except DPAError as exc:
+            if as_json:
+                raise
+            return await self._form_error(request, token, exc, form.typed_name)
+        if state.settings.auto_countersign_email:
+            agreement = await agreements.auto_countersign(
+                db, state.seal, state.settings.auto_countersign_email, agreement
+            )
+        if as_json:
+            return Response(public(agreement).model_dump(mode="json"), status_code=200)
+        return page(
+            200,
+            "Signed",
+            message="Thank you: your signature is recorded. The processor will countersign, "
+            "and the executed agreement will be sent to you.",
+        )
+
+    async def _form_error(
+        self, request: Request[Any, Any, Any], token: str, exc: DPAError, typed: str
+    ) -> Response[str]:
+        if isinstance(exc, InvalidInput):
+            signing_request, agreement = await agreements.signing_view(request.app.state.db, token)
+            return page(
+                422,
+                "Review and sign",
+                form=True,
+                errors=exc.errors,
+                typed_name=typed,
+                **self._summary(request, token, signing_request, agreement),
+            )
+        return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
+
+    @staticmethod
+    def _summary(request: Request[Any, Any, Any], token: str, signing_request: Any, agreement: Any) -> dict[str, Any]:
+        base = request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
+        return {
+            "summary": {
+                "title": "Data Processing Agreement",
+                "template": f"{agreement.template_key} v{agreement.template_version}",
+                "reference": str(agreement.id),
+                "controller": agreement.variables.get("controller", {}).get("legal_name", ""),
+                "processor": processor()["legal_name"],
+                "signer_name": signing_request.signer_name,
+                "signer_title": signing_request.signer_title,
+                "signer_email": signing_request.signer_email,
+                "expires_at": rfc3339(signing_request.expires_at).replace("T", " ").removesuffix("Z"),
+                "document_url": f"{base}/sign/{token}/document",
+                "document_sha256": signing_request.document_sha256,
+            },
+            "consent_text": consent_text(),
+            "consent_sha256": consent_sha256(),
+        }

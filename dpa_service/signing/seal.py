@@ -1,0 +1,198 @@
+"""The service's seal: a PAdES signature over every executed DPA, and its validation.
+
+The key is an ECDSA P-256 key with a self-signed certificate, generated on first use under
+`$DPA_VAR_DIR/keys/` (mode 0600), unless DPA_SEAL_KEY_PATH and DPA_SEAL_CERT_PATH (PEM), or
+DPA_SEAL_PKCS12_PATH (with DPA_SEAL_PKCS12_PASSWORD), name a key kept elsewhere (e.g. an HSM-backed file).
+pyHanko's async API is used throughout: its sync wrappers call asyncio.run() and fail inside the server's loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfReadError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+SEAL_FIELD = "DPAServiceSeal"
+_generate_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SealConfig:
+    keys_dir: Path
+    key_path: Path | None = None
+    cert_path: Path | None = None
+    pkcs12_path: Path | None = None
+    pkcs12_password: str | None = None
+    common_name: str = "DPA service seal"
+    organization: str = "DPA service"
+
+    @classmethod
+    def from_env(cls, var_dir: Path, organization: str = "DPA service") -> SealConfig:
+        def path(name: str) -> Path | None:
+            value = os.environ.get(name)
+            return Path(value) if value else None
+
+        return cls(
+            keys_dir=var_dir / "keys",
+            key_path=path("DPA_SEAL_KEY_PATH"),
+            cert_path=path("DPA_SEAL_CERT_PATH"),
+            pkcs12_path=path("DPA_SEAL_PKCS12_PATH"),
+            pkcs12_password=os.environ.get("DPA_SEAL_PKCS12_PASSWORD"),
+            organization=organization,
+        )
+
+
+def _generate(config: SealConfig, key_path: Path, cert_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, config.common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, config.organization[:64]),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Write the key where only we can read it, then make it visible by an atomic rename.
+    tmp = key_path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tmp.replace(key_path)
+
+
+class ValidationStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    NOT_OURS = "not_ours"
+    UNSEALED = "unsealed"
+
+
+@dataclass(frozen=True)
+class SealCheck:
+    status: ValidationStatus
+    sealed_at: dt.datetime | None = None
+    detail: str = ""
+
+
+class Seal:
+    def __init__(self, config: SealConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def signer(self) -> signers.SimpleSigner:
+        config = self.config
+        if config.pkcs12_path:
+            password = config.pkcs12_password.encode() if config.pkcs12_password else None
+            loaded = signers.SimpleSigner.load_pkcs12(str(config.pkcs12_path), passphrase=password)
+        else:
+            key_path = config.key_path or config.keys_dir / "seal.key.pem"
+            cert_path = config.cert_path or config.keys_dir / "seal.cert.pem"
+            if not config.key_path:
+                with _generate_lock:
+                    if not key_path.exists():
+                        _generate(config, key_path, cert_path)
+            loaded = signers.SimpleSigner.load(str(key_path), str(cert_path))
+        if loaded is None:
+            raise RuntimeError("the seal key or certificate could not be loaded")
+        return loaded
+
+    @property
+    def certificate(self) -> asn1_x509.Certificate:
+        return self.signer.signing_cert
+
+    @property
+    def certificate_pem(self) -> bytes:
+        return x509.load_der_x509_certificate(self.certificate.dump()).public_bytes(serialization.Encoding.PEM)
+
+    def load_certificate(self) -> None:
+        """Make (or read) the key now, so the first countersignature does not pay for it."""
+        _ = self.signer
+
+    async def seal(self, pdf: bytes, *, reason: str, location: str | None = None) -> bytes:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        meta = signers.PdfSignatureMetadata(
+            field_name=SEAL_FIELD,
+            subfilter=fields.SigSeedSubFilter.PADES,
+            md_algorithm="sha256",
+            reason=reason,
+            location=location,
+        )
+        out = await signers.async_sign_pdf(writer, meta, signer=self.signer)
+        return out.getvalue()
+
+    async def check(self, pdf: bytes) -> SealCheck:
+        """Is `pdf` sealed by this service, unmodified since?"""
+        try:
+            reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+            embedded = [s for s in reader.embedded_signatures if s.field_name == SEAL_FIELD]
+        except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+            return SealCheck(ValidationStatus.UNSEALED, detail=f"not a readable PDF ({type(exc).__name__})")
+        if not embedded:
+            return SealCheck(ValidationStatus.UNSEALED, detail="no seal of this service")
+        signature = embedded[-1]
+        if signature.signer_cert.dump() != self.certificate.dump():
+            return SealCheck(ValidationStatus.NOT_OURS, detail="sealed with another certificate")
+        context = ValidationContext(trust_roots=[self.certificate])
+        try:
+            status = await async_validate_pdf_signature(signature, context)
+        except Exception as exc:
+            return SealCheck(ValidationStatus.INVALID, detail=f"seal could not be validated: {exc}")
+        sealed_at = status.signer_reported_dt
+        if not (status.intact and status.valid and status.trusted):
+            return SealCheck(ValidationStatus.INVALID, sealed_at, "the sealed bytes were changed")
+        if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+            return SealCheck(ValidationStatus.INVALID, sealed_at, "content was added after sealing")
+        return SealCheck(ValidationStatus.VALID, sealed_at)
+
+
+def read_certificate(path: Path) -> asn1_x509.Certificate:
+    return load_cert_from_pemder(str(path))

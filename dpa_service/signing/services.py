@@ -1,0 +1,132 @@
+"""The built-in signer: single-use signing links and the evidence recorded when someone signs.
+
+A link's token carries 256 random bits; only its SHA-256 is stored. Opening a new request for an agreement
+voids the previous link. Lifecycle decisions about the agreement itself belong to the agreements domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service.clock import as_utc, utcnow
+from dpa_service.exceptions import Gone, NotFound
+from dpa_service.registry import data_root
+from dpa_service.signing.models import RequestStatus, Signature, SignatureRequest
+
+
+@cache
+def consent_text() -> str:
+    return (data_root("registry") / "esignature_consent.txt").read_text(encoding="utf-8")
+
+
+def consent_sha256() -> str:
+    return hashlib.sha256(consent_text().encode()).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_request(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    agreement_id: uuid.UUID,
+    provider: str,
+    signer_name: str,
+    signer_email: str,
+    signer_title: str,
+    document_sha256: str,
+    requested_by: uuid.UUID | None,
+    valid_for: timedelta,
+) -> tuple[SignatureRequest, str]:
+    """A new signing link (returned in clear once); any earlier pending link of the agreement stops working."""
+    now = utcnow()
+    await session.execute(
+        update(SignatureRequest)
+        .where(SignatureRequest.agreement_id == agreement_id, SignatureRequest.status == RequestStatus.PENDING)
+        .values(status=RequestStatus.VOIDED.value, closed_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    request = SignatureRequest(
+        tenant_id=tenant_id,
+        agreement_id=agreement_id,
+        provider=provider,
+        signer_name=signer_name,
+        signer_email=signer_email.lower(),
+        signer_title=signer_title,
+        token_hash=token_hash(token),
+        document_sha256=document_sha256,
+        requested_by=requested_by,
+        created_at=now,
+        expires_at=now + valid_for,
+    )
+    session.add(request)
+    await session.flush()
+    return request, token
+
+
+async def void_pending(session: AsyncSession, agreement_id: uuid.UUID) -> None:
+    await session.execute(
+        update(SignatureRequest)
+        .where(SignatureRequest.agreement_id == agreement_id, SignatureRequest.status == RequestStatus.PENDING)
+        .values(status=RequestStatus.VOIDED.value, closed_at=utcnow())
+    )
+
+
+async def find_by_token(session: AsyncSession, token: str, *, lock: bool = False) -> SignatureRequest:
+    """The request behind a token, or NotFound; never says more about unknown tokens."""
+    if not token or len(token) > 200:
+        raise NotFound("This signing link does not exist.")
+    query = select(SignatureRequest).where(SignatureRequest.token_hash == token_hash(token))
+    if lock:
+        query = query.with_for_update()
+    request = (await session.execute(query)).scalar_one_or_none()
+    if request is None:
+        raise NotFound("This signing link does not exist.")
+    return request
+
+
+def ensure_usable(request: SignatureRequest, now: datetime | None = None) -> None:
+    """Raise Gone for a link that was used, replaced, or has expired."""
+    now = now or utcnow()
+    if request.status == RequestStatus.SIGNED:
+        raise Gone("This signing link has already been used: the agreement is signed.")
+    if request.status == RequestStatus.VOIDED:
+        raise Gone("This signing link was replaced by a newer one or the agreement was voided.")
+    if request.status == RequestStatus.EXPIRED or as_utc(request.expires_at) <= now:
+        raise Gone("This signing link has expired. Ask for a new one.")
+
+
+async def signatures_of(session: AsyncSession, agreement_id: uuid.UUID) -> Sequence[Signature]:
+    query = select(Signature).where(Signature.agreement_id == agreement_id).order_by(Signature.signed_at)
+    return (await session.execute(query)).scalars().all()
+
+
+async def pending_request(session: AsyncSession, agreement_id: uuid.UUID) -> SignatureRequest | None:
+    query = select(SignatureRequest).where(
+        SignatureRequest.agreement_id == agreement_id, SignatureRequest.status == RequestStatus.PENDING
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def expire_overdue(session: AsyncSession, now: datetime | None = None) -> Sequence[SignatureRequest]:
+    """Mark pending links past their expiry as expired; returns them (their agreements go back for a resend)."""
+    now = now or utcnow()
+    query = (
+        select(SignatureRequest)
+        .where(SignatureRequest.status == RequestStatus.PENDING, SignatureRequest.expires_at <= now)
+        .with_for_update()
+    )
+    overdue = (await session.execute(query)).scalars().all()
+    for request in overdue:
+        request.status, request.closed_at = RequestStatus.EXPIRED.value, now
+    return overdue
