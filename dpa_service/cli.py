@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -123,6 +124,39 @@ def templates_sync(author_email: str | None) -> None:
         click.echo(f"new draft: {line}")
     if not created:
         click.echo("templates up to date")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify(path: Path) -> None:
+    """Check a PDF against the executed agreements and the service seal (exit 0 verified, 1 tampered, 2 unknown)."""
+    from dpa_service.agreements.services import verify_document
+    from dpa_service.registry import processor
+    from dpa_service.signing.seal import Seal, SealConfig
+
+    settings = get_settings()
+    seal = Seal(SealConfig.from_env(settings.var_dir, organization=processor()["legal_name"]))
+    content = path.read_bytes()
+    _migrate()
+    result = _in_transaction(lambda session: verify_document(session, seal, content))
+    click.echo(json.dumps(result, default=str))
+    sys.exit({"verified": 0, "tampered": 1}.get(result["status"], 2))
+
+
+@main.command("expire-links")
+def expire_links() -> None:
+    """Close expired signing links now (the server also does this every few minutes)."""
+    from dpa_service.agreements.services import expire_overdue
+
+    async def run() -> int:
+        db = Database(get_settings().database)
+        try:
+            return await expire_overdue(db)
+        finally:
+            await db.dispose()
+
+    _migrate()
+    click.echo(f"expired {asyncio.run(run())} signing link(s)")
 
 
 @main.group(name="audit")

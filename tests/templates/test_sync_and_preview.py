@@ -11,8 +11,8 @@ from dpa_service.db import Database, Scope
 from dpa_service.templates.models import TemplateVersion
 from dpa_service.templates.services import sync_from_files
 from tests.helpers.api import Api
-from tests.templates.test_governance import new_template
 from tests.templates.conftest import pdf_text, squash
+from tests.templates.test_governance import new_template
 
 
 async def _sync(db: Database) -> list[TemplateVersion]:
