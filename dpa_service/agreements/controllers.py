@@ -19,6 +19,7 @@ from dpa_service.agreements.models import (
     AgreementStatus,
     DocumentVerification,
     ReviewCreate,
+    ReviewView,
     SignatureRequestCreate,
     VoidCreate,
 )
@@ -118,6 +119,12 @@ class AgreementsController(Controller):
     ) -> AgreementPublic:
         async with db.transaction(principal.scope) as session:
             return public(await services.review(session, actor, agreement_id, data))
+
+    @get("/{agreement_id:uuid}/review", guards=[readers], operation_id="getAgreementReview")
+    async def review_view(self, agreement_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> ReviewView:
+        """The custom clauses, and a unified diff of the agreement's text against the standard text."""
+        async with db.transaction(principal.scope, write=False) as session:
+            return ReviewView(**await services.review_view(session, agreement_id))
 
     @post("/{agreement_id:uuid}/void", guards=[voiders], operation_id="voidAgreement", status_code=200)
     async def void(

@@ -7,8 +7,10 @@ agreement's last change), so the PDF shown to a signer can be rebuilt byte for b
 
 from __future__ import annotations
 
+import difflib
 from datetime import date, datetime
 from functools import cache
+from html.parser import HTMLParser
 from importlib import resources
 from typing import Any
 
@@ -128,3 +130,51 @@ async def executed_pdf(
     parts = [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
     pdf = await anyio.to_thread.run_sync(_compose, parts)
     return await seal.seal(pdf, reason=f"Executed DPA {agreement.id}", location=processor().get("country"))
+
+
+class _TextOf(HTMLParser):
+    """The visible text of rendered HTML, one line per block, for comparing two renders."""
+
+    BLOCKS = frozenset({"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "section", "br", "table", "dt", "dd"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = [""]
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in {"style", "script", "head"}:
+            self._skip += 1
+        if tag in self.BLOCKS:
+            self.lines.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"style", "script", "head"}:
+            self._skip = max(0, self._skip - 1)
+        if tag in self.BLOCKS:
+            self.lines.append("")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.lines[-1] += data
+
+    def text(self) -> list[str]:
+        return [" ".join(line.split()) for line in self.lines if line.strip()]
+
+
+def _visible_text(html: str) -> list[str]:
+    parser = _TextOf()
+    parser.feed(html)
+    return parser.text()
+
+
+def custom_clause_diff(version: TemplateVersion, agreement: Agreement) -> list[str]:
+    """A unified diff of the agreement's text against the same agreement without its custom clauses."""
+    customized = render_html(render_job(version, draft_context(version, agreement)))
+    standard_context = {**draft_context(version, agreement), "custom_clauses": []}
+    standard = render_html(render_job(version, standard_context))
+    return list(
+        difflib.unified_diff(
+            _visible_text(standard), _visible_text(customized), "standard text", "with custom clauses", lineterm="", n=2
+        )
+    )

@@ -164,6 +164,15 @@ class AgreementPublic(SQLModel):
     superseded_by: uuid.UUID | None
 
 
+class ReviewView(SQLModel):
+    agreement_id: uuid.UUID
+    status: str
+    template: dict[str, Any]
+    custom_clauses: list[dict[str, str]]
+    review_comment: str | None
+    diff: list[str]
+
+
 class DocumentVerification(SQLModel):
     status: Literal["verified", "unknown", "tampered"]
     agreement_id: uuid.UUID | None = None

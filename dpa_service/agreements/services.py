@@ -539,6 +539,20 @@ async def countersign(
     return agreement
 
 
+async def review_view(session: AsyncSession, agreement_id: uuid.UUID) -> dict[str, Any]:
+    """What legal reviews: the custom clauses, and the agreement's text against the standard text."""
+    agreement = await get_agreement(session, agreement_id)
+    version = await templates.version_by_id(session, agreement.template_id)
+    return {
+        "agreement_id": agreement.id,
+        "status": agreement.status,
+        "template": {"key": version.key, "version": version.version, "sha256": version.sha256},
+        "custom_clauses": agreement.custom_clauses,
+        "review_comment": agreement.review_comment,
+        "diff": documents.custom_clause_diff(version, agreement),
+    }
+
+
 async def evidence(session: AsyncSession, agreement_id: uuid.UUID) -> tuple[Agreement, Sequence[Signature]]:
     agreement = await get_agreement(session, agreement_id)
     return agreement, await signing.signatures_of(session, agreement.id)

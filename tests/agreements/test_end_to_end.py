@@ -7,12 +7,15 @@ import hashlib
 import io
 import shutil
 import subprocess
+from dataclasses import replace
 
 import pytest
+from litestar.testing import AsyncTestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
+from dpa_service.app import create_app
 from dpa_service.db import Database
 from dpa_service.notifications.mail import read_log
 from dpa_service.settings import Settings
@@ -60,6 +63,9 @@ async def test_request_customize_review_sign_countersign_verify(
 
     # Custom clauses go to legal, who sends it back; the Subscriber fixes it; legal approves.
     assert (await owner.post(f"/agreements/{aid}/submit")).json()["status"] == "in_legal_review"
+    review = (await legal.get(f"/agreements/{aid}/review")).json()
+    assert review["custom_clauses"][0]["title"] == "Audit notice"
+    assert any(line.startswith("+") and "Audits are announced 60 days ahead." in line for line in review["diff"])
     sent_back = await legal.post(
         f"/agreements/{aid}/review", {"decision": "request_changes", "comment": "30 days is our standard"}
     )
@@ -182,3 +188,26 @@ async def test_a_link_for_someone_else_is_only_mailed(parties: tuple[Api, Api], 
     assert response.status_code == 201 and response.json()["signing_url"] is None
     mails = [m for m in read_log(settings.var_dir) if m["to"] == "cfo@elsewhere.example"]
     assert len(mails) == 1 and "/sign/" in mails[0]["body"]
+
+
+async def test_automatic_countersignature_by_the_named_signatory(parties: tuple[Api, Api], settings: Settings) -> None:
+    owner, legal = parties
+    legal_me = (await legal.get("/me")).json()
+    app = create_app(replace(settings, auto_countersign_email=legal_me["email"]))
+    async with AsyncTestClient(app=app) as auto_client:
+        auto_owner = Api(auto_client, owner.key)
+        aid = (await auto_owner.post("/agreements", {"variables": request_variables()})).json()["id"]
+        await auto_owner.post(f"/agreements/{aid}/submit")
+        me = (await auto_owner.get("/me")).json()
+        url = (
+            await auto_owner.post(
+                f"/agreements/{aid}/signature-requests",
+                {"signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
+            )
+        ).json()["signing_url"]
+        signed = await auto_client.post(
+            f"/sign/{token_of(url)}", json={"typed_name": "Olive", "consent": True, "authority_confirmed": True}
+        )
+        assert signed.status_code == 200 and signed.json()["status"] == "executed"
+        evidence = (await auto_owner.get(f"/agreements/{aid}/evidence")).json()
+        assert [s["email"] for s in evidence["signatures"] if s["role"] == "processor"] == [legal_me["email"]]
