@@ -12,11 +12,13 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 from sqlalchemy import text
 
 from dpa_service import migrate
@@ -93,14 +95,44 @@ async def owner_engine(settings: Settings):
     await engine.dispose()
 
 
+@asynccontextmanager
+async def running(app: Litestar) -> AsyncIterator[None]:
+    """Start and stop the app's lifespan in one task of its own (it opens task groups that must close there)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def host() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(host())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # startup failed: raise its error
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app in the test's own event loop, so concurrent requests really overlap.
+
+    (Litestar's AsyncTestClient runs the app behind a blocking portal, which serializes requests.)
+    """
     app = create_app(replace(settings))
-    async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
-        yield test_client
+    async with running(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
 
 
 @pytest.fixture
-async def admin(client: AsyncTestClient, db: Database) -> Api:
+async def admin(client: httpx.AsyncClient, db: Database) -> Api:
     """A platform admin (made through the same service `dpa bootstrap` uses)."""
     return await bootstrap_admin(client, db)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from dpa_service.tenants import services as tenant_services
 from tests.helpers.api import Api
@@ -18,7 +18,7 @@ def assert_problem(response, status: int) -> dict:
     return body
 
 
-async def test_unknown_route_is_404_problem(client: AsyncTestClient) -> None:
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/api/v1/nothing-here"), 404)
 
 
@@ -60,6 +60,6 @@ async def test_unexpected_error_is_500_with_correlation_id_and_no_internals(
     assert body["correlation_id"] in caplog.text and "secret internal detail" in caplog.text
 
 
-async def test_callers_request_id_is_echoed(client: AsyncTestClient) -> None:
+async def test_callers_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"X-Request-ID": "req-12345678"})
     assert response.headers["x-request-id"] == "req-12345678"

@@ -3,13 +3,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 from litestar.testing import AsyncTestClient
 
 from dpa_service.app import create_app
 from dpa_service.settings import DatabaseSettings, Settings
 
 
-async def test_health_reports_database_ok(client: AsyncTestClient) -> None:
+async def test_health_reports_database_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
@@ -24,7 +25,7 @@ async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
     assert response.json()["database"] == "unreachable"
 
 
-async def test_openapi_document_is_served(client: AsyncTestClient) -> None:
+async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200
     paths = response.json()["paths"]

@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from httpx import Response
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from dpa_service.auth import Actor
@@ -21,7 +21,7 @@ API = "/api/v1"
 
 @dataclass
 class Api:
-    client: AsyncTestClient
+    client: httpx.AsyncClient
     key: str
     user_id: str = ""
     tenant_id: str | None = None
@@ -81,7 +81,7 @@ class Api:
         return Api(self.client, data["api_key"], data["id"], None)
 
 
-async def bootstrap_admin(client: AsyncTestClient, db: Database) -> Api:
+async def bootstrap_admin(client: httpx.AsyncClient, db: Database) -> Api:
     email = f"admin-{uuid.uuid4().hex[:8]}@processor.example"
     async with db.transaction(Scope.system()) as session:
         created = await create_staff(

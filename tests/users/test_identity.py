@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from litestar.testing import AsyncTestClient
+import httpx
 
 from tests.helpers.api import Api
 
 
-async def test_me_without_a_key_is_401_problem_json(client: AsyncTestClient) -> None:
+async def test_me_without_a_key_is_401_problem_json(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -15,7 +15,7 @@ async def test_me_without_a_key_is_401_problem_json(client: AsyncTestClient) -> 
     assert body["status"] == 401 and body["title"] and body["type"] and body["detail"]
 
 
-async def test_me_with_an_unknown_key_is_401(client: AsyncTestClient) -> None:
+async def test_me_with_an_unknown_key_is_401(client: httpx.AsyncClient) -> None:
     for header in ("Bearer dpa_not-a-real-key", "Bearer nonsense", "Basic abc", "Bearer "):
         response = await client.get("/api/v1/me", headers={"Authorization": header})
         assert response.status_code == 401, header
