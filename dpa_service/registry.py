@@ -57,22 +57,52 @@ def country_name(code: str) -> str:
 
 @dataclass(frozen=True)
 class Mechanism:
+    """A transfer mechanism; dates are `valid_from` inclusive and `valid_until` exclusive (API.md)."""
+
     code: str
     name: str
     jurisdiction: str
-    valid_from: date | None
+    kind: str
+    valid_from: date
     valid_until: date | None
     legal_reference: str
     requires_certified_importer: bool = False
+    new_transfers_until: date | None = None
+    destinations: tuple[str, ...] = ()
+    invalid_reason: str = ""
+    successors: tuple[str, ...] = ()
+    risk_note: str = ""
     note: str = ""
 
 
 @cache
 def mechanisms() -> dict[str, Mechanism]:
-    rows = load_yaml("mechanisms.yaml")
-    rows = rows["mechanisms"] if isinstance(rows, dict) else rows
     fields = set(Mechanism.__dataclass_fields__)
-    return {row["code"]: Mechanism(**{k: v for k, v in row.items() if k in fields}) for row in rows}
+    catalogue = {}
+    for row in load_yaml("transfer_mechanisms.yaml"):
+        values = {k: v for k, v in row.items() if k in fields}
+        values["destinations"] = tuple(values.get("destinations") or ())
+        values["successors"] = tuple(values.get("successors") or ())
+        catalogue[row["code"]] = Mechanism(**values)
+    return catalogue
+
+
+@dataclass(frozen=True)
+class AdequacyDecision:
+    country: str
+    name: str
+    decision: str
+    valid_from: date
+    valid_until: date | None = None
+    scope: str = ""
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+
+@cache
+def adequacy_decisions() -> dict[str, AdequacyDecision]:
+    return {row["country"]: AdequacyDecision(**row) for row in load_yaml("adequacy.yaml")}
 
 
 @cache
