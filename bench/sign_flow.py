@@ -59,14 +59,11 @@ async def signed_agreements(db: Database, renderer: Renderer, count: int) -> tup
                 AgreementCreate(variables={k: v for k, v in variables.items() if k != "controller"}),
             )
             await services.submit(session, actor, agreement.id)
+        request = SignatureRequestCreate(signer={"name": owner.name, "email": owner.email, "title": "CEO"})
+        prepared = await services.prepare_signature(db, renderer, subscriber.scope, agreement.id, request)
+        async with db.transaction(subscriber.scope) as session:
             opened = await services.request_signature(
-                session,
-                actor,
-                subscriber,
-                renderer,
-                agreement.id,
-                SignatureRequestCreate(signer={"name": owner.name, "email": owner.email, "title": "CEO"}),
-                valid_for=timedelta(days=1),
+                session, actor, subscriber, prepared, request, valid_for=timedelta(days=1)
             )
         form = services.SigningForm(typed_name=owner.name, consent=True, authority_confirmed=True)
         await services.sign_with_token(db, opened.token, form, ip="127.0.0.1", user_agent="bench")
@@ -135,7 +132,7 @@ async def main(runs: int) -> None:
         await signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=seal.signer)
 
     async def service(agreement_id: uuid.UUID) -> None:
-        await services.countersign(db, seal, actor, legal, agreement_id)
+        await services.countersign(db, renderer, seal, actor, legal, agreement_id)
 
     await bare()  # warm-up
     await service(ids[0])

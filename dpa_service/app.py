@@ -20,10 +20,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from dpa_service import __version__
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
 from dpa_service.agreements.services import expire_overdue
+from dpa_service.app_secret import load_app_secret
 from dpa_service.audit.controllers import AuditController
 from dpa_service.auth import ApiKeyAuthenticationMiddleware
-from dpa_service.db import Database
+from dpa_service.db import Database, Scope
 from dpa_service.deps import dependencies
+from dpa_service.idempotency import purge_expired
 from dpa_service.notifications.mail import Mailer
 from dpa_service.problems import exception_handlers, request_id_middleware
 from dpa_service.registry import processor
@@ -47,13 +49,16 @@ async def health(state: State) -> Response[dict[str, str]]:
     return Response(body, status_code=200 if database_ok else 503)
 
 
-async def _expire_signing_links(db: Database, every_seconds: float = 600) -> None:
-    """Close expired signing links now and then (signing checks expiry itself, so lateness is harmless)."""
+async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
+    """Now and then: close expired signing links (signing checks expiry itself, so lateness is harmless) and
+    forget idempotency records past their 24 hours."""
     while True:
         try:
             await expire_overdue(db)
+            async with db.transaction(Scope.system()) as session:
+                await purge_expired(session)
         except Exception:  # the next round retries; the server must not die of it
-            logging.getLogger("dpa_service.app").exception("expiring signing links failed")
+            logging.getLogger("dpa_service.app").exception("housekeeping failed")
         await asyncio.sleep(every_seconds)
 
 
@@ -61,11 +66,12 @@ def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = Database(settings.database)
+        app.state.secret = load_app_secret(settings)
         app.state.renderer = Renderer()
         app.state.mailer = Mailer(settings)
         app.state.seal = Seal(SealConfig.from_env(settings.var_dir, organization=processor()["legal_name"]))
         await anyio.to_thread.run_sync(app.state.seal.load_certificate)
-        sweeper = asyncio.create_task(_expire_signing_links(app.state.db))
+        sweeper = asyncio.create_task(_housekeeping(app.state.db))
         try:
             yield
         finally:

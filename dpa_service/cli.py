@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from dpa_service.audit import services as audit
 from dpa_service.auth import Actor
 from dpa_service.db import Database, Scope
 from dpa_service.exceptions import Conflict
+from dpa_service.logs import log_config
 from dpa_service.settings import get_settings
 
 T = TypeVar("T")
@@ -53,8 +55,20 @@ def serve(host: str, port: int, workers: int) -> None:
     """Apply migrations, then serve the API."""
     import uvicorn
 
+    # Links e-mailed to signers point here unless PUBLIC_BASE_URL says otherwise (never at a Host header).
+    wildcard = host in {"0.0.0.0", "::"}  # noqa: S104 - recognising the operator's choice, not binding
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://{'localhost' if wildcard else host}:{port}")
+    get_settings.cache_clear()
     _migrate()
-    uvicorn.run("dpa_service.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True)
+    uvicorn.run(
+        "dpa_service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=log_config(),
+    )
 
 
 @main.group()

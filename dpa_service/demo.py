@@ -86,7 +86,7 @@ async def _approve_shipped_templates(session: AsyncSession, actor: Actor) -> dic
             )
             if latest is None:
                 continue
-            await templates.transition(session, reviewer, latest.id, "submit")
+            await templates.transition(session, actor, latest.id, "submit")
             current = await templates.transition(session, reviewer, latest.id, "approve")
         approved[key] = f"v{current.version} approved"
     return approved

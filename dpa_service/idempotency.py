@@ -5,13 +5,15 @@ either finds the whole first result or nothing at all. A duplicate that arrives 
 waits on the key's row (PostgreSQL: the unique index; SQLite: the single writer lock) and then replays.
 
 Keys are scoped to the calling user and kept for 24 hours. A stored response may hold a secret shown once
-(a new API key), so it is encrypted with a key derived from the Idempotency-Key itself, which the database
-never stores: only the client that knows the key can have the response replayed.
+(a new API key), so it is encrypted with a key derived from the Idempotency-Key and the service's own secret
+(`app_secret`); the database keeps neither, only an HMAC of the key. Someone with a copy of the database alone
+can neither recognise a guessed key nor decrypt a stored response.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import uuid
@@ -25,7 +27,7 @@ from litestar import Request, Response
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
-from sqlalchemy import LargeBinary
+from sqlalchemy import LargeBinary, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -66,20 +68,28 @@ def created(model: type[BaseModel]) -> dict[int, ResponseSpec]:
     }
 
 
-def _cipher(key: str, user_id: uuid.UUID) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=user_id.bytes, info=b"dpa idempotent response").derive(
-        key.encode()
-    )
-    return AESGCM(derived)
+def _key_hash(secret: bytes, key: str, user_id: uuid.UUID) -> str:
+    return hmac.new(secret, f"{user_id}:{key}".encode(), hashlib.sha256).hexdigest()
 
 
-def _seal(key: str, user_id: uuid.UUID, payload: bytes) -> bytes:
+def _cipher(secret: bytes, key: str, user_id: uuid.UUID) -> AESGCM:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=user_id.bytes, info=b"dpa idempotent response")
+    return AESGCM(hkdf.derive(secret + b"\0" + key.encode()))
+
+
+def _seal(secret: bytes, key: str, user_id: uuid.UUID, payload: bytes) -> bytes:
     nonce = os.urandom(12)
-    return nonce + _cipher(key, user_id).encrypt(nonce, payload, None)
+    return nonce + _cipher(secret, key, user_id).encrypt(nonce, payload, None)
 
 
-def _open(key: str, user_id: uuid.UUID, sealed: bytes) -> bytes:
-    return _cipher(key, user_id).decrypt(sealed[:12], sealed[12:], None)
+def _open(secret: bytes, key: str, user_id: uuid.UUID, sealed: bytes) -> bytes:
+    return _cipher(secret, key, user_id).decrypt(sealed[:12], sealed[12:], None)
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """Forget records past their 24 hours (the server does this now and then)."""
+    result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
+    return result.rowcount or 0
 
 
 def _json_bytes(value: object) -> bytes:
@@ -123,6 +133,7 @@ async def create_once(
 ) -> Response[bytes]:
     """Run `work` in one transaction and answer `status_code`, honouring the request's Idempotency-Key."""
     key = request.headers.get(HEADER)
+    secret: bytes = request.app.state.secret
     if key is None:
         async with db.transaction(principal.scope) as session:
             result = await work(session)
@@ -134,7 +145,7 @@ async def create_once(
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidInput.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
     claim = IdempotencyRecord(
-        key_hash=hashlib.sha256(f"{principal.user_id}:{key}".encode()).hexdigest(),
+        key_hash=_key_hash(secret, key, principal.user_id),
         tenant_id=principal.tenant_id,
         user_id=principal.user_id,
         method=request.method,
@@ -146,7 +157,7 @@ async def create_once(
         stored = await _claim(session, claim)
         if stored is None:
             payload = _json_bytes((await work(session)).model_dump(mode="json"))
-            claim.status_code, claim.response = status_code, _seal(key, principal.user_id, payload)
+            claim.status_code, claim.response = status_code, _seal(secret, key, principal.user_id, payload)
             await session.flush()
     if stored is None:
         return Response(payload, status_code=status_code, media_type="application/json")
@@ -156,7 +167,7 @@ async def create_once(
             [FieldError(HEADER, "was already used with a different request body")],
         )
     return Response(
-        _open(key, principal.user_id, stored.response),
+        _open(secret, key, principal.user_id, stored.response),
         status_code=stored.status_code,
         media_type="application/json",
         headers={"Idempotent-Replayed": "true"},

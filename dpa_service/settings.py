@@ -55,6 +55,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
             raise ValueError(f"DPA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.environment!r}")
+        if self.environment == "production" and not self.public_base_url:
+            raise ValueError("PUBLIC_BASE_URL is required in production: e-mailed links must not follow Host headers")
         if not 1 <= self.signing_link_days <= 90:
             raise ValueError("DPA_SIGNING_LINK_DAYS must be between 1 and 90")
         if self.webhook_allow_private and not self.is_development:

@@ -36,6 +36,9 @@ def test_settings_refuse_unsafe_production_configuration(monkeypatch) -> None:
     import pytest
 
     monkeypatch.setenv("DPA_ENV", "production")
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL is required"):
+        Settings.from_env()
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://dpa.example.com")
     monkeypatch.setenv("DPA_WEBHOOK_ALLOW_PRIVATE", "1")
     with pytest.raises(ValueError, match="development only"):
         Settings.from_env()

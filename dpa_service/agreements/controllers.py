@@ -31,13 +31,14 @@ from dpa_service.idempotency import create_once, created
 from dpa_service.notifications.mail import Mail, Mailer
 from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 from dpa_service.signing.models import Evidence, SignaturePublic, SignatureRequestPublic
-from dpa_service.signing.seal import Seal
 from dpa_service.users.models import Role
 
 logger = logging.getLogger("dpa_service.agreements")
 
 legal_only = require_roles(Role.LEGAL)
 readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL, Role.SALES)
+# API.md: documents and evidence are for the owner tenant and all staff.
+document_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN)
 voiders = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)
 
 StatusFilter = Annotated[AgreementStatus | None, QueryParameter(name="status")]
@@ -49,6 +50,9 @@ def public(agreement: Any) -> AgreementPublic:
 
 
 def signing_url(request: Request[Any, Any, Any], token: str) -> str:
+    """Absolute link from PUBLIC_BASE_URL. Only in development without it does the request's own base URL
+    stand in (settings refuse production without PUBLIC_BASE_URL, and `dpa serve` sets it): a Host header must
+    never decide where a link e-mailed to someone else points."""
     base = request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
     return f"{base}/sign/{token}"
 
@@ -123,8 +127,7 @@ class AgreementsController(Controller):
     @get("/{agreement_id:uuid}/review", guards=[readers], operation_id="getAgreementReview")
     async def review_view(self, agreement_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> ReviewView:
         """The custom clauses, and a unified diff of the agreement's text against the standard text."""
-        async with db.transaction(principal.scope, write=False) as session:
-            return ReviewView(**await services.review_view(session, agreement_id))
+        return ReviewView(**await services.review_view(db, principal.scope, agreement_id))
 
     @post("/{agreement_id:uuid}/void", guards=[voiders], operation_id="voidAgreement", status_code=200)
     async def void(
@@ -140,7 +143,7 @@ class AgreementsController(Controller):
 
     @get(
         "/{agreement_id:uuid}/document",
-        guards=[readers],
+        guards=[document_readers],
         operation_id="getAgreementDocument",
         media_type="application/pdf",
     )
@@ -148,8 +151,7 @@ class AgreementsController(Controller):
         self, agreement_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, renderer: RendererDep
     ) -> Response[bytes]:
         try:
-            async with db.transaction(principal.scope, write=False) as session:
-                doc = await services.document(session, renderer, agreement_id)
+            doc = await services.document(db, renderer, principal.scope, agreement_id)
         except services.StoredDocumentCorrupted as exc:
             logger.critical("ALARM: refusing to serve an executed DPA whose bytes changed: %s", exc)
             raise DPAError("The stored document failed its integrity check; the operator has been alerted.") from exc
@@ -181,16 +183,12 @@ class AgreementsController(Controller):
         principal: Principal = request.user
         settings = request.app.state.settings
         opened: list[services.OpenedRequest] = []
+        # Render first, outside any write transaction; the transaction then only re-checks and records.
+        prepared = await services.prepare_signature(db, renderer, principal.scope, agreement_id, data)
 
         async def work(session: Any) -> SignatureRequestPublic:
             result = await services.request_signature(
-                session,
-                actor,
-                principal,
-                renderer,
-                agreement_id,
-                data,
-                valid_for=timedelta(days=settings.signing_link_days),
+                session, actor, principal, prepared, data, valid_for=timedelta(days=settings.signing_link_days)
             )
             opened.append(result)
             url = signing_url(request, result.token)
@@ -201,17 +199,20 @@ class AgreementsController(Controller):
 
         response = await create_once(db, request, principal, work)
         if opened:  # a fresh request (not a replay): the link goes to the signer's inbox
-            await _send_link(request.app.state.mailer, opened[0], signing_url(request, opened[0].token))
+            try:
+                await _send_link(request.app.state.mailer, opened[0], signing_url(request, opened[0].token))
+            except Exception:  # the request is committed; a resend (which voids this link) recovers
+                logger.exception("could not e-mail the signing link of request %s", opened[0].request.id)
         return response
 
     @post("/{agreement_id:uuid}/countersign", guards=[legal_only], operation_id="countersignAgreement", status_code=200)
     async def countersign(
         self, agreement_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> AgreementPublic:
-        seal: Seal = request.app.state.seal
-        return public(await services.countersign(db, seal, actor, request.user, agreement_id))
+        state = request.app.state
+        return public(await services.countersign(db, state.renderer, state.seal, actor, request.user, agreement_id))
 
-    @get("/{agreement_id:uuid}/evidence", guards=[readers], operation_id="getAgreementEvidence")
+    @get("/{agreement_id:uuid}/evidence", guards=[document_readers], operation_id="getAgreementEvidence")
     async def evidence(self, agreement_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> Evidence:
         async with db.transaction(principal.scope, write=False) as session:
             agreement, signatures = await services.evidence(session, agreement_id)
@@ -251,7 +252,7 @@ class DocumentsController(Controller):
         if not content:
             raise InvalidInput.field("body", "send the PDF bytes as the request body (Content-Type: application/pdf)")
         principal: Principal = request.user
-        scope = principal.scope if not principal.is_staff else Scope.system()
-        async with db.transaction(scope, write=False) as session:
-            result = await services.verify_document(session, request.app.state.seal, content)
+        # A copy held by anyone is looked up across tenants; only its agreement id is kept from non-owners.
+        async with db.transaction(Scope.system(), write=False) as session:
+            result = await services.verify_document(session, request.app.state.seal, content, viewer=principal)
         return DocumentVerification(**result)

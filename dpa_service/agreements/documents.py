@@ -127,8 +127,13 @@ async def executed_pdf(
         "annex_items": len(annex["items"]),
     }
     certificate = compiled_template("certificate:" + CERTIFICATE, CERTIFICATE, _certificate_source())
-    parts = [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
-    pdf = await anyio.to_thread.run_sync(_compose, parts)
+
+    def build() -> bytes:  # templating and layout are CPU work: all of it off the event loop
+        return _compose(
+            [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
+        )
+
+    pdf = await anyio.to_thread.run_sync(build)
     return await seal.seal(pdf, reason=f"Executed DPA {agreement.id}", location=processor().get("country"))
 
 

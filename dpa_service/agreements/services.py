@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,20 +266,24 @@ class StoredDocumentCorrupted(RuntimeError):
     """The stored executed PDF no longer matches its recorded SHA-256."""
 
 
-async def document(session: AsyncSession, renderer: Renderer, agreement_id: uuid.UUID) -> Document:
-    """The draft render, or the stored sealed bytes once executed (checked against their hash first)."""
-    agreement = await get_agreement(session, agreement_id)
-    if agreement.status in (A.EXECUTED, A.SUPERSEDED):
-        stored = await session.get(AgreementDocument, agreement.id)
-        if stored is None or stored.sha256 != agreement.document_sha256:
-            raise StoredDocumentCorrupted(f"agreement {agreement.id}: executed document missing or re-labelled")
-        actual = _sha256(stored.content)
-        if actual != stored.sha256:
-            raise StoredDocumentCorrupted(
-                f"agreement {agreement.id}: stored PDF hashes to {actual}, recorded {stored.sha256}"
-            )
-        return Document(stored.content, stored.sha256, executed=True)
-    version = await templates.version_by_id(session, agreement.template_id)
+async def document(db: Database, renderer: Renderer, scope: Scope, agreement_id: uuid.UUID) -> Document:
+    """The draft render, or the stored sealed bytes once executed (checked against their hash first).
+
+    Drafts render after the read transaction has ended: no connection is held while waiting for layout.
+    """
+    async with db.transaction(scope, write=False) as session:
+        agreement = await get_agreement(session, agreement_id)
+        if agreement.status in (A.EXECUTED, A.SUPERSEDED):
+            stored = await session.get(AgreementDocument, agreement.id)
+            if stored is None or stored.sha256 != agreement.document_sha256:
+                raise StoredDocumentCorrupted(f"agreement {agreement.id}: executed document missing or re-labelled")
+            actual = _sha256(stored.content)
+            if actual != stored.sha256:
+                raise StoredDocumentCorrupted(
+                    f"agreement {agreement.id}: stored PDF hashes to {actual}, recorded {stored.sha256}"
+                )
+            return Document(stored.content, stored.sha256, executed=True)
+        version = await templates.version_by_id(session, agreement.template_id)
     rendered = await documents.draft_pdf(renderer, version, agreement)
     return Document(rendered.content, rendered.sha256, executed=False)
 
@@ -288,6 +293,28 @@ def _sha256(content: bytes) -> str:
 
 
 # --- Signature requests and signing --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """The PDF a signer will be shown, rendered before the write transaction (which only re-checks it)."""
+
+    agreement_id: uuid.UUID
+    updated_at: Any
+    sha256: str
+
+
+async def prepare_signature(
+    db: Database, renderer: Renderer, scope: Scope, agreement_id: uuid.UUID, data: SignatureRequestCreate
+) -> PreparedDocument:
+    if data.provider != "builtin":
+        raise InvalidInput.field("provider", "DocuSign is not configured on this service; use builtin")
+    async with db.transaction(scope, write=False) as session:
+        agreement = await get_agreement(session, agreement_id)
+        next_status(agreement, "send_for_signature")
+        version = await templates.version_by_id(session, agreement.template_id)
+    pdf = await documents.draft_pdf(renderer, version, agreement)
+    return PreparedDocument(agreement.id, agreement.updated_at, pdf.sha256)
 
 
 @dataclass(frozen=True)
@@ -301,18 +328,16 @@ async def request_signature(
     session: AsyncSession,
     actor: Actor,
     principal: Principal,
-    renderer: Renderer,
-    agreement_id: uuid.UUID,
+    prepared: PreparedDocument,
     data: SignatureRequestCreate,
     *,
     valid_for: timedelta,
 ) -> OpenedRequest:
-    if data.provider != "builtin":
-        raise InvalidInput.field("provider", "DocuSign is not configured on this service; use builtin")
-    agreement = await get_agreement(session, agreement_id, lock=True)
+    """Open a signing link for the prepared document (locks: agreement, then its requests)."""
+    agreement = await get_agreement(session, prepared.agreement_id, lock=True)
     next_status(agreement, "send_for_signature")
-    version = await templates.version_by_id(session, agreement.template_id)
-    pdf = await documents.draft_pdf(renderer, version, agreement)
+    if agreement.updated_at != prepared.updated_at:
+        raise Conflict("The agreement changed while its document was being prepared; send the request again.")
     request, token = await signing.open_request(
         session,
         tenant_id=agreement.tenant_id,
@@ -321,7 +346,7 @@ async def request_signature(
         signer_name=data.signer.name,
         signer_email=data.signer.email,
         signer_title=data.signer.title,
-        document_sha256=pdf.sha256,
+        document_sha256=prepared.sha256,
         requested_by=principal.user_id,
         valid_for=valid_for,
     )
@@ -330,7 +355,7 @@ async def request_signature(
         actor,
         agreement,
         "send_for_signature",
-        {"request_id": str(request.id), "signer_email": request.signer_email, "document_sha256": pdf.sha256},
+        {"request_id": str(request.id), "signer_email": request.signer_email, "document_sha256": prepared.sha256},
     )
     return OpenedRequest(request, token, agreement)
 
@@ -381,15 +406,19 @@ async def signing_document(db: Database, renderer: Renderer, token: str) -> byte
 async def sign_with_token(
     db: Database, token: str, form: SigningForm, *, ip: str | None, user_agent: str | None
 ) -> Agreement:
-    """Record the signer's evidence, burn the token, mark the agreement signed: one transaction."""
-    check_signing_form(form)
+    """Record the signer's evidence, burn the token, mark the agreement signed: one transaction.
+
+    The link is checked first (404/410 say more than a form error), then the form. Locks are taken in the
+    order every writer uses: the agreement, then its signature requests.
+    """
     request, agreement = await signing_view(db, token)
+    check_signing_form(form)
     if form.document_sha256 and form.document_sha256.lower() != request.document_sha256:
         raise Conflict("The document you reviewed is not the one this link is for; reload the page.")
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
+        agreement = await get_agreement(session, request.agreement_id, lock=True)
         request = await signing.find_by_token(session, token, lock=True)
         signing.ensure_usable(request)
-        agreement = await get_agreement(session, request.agreement_id, lock=True)
         now = utcnow()
         session.add(
             Signature(
@@ -429,13 +458,16 @@ async def sign_with_token(
 
 async def expire_overdue(db: Database) -> int:
     """Close expired signing links; their agreements go back to ready_for_signature for a new request."""
+    expired = 0
     async with db.transaction(Scope.system()) as session:
-        overdue = await signing.expire_overdue(session)
-        for request in overdue:
-            agreement = await session.get(Agreement, request.agreement_id, with_for_update=True)
+        for request_id, agreement_id in await signing.overdue(session):
+            agreement = await session.get(Agreement, agreement_id, with_for_update=True)
+            if not await signing.expire(session, request_id):
+                continue  # signed or replaced meanwhile
+            expired += 1
             if agreement is not None and agreement.status == A.OUT_FOR_SIGNATURE:
-                await _move(session, Actor.system("expiry"), agreement, "expire", {"request_id": str(request.id)})
-    return len(overdue)
+                await _move(session, Actor.system("expiry"), agreement, "expire", {"request_id": str(request_id)})
+    return expired
 
 
 # --- Countersignature and execution --------------------------------------------------------------------------
@@ -443,6 +475,7 @@ async def expire_overdue(db: Database) -> int:
 
 async def countersign(
     db: Database,
+    renderer: Renderer,
     seal: Seal,
     actor: Actor,
     principal: Principal,
@@ -465,8 +498,15 @@ async def countersign(
         subscriber_signatures = list(await signing.signatures_of(session, agreement.id))
     if not subscriber_signatures:
         raise Conflict("The agreement has no Subscriber signature to countersign.")
-    now = utcnow()
     signed_sha = subscriber_signatures[-1].document_sha256
+    # The executed PDF is built from what the Subscriber signed: if rebuilding that draft no longer gives the
+    # same bytes (reference data changed since), sealing would put words in its mouth.
+    if (await documents.draft_pdf(renderer, version, agreement)).sha256 != signed_sha:
+        raise Conflict(
+            "The document changed since it was signed (reference data such as the sub-processor list moved); "
+            "request a new signature."
+        )
+    now = utcnow()
     processor_signature = Signature(
         tenant_id=agreement.tenant_id,
         agreement_id=agreement.id,
@@ -539,17 +579,19 @@ async def countersign(
     return agreement
 
 
-async def review_view(session: AsyncSession, agreement_id: uuid.UUID) -> dict[str, Any]:
+async def review_view(db: Database, scope: Scope, agreement_id: uuid.UUID) -> dict[str, Any]:
     """What legal reviews: the custom clauses, and the agreement's text against the standard text."""
-    agreement = await get_agreement(session, agreement_id)
-    version = await templates.version_by_id(session, agreement.template_id)
+    async with db.transaction(scope, write=False) as session:
+        agreement = await get_agreement(session, agreement_id)
+        version = await templates.version_by_id(session, agreement.template_id)
+    diff = await anyio.to_thread.run_sync(documents.custom_clause_diff, version, agreement)
     return {
         "agreement_id": agreement.id,
         "status": agreement.status,
         "template": {"key": version.key, "version": version.version, "sha256": version.sha256},
         "custom_clauses": agreement.custom_clauses,
         "review_comment": agreement.review_comment,
-        "diff": documents.custom_clause_diff(version, agreement),
+        "diff": diff,
     }
 
 
@@ -561,29 +603,31 @@ async def evidence(session: AsyncSession, agreement_id: uuid.UUID) -> tuple[Agre
 # --- Verification --------------------------------------------------------------------------------------------
 
 
-async def verify_document(session: AsyncSession, seal: Seal, content: bytes) -> dict[str, Any]:
-    """Is this PDF one of our executed agreements, unchanged? `verified`, `tampered` or `unknown`."""
+async def verify_document(
+    session: AsyncSession, seal: Seal, content: bytes, viewer: Principal | None = None
+) -> dict[str, Any]:
+    """Is this PDF one of our executed agreements, unchanged? `verified`, `tampered` or `unknown`.
+
+    Verified needs both: the exact bytes on record (looked up across tenants, since a counterparty may hold a
+    copy) and a valid seal. The agreement id is only shown to those who may read the agreement.
+    """
     digest = _sha256(content)
-    scope: Scope = session.info["scope"]
-    query = select(AgreementDocument.agreement_id, AgreementDocument.sealed_at).where(
+    query = select(AgreementDocument.agreement_id, AgreementDocument.tenant_id, AgreementDocument.sealed_at).where(
         AgreementDocument.sha256 == digest
     )
-    if scope.tenant_id is not None:
-        query = query.where(AgreementDocument.tenant_id == scope.tenant_id)
     stored = (await session.execute(query)).one_or_none()
     check = await seal.check(content)
-    if check.status == ValidationStatus.VALID:
-        return {
-            "status": "verified",
-            "agreement_id": stored[0] if stored else None,
-            "sealed_at": stored[1] if stored else check.sealed_at,
-        }
     if check.status == ValidationStatus.INVALID:
         return {"status": "tampered", "sealed_at": check.sealed_at, "detail": check.detail}
+    if check.status == ValidationStatus.VALID and stored is not None:
+        visible = viewer is None or viewer.is_staff or viewer.tenant_id == stored[1]
+        return {"status": "verified", "agreement_id": stored[0] if visible else None, "sealed_at": stored[2]}
+    if check.status == ValidationStatus.VALID:
+        return {"status": "unknown", "detail": "sealed by this service, but not an executed agreement on record"}
     return {"status": "unknown", "detail": check.detail}
 
 
-async def auto_countersign(db: Database, seal: Seal, email: str, agreement: Agreement) -> Agreement:
+async def auto_countersign(db: Database, renderer: Renderer, seal: Seal, email: str, agreement: Agreement) -> Agreement:
     """Countersign at once as the configured legal signatory (DPA_AUTO_COUNTERSIGN_EMAIL), when one is set.
 
     A failure leaves the agreement signed, for legal to countersign by hand; it never undoes the signature.
@@ -600,7 +644,7 @@ async def auto_countersign(db: Database, seal: Seal, email: str, agreement: Agre
     principal = Principal(user.id, None, Role.LEGAL, user.email, user.name, api_key_id=uuid.UUID(int=0))
     actor = Actor(user_id=user.id, role=user.role, tenant_id=None, user_agent="dpa auto-countersign")
     try:
-        return await countersign(db, seal, actor, principal, agreement.id)
+        return await countersign(db, renderer, seal, actor, principal, agreement.id)
     except Exception:
         logger.exception(
             "automatic countersignature of agreement %s failed; legal can countersign by hand", agreement.id

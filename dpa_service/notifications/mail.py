@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import smtplib
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,18 +43,21 @@ class Mailer:
         self._log(mail)
 
     def _log(self, mail: Mail) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        """Without SMTP the log is the mailbox, so it keeps the body (links included) readable by us alone;
+        with SMTP it is only a record of what was sent, and keeps no body: links in it are secrets."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = json.dumps(
             {
                 "at": rfc3339(utcnow()),
                 "from": self.sender,
                 "to": mail.to,
                 "subject": mail.subject,
-                "body": mail.body,
+                "body": None if self.smtp_url else mail.body,
                 "smtp": bool(self.smtp_url),
             }
         )
-        with self.log_path.open("a", encoding="utf-8") as handle:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # several workers append to one file
             handle.write(line + "\n")
 
@@ -62,11 +67,15 @@ class Mailer:
         message["From"], message["To"], message["Subject"] = self.sender, mail.to, mail.subject
         message.set_content(mail.body)
         smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-        with smtp_class(
-            url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25), timeout=15
-        ) as smtp:
-            if url.scheme == "smtp" and smtp.has_extn("starttls"):
-                smtp.starttls()
+        host = url.hostname or "localhost"
+        with smtp_class(host, url.port or (465 if url.scheme == "smtps" else 25), timeout=15) as smtp:
+            if url.scheme == "smtp":
+                smtp.ehlo()  # the server's extensions are only known after EHLO
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                elif host not in {"localhost", "127.0.0.1", "::1"}:
+                    raise smtplib.SMTPNotSupportedError(f"{host} offers no STARTTLS: refusing to send in clear")
             if url.username:
                 smtp.login(unquote(url.username), unquote(url.password or ""))
             smtp.send_message(message)

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import ClientException, SerializationException
 from litestar.params import FromPath
 
 from dpa_service.agreements import services as agreements
@@ -84,7 +85,17 @@ class SigningPages(Controller):
     @post("/{token:str}", operation_id="signAgreement", exclude_from_auth=True, status_code=200)
     async def sign(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         as_json = _wants_json(request)
-        raw: dict[str, Any] = (await request.json() or {}) if as_json else dict(await request.form())
+        try:
+            # The link first: an unknown, used or expired link says so whatever the form holds.
+            await agreements.signing_view(request.app.state.db, token)
+        except DPAError as exc:
+            if as_json:
+                raise
+            return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
+        try:
+            raw: Any = (await request.json() or {}) if as_json else dict(await request.form())
+        except SerializationException as exc:
+            raise ClientException("The request body is not valid JSON.") from exc
         if not isinstance(raw, dict):
             raise InvalidInput.field("body", "must be a JSON object")
         form = agreements.SigningForm(
@@ -105,7 +116,7 @@ class SigningPages(Controller):
             return await self._form_error(request, token, exc, form.typed_name)
         if state.settings.auto_countersign_email:
             agreement = await agreements.auto_countersign(
-                db, state.seal, state.settings.auto_countersign_email, agreement
+                db, state.renderer, state.seal, state.settings.auto_countersign_email, agreement
             )
         if as_json:
             return Response(public(agreement).model_dump(mode="json"), status_code=200)

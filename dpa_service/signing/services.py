@@ -118,15 +118,19 @@ async def pending_request(session: AsyncSession, agreement_id: uuid.UUID) -> Sig
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def expire_overdue(session: AsyncSession, now: datetime | None = None) -> Sequence[SignatureRequest]:
-    """Mark pending links past their expiry as expired; returns them (their agreements go back for a resend)."""
-    now = now or utcnow()
-    query = (
-        select(SignatureRequest)
-        .where(SignatureRequest.status == RequestStatus.PENDING, SignatureRequest.expires_at <= now)
-        .with_for_update()
+async def overdue(session: AsyncSession, now: datetime | None = None) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+    """(request id, agreement id) of pending links past their expiry (not locked: see `expire`)."""
+    query = select(SignatureRequest.id, SignatureRequest.agreement_id).where(
+        SignatureRequest.status == RequestStatus.PENDING, SignatureRequest.expires_at <= (now or utcnow())
     )
-    overdue = (await session.execute(query)).scalars().all()
-    for request in overdue:
-        request.status, request.closed_at = RequestStatus.EXPIRED.value, now
-    return overdue
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def expire(session: AsyncSession, request_id: uuid.UUID, now: datetime | None = None) -> bool:
+    """Expire one link if it is still pending and overdue; the caller has locked its agreement first."""
+    now = now or utcnow()
+    request = await session.get(SignatureRequest, request_id, with_for_update=True)
+    if request is None or request.status != RequestStatus.PENDING or as_utc(request.expires_at) > now:
+        return False
+    request.status, request.closed_at = RequestStatus.EXPIRED.value, now
+    return True

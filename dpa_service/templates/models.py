@@ -46,6 +46,7 @@ class TemplateVersion(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     status: str = Field(default=TemplateStatus.DRAFT.value, max_length=20)
     author_id: uuid.UUID | None = None
+    submitted_by: uuid.UUID | None = None
     approver_id: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -75,6 +76,7 @@ class TemplatePublic(SQLModel):
     status: str
     sha256: str
     author_id: uuid.UUID | None
+    submitted_by: uuid.UUID | None = None
     approver_id: uuid.UUID | None
     current: bool = False
     created_at: datetime

@@ -33,6 +33,7 @@ from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from dpa_service.exceptions import Conflict
 from dpa_service.registry import country_name
 
 logger = logging.getLogger("dpa_service.rendering")
@@ -44,8 +45,9 @@ class TemplateSourceError(ValueError):
     """The template text is not valid Jinja2."""
 
 
-class TemplateRenderError(RuntimeError):
-    """A template failed while rendering (e.g. it used a name the context does not have)."""
+class TemplateRenderError(Conflict):
+    """A template failed while rendering (e.g. it used a name the context does not have): the template is at
+    fault, not the request, so the document cannot be produced until legal fixes it (409)."""
 
 
 class TemplateFolderFetcher(URLFetcher):
@@ -157,28 +159,27 @@ class Renderer:
         self._cache_bytes = 0
         self._max_cache_bytes = max_cache_bytes
         self._limiter = anyio.CapacityLimiter(concurrency)
-        self._in_flight: dict[str, asyncio.Future[bytes]] = {}
+        self._in_flight: dict[str, asyncio.Task[bytes]] = {}
 
     async def render(self, job: RenderJob) -> RenderedPdf:
         key = job.cache_key
         if (content := self._cached(key)) is not None:
             return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=True)
-        if (pending := self._in_flight.get(key)) is not None:
-            content = await asyncio.shield(pending)
-            return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=True)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
+        shared = key in self._in_flight
+        if not shared:
+            # The render runs as its own task: a caller that goes away (client disconnect) does not cancel it
+            # for the others waiting on the same document.
+            self._in_flight[key] = asyncio.create_task(self._render(key, job))
+        content = await asyncio.shield(self._in_flight[key])
+        return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=shared)
+
+    async def _render(self, key: str, job: RenderJob) -> bytes:
         try:
             content = await anyio.to_thread.run_sync(render_sync, job, limiter=self._limiter)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-            raise
+            self._store(key, content)
+            return content
         finally:
             self._in_flight.pop(key, None)
-        future.set_result(content)
-        self._store(key, content)
-        return RenderedPdf(content, hashlib.sha256(content).hexdigest())
 
     def _cached(self, key: str) -> bytes | None:
         content = self._cache.get(key)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,8 +23,16 @@ from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound,
 from dpa_service.templates.bundle import TemplateBundle, assets_dir, content_sha256, shipped_bundles
 from dpa_service.templates.context import build_context
 from dpa_service.templates.models import TemplateCreate, TemplatePublic, TemplateStatus, TemplateVersion
-from dpa_service.templates.rendering import Renderer, RenderJob, TemplateSourceError, check_source
+from dpa_service.templates.rendering import (
+    Renderer,
+    RenderJob,
+    TemplateRenderError,
+    TemplateSourceError,
+    check_source,
+    render_html,
+)
 from dpa_service.templates.variables import check_schema, validate_variables
+from dpa_service.users.models import Role
 
 S = TemplateStatus
 
@@ -78,6 +87,7 @@ async def _add_version(
             validate_variables(variables_schema, sample_variables, prefix="sample_variables")
         except InvalidInput as exc:
             raise InvalidInput("The sample variables do not fit the template's schema.", exc.errors) from exc
+    sha256 = content_sha256(source, stylesheet, variables_schema, obligations)
     number = (await session.scalar(select(func.max(TemplateVersion.version)).where(TemplateVersion.key == key))) or 0
     version = TemplateVersion(
         key=key,
@@ -89,9 +99,11 @@ async def _add_version(
         variables_schema=variables_schema,
         sample_variables=sample_variables,
         obligations=obligations,
-        sha256=content_sha256(source, stylesheet, variables_schema, obligations),
+        sha256=sha256,
         author_id=actor.user_id,
     )
+    if sample_variables:
+        await _check_renders(version)
     session.add(version)
     await session.flush()
     await audit.record(
@@ -104,6 +116,17 @@ async def _add_version(
         data={"key": key, "version": version.version, "sha256": version.sha256, "via": via},
     )
     return version
+
+
+async def _check_renders(version: TemplateVersion) -> None:
+    """A template that compiles can still fail on real data: try it on its sample before accepting it."""
+    context = build_context(
+        version, version.sample_variables, reference="CHECK", status="preview", generated_on=utcnow().date()
+    )
+    try:
+        await anyio.to_thread.run_sync(render_html, render_job(version, context))
+    except TemplateRenderError as exc:
+        raise InvalidInput.field("source", f"does not render with the sample variables: {exc.detail}") from exc
 
 
 async def create_version(session: AsyncSession, actor: Actor, data: TemplateCreate) -> TemplateVersion:
@@ -167,11 +190,13 @@ async def transition(session: AsyncSession, actor: Actor, template_id: uuid.UUID
     new_status = next_status(version.status, action)
     now = utcnow()
     if action == "approve":
-        if version.author_id is not None and version.author_id == actor.user_id:
-            raise PermissionDenied("The author of a template version cannot approve it: another legal user must.")
+        if actor.user_id is None or actor.user_id in {version.author_id, version.submitted_by}:
+            raise PermissionDenied(
+                "Four eyes: a template version is approved by a legal user other than its author and submitter."
+            )
         version.approver_id, version.approved_at = actor.user_id, now
     elif action == "submit":
-        version.submitted_at = now
+        version.submitted_at, version.submitted_by = now, actor.user_id
     else:
         version.retired_at = now
     previous, version.status = version.status, new_status
@@ -193,8 +218,13 @@ async def transition(session: AsyncSession, actor: Actor, template_id: uuid.UUID
     return version
 
 
+def _sees_all_versions(principal: Principal) -> bool:
+    """Legal works on drafts; everyone else (Subscribers, sales, platform admins) reads approved versions only."""
+    return principal.role == Role.LEGAL
+
+
 def _visible(principal: Principal) -> list[Any]:
-    return [] if principal.is_staff else [TemplateVersion.status == S.APPROVED]
+    return [] if _sees_all_versions(principal) else [TemplateVersion.status == S.APPROVED]
 
 
 async def current_ids(session: AsyncSession, keys: set[str]) -> dict[str, uuid.UUID]:
@@ -239,7 +269,7 @@ async def list_versions(
 
 async def get_version(session: AsyncSession, principal: Principal, template_id: uuid.UUID) -> TemplateVersion:
     version = await session.get(TemplateVersion, template_id)
-    if version is None or (not principal.is_staff and version.status != S.APPROVED):
+    if version is None or (not _sees_all_versions(principal) and version.status != S.APPROVED):
         raise NotFound("Template version not found.")
     return version
 

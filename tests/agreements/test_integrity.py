@@ -119,7 +119,9 @@ async def test_a_crash_between_seal_and_commit_leaves_it_signed_and_a_retry_comp
         raise RuntimeError("power cut between sealing and commit")
 
     with pytest.raises(RuntimeError, match="power cut"):
-        await services.countersign(db, client.app.state.seal, actor, principal, aid, before_commit=crash)
+        await services.countersign(
+            db, client.app.state.renderer, client.app.state.seal, actor, principal, aid, before_commit=crash
+        )
     after_crash = (await owner.get(f"/agreements/{aid}")).json()
     assert after_crash["status"] == "signed" and after_crash["document_sha256"] is None
     async with db.transaction(Scope.system(), write=False) as session:

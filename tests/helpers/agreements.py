@@ -23,7 +23,7 @@ async def approve_standard_dpa(db: Database) -> None:
                 session, _staff(), key="standard-dpa", status="draft", after=None, limit=10
             )
             reviewer = Actor(user_id=uuid.uuid4(), role="legal", tenant_id=None)
-            await templates.transition(session, reviewer, drafts[-1].id, "submit")
+            await templates.transition(session, Actor.system("test"), drafts[-1].id, "submit")
             await templates.transition(session, reviewer, drafts[-1].id, "approve")
 
 

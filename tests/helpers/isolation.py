@@ -25,6 +25,8 @@ class Probe:
 
 async def assert_isolated(owner: Api, intruder: Api, probes: list[Probe]) -> None:
     for probe in probes:
+        readable = [path for method, path, _ in probe.direct if method == "GET" and not path.endswith("/document")]
+        before = [(await owner.get(path)).json() for path in readable]
         for method, path, body in probe.direct:
             mine = await _call(owner, "GET", path, None) if method == "GET" else None
             if mine is not None:
@@ -35,6 +37,8 @@ async def assert_isolated(owner: Api, intruder: Api, probes: list[Probe]) -> Non
                 f"{response.status_code}, expected 404: {response.text}"
             )
             assert response.headers["content-type"].startswith("application/problem+json")
+        after = [(await owner.get(path)).json() for path in readable]
+        assert after == before, f"{probe.label} changed after another tenant's attempts"
         for path in probe.lists:
             response = await intruder.get(path, limit=200)
             assert response.status_code == 200, response.text

@@ -8,7 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from dpa_service.auth import Actor
 from dpa_service.db import Database, Scope
+from dpa_service.templates.models import TemplateCreate
+from dpa_service.templates.services import create_version
 from tests.helpers.api import Api
 
 SCHEMA = {
@@ -87,6 +90,31 @@ async def test_illegal_transitions_are_409_and_change_nothing(
     response = await reviewer.post(f"/templates/{tid}/{action}")
     assert response.status_code == 409, response.text
     assert (await author.get(f"/templates/{tid}")).json() == before
+
+
+async def test_whoever_submits_a_synced_version_cannot_also_approve_it(legal: tuple[Api, Api], db: Database) -> None:
+    author, reviewer = legal
+    async with db.transaction(Scope.system()) as session:  # as `dpa templates sync` does: no author
+        synced = await create_version(session, Actor.system("test"), TemplateCreate(**new_template()))
+    tid = str(synced.id)
+    assert (await author.post(f"/templates/{tid}/submit")).status_code == 200
+    assert (await author.post(f"/templates/{tid}/approve")).status_code == 403
+    assert (await reviewer.post(f"/templates/{tid}/approve")).status_code == 200
+
+
+async def test_a_template_that_fails_on_its_sample_is_refused(legal: tuple[Api, Api]) -> None:
+    author, _ = legal
+    response = await author.post("/templates", new_template(source="<p>{{ variables.nope.deeper }}</p>"))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "source"
+
+
+async def test_non_legal_staff_read_approved_versions_only(admin: Api, legal: tuple[Api, Api]) -> None:
+    author, _ = legal
+    sales = await admin.new_staff("sales")
+    draft = (await author.post("/templates", new_template())).json()
+    assert (await sales.get(f"/templates/{draft['id']}")).status_code == 404
+    assert (await admin.get(f"/templates/{draft['id']}")).status_code == 404
+    assert draft["id"] not in {t["id"] for t in (await sales.get("/templates", limit=200)).json()["items"]}
 
 
 async def test_only_legal_manages_templates(admin: Api, legal: tuple[Api, Api]) -> None:

@@ -206,7 +206,9 @@ def test_a_malicious_template_cannot_reach_the_network_or_the_file_system(
       <body><h1>{{{{ variables.controller.legal_name }}}}</h1>
       <img src="http://127.0.0.1:{port}/img.png"><img src="file:///etc/passwd">
       <object data="file:///etc/passwd"></object><iframe src="file:///etc/passwd"></iframe>
-      <embed src="http://127.0.0.1:{port}/embed"><a href="file:///etc/passwd">link</a></body></html>"""
+      <embed src="http://127.0.0.1:{port}/embed"><a href="file:///etc/passwd">link</a>
+      <a rel="attachment" href="file:///etc/passwd">attached</a>
+      <link rel="attachment" href="file:///etc/hostname"></body></html>"""
     evil = TemplateVersion(
         **{
             **version.model_dump(),
@@ -218,4 +220,4 @@ def test_a_malicious_template_cannot_reach_the_network_or_the_file_system(
     content = render_sync(job_for(evil, sample))
     assert hits == []
     assert "root:x:0:0" not in pdf_text(content)
-    assert b"root:x:0:0" not in content
+    assert PdfReader(io.BytesIO(content)).attachments == {}, "a file was embedded as an attachment"

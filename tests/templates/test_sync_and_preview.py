@@ -32,11 +32,11 @@ async def test_sync_imports_each_shipped_template_once(db: Database, bundle) -> 
     assert rows[0].author_id is None and rows[0].version >= 1
 
 
-async def test_legal_previews_a_version_as_a_pdf(admin: Api, db: Database) -> None:
+async def test_legal_previews_a_version_as_a_pdf(admin: Api, db: Database, bundle) -> None:
     await _sync(db)
     legal = await admin.new_staff("legal")
-    listed = (await legal.get("/templates", key="standard-dpa")).json()["items"]
-    template_id = listed[-1]["id"]
+    listed = (await legal.get("/templates", key="standard-dpa", limit=200)).json()["items"]
+    template_id = next(t["id"] for t in listed if t["sha256"] == bundle.sha256)
     response = await legal.get(f"/templates/{template_id}/preview")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"

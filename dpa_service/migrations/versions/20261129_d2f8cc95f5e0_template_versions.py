@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('author_id', sa.Uuid(), nullable=True),
+    sa.Column('submitted_by', sa.Uuid(), nullable=True),
     sa.Column('approver_id', sa.Uuid(), nullable=True),
     sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('submitted_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
