@@ -29,19 +29,7 @@ from dpa_service.templates.variables import validate_variables
 
 
 def version_of_shipped() -> TemplateVersion:
-    bundle = next(b for b in shipped_bundles() if b.key == "standard-dpa")
-    return TemplateVersion(
-        key=bundle.key,
-        version=1,
-        title=bundle.title,
-        source=bundle.source,
-        stylesheet=bundle.stylesheet,
-        entrypoint=bundle.entrypoint,
-        variables_schema=bundle.variables_schema,
-        sample_variables=bundle.sample_variables,
-        obligations=bundle.obligations,
-        sha256=bundle.sha256,
-    )
+    return next(b for b in shipped_bundles() if b.key == "standard-dpa").as_version()
 
 
 def job(version: TemplateVersion, reference: str):

@@ -4,10 +4,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
-from litestar.testing import AsyncTestClient
 
 from dpa_service.app import create_app
 from dpa_service.settings import DatabaseSettings, Settings
+from tests.conftest import running
 
 
 async def test_health_reports_database_ok(client: httpx.AsyncClient) -> None:
@@ -19,8 +19,9 @@ async def test_health_reports_database_ok(client: httpx.AsyncClient) -> None:
 async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir" / "dpa.db"
     settings = Settings(var_dir=tmp_path, database=DatabaseSettings(url=f"sqlite+aiosqlite:///{missing}"))
-    async with AsyncTestClient(app=create_app(replace(settings))) as client:
-        response = await client.get("/health")
+    app = create_app(replace(settings))
+    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/health")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from dpa_service.registry import data_root
+from dpa_service.templates.models import TemplateVersion
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,22 @@ class TemplateBundle:
     @property
     def sha256(self) -> str:
         return content_sha256(self.source, self.stylesheet, self.variables_schema, self.obligations)
+
+    def as_version(self, number: int = 1, status: str = "approved") -> TemplateVersion:
+        """An unsaved version with this content (benchmarks and tests render the shipped files this way)."""
+        return TemplateVersion(
+            key=self.key,
+            version=number,
+            title=self.title,
+            source=self.source,
+            stylesheet=self.stylesheet,
+            entrypoint=self.entrypoint,
+            variables_schema=self.variables_schema,
+            sample_variables=self.sample_variables,
+            obligations=self.obligations,
+            sha256=self.sha256,
+            status=status,
+        )
 
 
 def content_sha256(

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from dataclasses import replace
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -19,6 +19,7 @@ from dpa_service.app import create_app
 from dpa_service.db import Database
 from dpa_service.notifications.mail import read_log
 from dpa_service.settings import Settings
+from tests.conftest import running
 from tests.helpers.agreements import approve_standard_dpa, request_variables, token_of
 from tests.helpers.api import Api
 from tests.templates.conftest import pdf_text, squash
@@ -194,7 +195,11 @@ async def test_automatic_countersignature_by_the_named_signatory(parties: tuple[
     owner, legal = parties
     legal_me = (await legal.get("/me")).json()
     app = create_app(replace(settings, auto_countersign_email=legal_me["email"]))
-    async with AsyncTestClient(app=app) as auto_client:
+    # In this loop, like the app the fixtures started: a blocking test client would stall that one's writers.
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") as auto_client,
+    ):
         auto_owner = Api(auto_client, owner.key)
         aid = (await auto_owner.post("/agreements", {"variables": request_variables()})).json()["id"]
         await auto_owner.post(f"/agreements/{aid}/submit")

@@ -20,7 +20,7 @@ from dpa_service.auth import Actor, Principal
 from dpa_service.db import Database, Scope
 from dpa_service.signing.models import Signature
 from dpa_service.users.models import Role
-from tests.helpers.agreements import approve_standard_dpa, new_agreement, to_status, token_of
+from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_own_signature, to_status, token_of
 from tests.helpers.api import Api
 from tests.helpers.isolation import Probe, assert_isolated
 
@@ -86,14 +86,8 @@ async def test_two_countersignatures_at_once_execute_once(parties: tuple[Api, Ap
 
 async def test_the_same_signing_form_posted_twice_at_once_signs_once(parties: tuple[Api, Api], db: Database) -> None:
     owner, legal = parties
-    me = (await owner.get("/me")).json()
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
-    url = (
-        await owner.post(
-            f"/agreements/{aid}/signature-requests",
-            {"signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
-        )
-    ).json()["signing_url"]
+    url = await request_own_signature(owner, aid)
     form = {"typed_name": "Olive", "consent": True, "authority_confirmed": True}
     responses = await asyncio.gather(*(owner.client.post(f"/sign/{token_of(url)}", json=form) for _ in range(2)))
     assert sorted(r.status_code for r in responses) == [200, 410]

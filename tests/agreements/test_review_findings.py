@@ -14,7 +14,7 @@ from dpa_service.logs import redact
 from dpa_service.notifications.mail import read_log
 from dpa_service.settings import Settings
 from tests.conftest import running
-from tests.helpers.agreements import approve_standard_dpa, request_variables, to_status, token_of
+from tests.helpers.agreements import approve_standard_dpa, request_own_signature, request_variables, to_status, token_of
 from tests.helpers.api import Api
 
 
@@ -54,14 +54,8 @@ async def test_all_staff_read_documents_and_evidence(parties: tuple[Api, Api], a
 
 async def test_the_signing_page_answers_bad_input_clearly(parties: tuple[Api, Api], client) -> None:
     owner, legal = parties
-    me = (await owner.get("/me")).json()
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
-    url = (
-        await owner.post(
-            f"/agreements/{aid}/signature-requests",
-            {"signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
-        )
-    ).json()["signing_url"]
+    url = await request_own_signature(owner, aid)
     malformed = await client.post(
         f"/sign/{token_of(url)}", content=b'{"typed_name": ', headers={"Content-Type": "application/json"}
     )

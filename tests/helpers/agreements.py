@@ -86,6 +86,17 @@ async def to_status(owner: Api, legal: Api, status: str) -> dict[str, Any]:
     return (await owner.get(f"/agreements/{aid}")).json()
 
 
+async def request_own_signature(owner: Api, agreement_id: str) -> str:
+    """The caller asks to sign the agreement themselves (embedded signing) and gets the signing URL."""
+    me = (await owner.get("/me")).json()
+    response = await owner.post(
+        f"/agreements/{agreement_id}/signature-requests",
+        {"signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["signing_url"]
+
+
 def token_of(signing_url: str) -> str:
     match = re.search(r"/sign/([^/?#]+)$", signing_url)
     assert match, signing_url

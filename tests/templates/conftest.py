@@ -27,19 +27,7 @@ def bundle() -> TemplateBundle:
 
 @pytest.fixture(scope="session")
 def version(bundle: TemplateBundle) -> TemplateVersion:
-    return TemplateVersion(
-        key=bundle.key,
-        version=3,
-        title=bundle.title,
-        source=bundle.source,
-        stylesheet=bundle.stylesheet,
-        entrypoint=bundle.entrypoint,
-        variables_schema=bundle.variables_schema,
-        sample_variables=bundle.sample_variables,
-        obligations=bundle.obligations,
-        sha256=bundle.sha256,
-        status="approved",
-    )
+    return bundle.as_version(3)
 
 
 @pytest.fixture
