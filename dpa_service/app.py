@@ -35,6 +35,11 @@ from dpa_service.signing.seal import Seal, SealConfig
 from dpa_service.templates.controllers import TemplatesController
 from dpa_service.templates.rendering import Renderer
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
+from dpa_service.transfers.controllers import (
+    TransferMechanismsController,
+    TransferNoticesController,
+    TransfersController,
+)
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 
 # Paths that do not take an API key: health, the OpenAPI document, and (later) signing links and webhooks,
@@ -112,6 +117,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AgreementsController,
             DocumentsController,
             SigningPages,
+            TransferMechanismsController,
+            TransfersController,
+            TransferNoticesController,
         ],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

@@ -5,9 +5,11 @@ from sqlmodel import SQLModel
 from dpa_service.agreements.models import Agreement, AgreementDocument
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.idempotency import IdempotencyRecord
+from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.signing.models import Signature, SignatureRequest
 from dpa_service.templates.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
+from dpa_service.transfers.models import MechanismInvalidation, Transfer, TransferNotice
 from dpa_service.users.models import ApiKey, User
 
 metadata = SQLModel.metadata
@@ -24,6 +26,9 @@ TENANT_OWNED_TABLES = (
     "agreement_documents",
     "signature_requests",
     "signatures",
+    "transfers",
+    "transfer_notices",
+    "outbox",
 )
 
 __all__ = [
@@ -34,10 +39,14 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "IdempotencyRecord",
+    "MechanismInvalidation",
+    "OutboxMessage",
     "Signature",
     "SignatureRequest",
     "TemplateVersion",
     "Tenant",
+    "Transfer",
+    "TransferNotice",
     "User",
     "metadata",
 ]

@@ -49,6 +49,7 @@ from dpa_service.templates import services as templates
 from dpa_service.templates.rendering import Renderer
 from dpa_service.templates.variables import validate_variables
 from dpa_service.tenants import services as tenants
+from dpa_service.transfers import services as transfers
 from dpa_service.users.models import Role, User
 
 logger = logging.getLogger("dpa_service.agreements")
@@ -574,6 +575,15 @@ async def countersign(
         for old in previous:
             old.superseded_by, old.superseded_at = agreement.id, now
             await _move(session, actor, old, "supersede", {"superseded_by": str(agreement.id)})
+        await transfers.record_from_dpa(
+            session,
+            actor,
+            tenant_id=agreement.tenant_id,
+            agreement_id=agreement.id,
+            effective=now.date(),
+            subprocessors=list(registry.subprocessor_seed().get("items", [])),
+            superseded=[old.id for old in previous],
+        )
         if before_commit is not None:
             await before_commit()
     return agreement

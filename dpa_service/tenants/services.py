@@ -100,3 +100,11 @@ async def update_profile(session: AsyncSession, actor: Actor, tenant_id: uuid.UU
             data={"changes": changes},
         )
     return tenant
+
+
+async def names(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of the given tenants (for reports)."""
+    if not tenant_ids:
+        return {}
+    rows = await session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(tenant_ids)))
+    return {tenant_id: name for tenant_id, name in rows.all()}
