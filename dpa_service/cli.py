@@ -173,6 +173,33 @@ def expire_links() -> None:
     click.echo(f"expired {asyncio.run(run())} signing link(s)")
 
 
+@main.group()
+def registry() -> None:
+    """Reference data kept by legal in registry/."""
+
+
+@registry.command("sync")
+def registry_sync() -> None:
+    """Load and check the mechanism catalogue, adequacy list and sub-processor seed (idempotent).
+
+    The service reads these files from the installed package, so loading them is checking them: a
+    deployment whose data is inconsistent fails here, before it serves.
+    """
+    from dpa_service import registry as reference
+
+    for loader in (reference.mechanisms, reference.adequacy_decisions, reference.subprocessor_seed):
+        loader.cache_clear()
+    problems = reference.check()
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(
+        f"{len(reference.mechanisms())} transfer mechanisms, {len(reference.adequacy_decisions())} adequacy decisions, "
+        f"{len(reference.subprocessor_seed().get('items', []))} sub-processors: consistent"
+    )
+
+
 @main.group(name="audit")
 def audit_group() -> None:
     """The hash-chained audit log."""

@@ -120,3 +120,22 @@ def supervisory_authorities() -> dict[str, dict[str, Any]]:
 @cache
 def subprocessor_seed() -> dict[str, Any]:
     return load_yaml("subprocessors.yaml")
+
+
+def check() -> list[str]:
+    """Problems in the reference data (empty when it is consistent): run by `dpa registry sync`."""
+    problems = []
+    catalogue = mechanisms()
+    for mechanism in catalogue.values():
+        if mechanism.valid_until is not None and mechanism.valid_until <= mechanism.valid_from:
+            problems.append(f"{mechanism.code}: valid_until is not after valid_from")
+        problems += [f"{mechanism.code}: unknown successor {s}" for s in mechanism.successors if s not in catalogue]
+        problems += [f"{mechanism.code}: unknown destination {c}" for c in mechanism.destinations if country(c) is None]
+    for decision in adequacy_decisions().values():
+        found = country(decision.country)
+        if found is None or found.eea:
+            problems.append(f"adequacy: {decision.country} is not a third country")
+    for item in subprocessor_seed().get("items", []):
+        if item.get("transfer_mechanism") not in catalogue:
+            problems.append(f"subprocessors: {item['name']} cites unknown mechanism {item.get('transfer_mechanism')}")
+    return problems

@@ -59,6 +59,15 @@ def test_templates_sync_is_idempotent(demo_var: tuple[Path, dict]) -> None:
     assert "templates up to date" in result.stdout
 
 
+def test_registry_sync_checks_the_reference_data(tmp_path: Path) -> None:
+    from dpa_service import registry
+
+    assert registry.check() == []
+    result = dpa(tmp_path, "registry", "sync")
+    assert result.returncode == 0, result.stderr
+    assert "transfer mechanisms" in result.stdout and "consistent" in result.stdout
+
+
 def test_audit_verify_exits_1_naming_the_first_broken_seq(demo_var: tuple[Path, dict]) -> None:
     var_dir, seeded = demo_var
     ok = dpa(var_dir, "audit", "verify")

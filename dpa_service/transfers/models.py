@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, field_validator, model_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import JSON, Date, Index, Text
 from sqlmodel import Field, SQLModel
 
@@ -108,11 +108,13 @@ class TransferCreate(SQLModel):
 
     _mechanism = field_validator("mechanism")(classmethod(lambda cls, v: _known_mechanism(v)))
 
-    @model_validator(mode="after")
-    def _dates(self) -> TransferCreate:
-        if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError("end_date must not be before start_date")
-        return self
+    @field_validator("end_date")
+    @classmethod
+    def _ends_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start_date")
+        if value is not None and start is not None and value < start:
+            raise ValueError("must not be before start_date")
+        return value
 
 
 class TransferUpdate(SQLModel):

@@ -48,7 +48,7 @@ async def test_a_subscriber_records_reads_and_end_dates_transfers(admin: Api) ->
     [
         ({"mechanism": "pinky-promise"}, "mechanism"),
         ({"destination_country": "XX"}, "destination_country"),
-        ({"end_date": "2017-01-01"}, "body"),
+        ({"end_date": "2017-01-01"}, "end_date"),
         ({"data_categories": []}, "data_categories"),
     ],
 )
