@@ -26,7 +26,9 @@ from dpa_service.auth import ApiKeyAuthenticationMiddleware
 from dpa_service.db import Database, Scope
 from dpa_service.deps import dependencies
 from dpa_service.idempotency import purge_expired
+from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.mail import Mailer
+from dpa_service.notifications.worker import run_once
 from dpa_service.problems import exception_handlers, request_id_middleware
 from dpa_service.registry import processor
 from dpa_service.settings import Settings, get_settings
@@ -67,6 +69,20 @@ async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
         await asyncio.sleep(every_seconds)
 
 
+async def _deliver_outbox(app: Litestar, settings: Settings, every_seconds: float = 2) -> None:
+    """The in-process worker (`dpa worker` runs the same loop on its own)."""
+    if not settings.run_worker:
+        return
+    while True:
+        try:
+            await run_once(
+                app.state.db, app.state.mailer, app.state.secret, allow_private=settings.webhook_allow_private
+            )
+        except Exception:  # the next round retries
+            logging.getLogger("dpa_service.worker").exception("outbox delivery failed")
+        await asyncio.sleep(every_seconds)
+
+
 def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -77,13 +93,15 @@ def _lifespan(settings: Settings):
         app.state.seal = Seal(SealConfig.from_env(settings.var_dir, organization=processor()["legal_name"]))
         await anyio.to_thread.run_sync(app.state.seal.load_certificate)
         sweeper = asyncio.create_task(_housekeeping(app.state.db))
+        deliverer = asyncio.create_task(_deliver_outbox(app, settings))
         try:
             yield
         finally:
-            sweeper.cancel()
-            # Let the sweeper finish unwinding its transaction before the engine goes away.
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, deliverer):
+                task.cancel()
+                # Let each finish unwinding its transaction before the engine goes away.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.db.dispose()
 
     return lifespan
@@ -120,6 +138,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TransferMechanismsController,
             TransfersController,
             TransferNoticesController,
+            WebhookEndpointsController,
+            WebhookDeliveriesController,
         ],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

@@ -71,6 +71,32 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
+@main.command()
+@click.option("--every", default=2.0, show_default=True, help="Seconds between rounds.")
+def worker(every: float) -> None:
+    """Deliver the outbox (e-mail and signed webhooks) in its own process; run several if you like."""
+    from dpa_service.app_secret import load_app_secret
+    from dpa_service.notifications.mail import Mailer
+    from dpa_service.notifications.worker import run_once
+
+    settings = get_settings()
+    _migrate()
+
+    async def loop() -> None:
+        db = Database(settings.database)
+        mailer, secret = Mailer(settings), load_app_secret(settings)
+        try:
+            while True:
+                handled, attempted = await run_once(db, mailer, secret, allow_private=settings.webhook_allow_private)
+                if handled or attempted:
+                    click.echo(f"outbox: {handled} message(s) fanned out, {attempted} webhook attempt(s)", err=True)
+                await asyncio.sleep(every)
+        finally:
+            await db.dispose()
+
+    asyncio.run(loop())
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -6,6 +6,7 @@ from dpa_service.agreements.models import Agreement, AgreementDocument
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.idempotency import IdempotencyRecord
 from dpa_service.notifications.outbox import OutboxMessage
+from dpa_service.notifications.webhooks import WebhookDelivery, WebhookEndpoint
 from dpa_service.signing.models import Signature, SignatureRequest
 from dpa_service.templates.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
@@ -29,6 +30,8 @@ TENANT_OWNED_TABLES = (
     "transfers",
     "transfer_notices",
     "outbox",
+    "webhook_endpoints",
+    "webhook_deliveries",
 )
 
 __all__ = [
@@ -48,5 +51,7 @@ __all__ = [
     "Transfer",
     "TransferNotice",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

@@ -51,6 +51,7 @@ class Settings:
     auto_countersign_email: str | None = None
     smtp_url: str | None = None
     mail_from: str = "DPA service <no-reply@localhost>"
+    run_worker: bool = True
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -90,6 +91,7 @@ class Settings:
             signing_link_days=int(_env("DPA_SIGNING_LINK_DAYS", "14") or "14"),
             auto_countersign_email=_env("DPA_AUTO_COUNTERSIGN_EMAIL"),
             smtp_url=_env("SMTP_URL"),
+            run_worker=(_env("DPA_IN_PROCESS_WORKER", "1") or "1") not in {"0", "false", "no", "off"},
             mail_from=_env("MAIL_FROM", "DPA service <no-reply@localhost>") or "DPA service <no-reply@localhost>",
         )
 

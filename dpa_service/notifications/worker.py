@@ -1,0 +1,210 @@
+"""Delivers the outbox: e-mail to each tenant's owners and admins, and signed webhooks with retries.
+
+Runs inside `dpa serve` (a background task) or alone as `dpa worker`. Several workers may run at once: rows
+are claimed with SKIP LOCKED (PostgreSQL) or under SQLite's single writer, and no HTTP call is ever made
+inside a transaction. A failing webhook is retried with exponential backoff (1 minute doubling, at most 6
+hours apart) for 3 days, then dead-lettered; an admin can replay it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+
+from dpa_service.clock import rfc3339, utcnow
+from dpa_service.db import Database, Scope
+from dpa_service.notifications.mail import Mail, Mailer
+from dpa_service.notifications.outbox import OutboxMessage
+from dpa_service.notifications.webhooks import (
+    DeliveryStatus,
+    UnsafeUrl,
+    WebhookDelivery,
+    WebhookEndpoint,
+    check_url,
+    open_secret,
+    signature_header,
+    wants,
+)
+from dpa_service.users.models import Role, User
+
+logger = logging.getLogger("dpa_service.worker")
+
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY_GAP = timedelta(hours=6)
+RETRY_WINDOW = timedelta(days=3)
+LEASE = timedelta(minutes=2)
+BATCH = 100
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
+
+
+def event_body(message: OutboxMessage) -> str:
+    return json.dumps(
+        {
+            "id": str(message.id),
+            "event": message.topic,
+            "created_at": rfc3339(message.created_at),
+            "tenant_id": str(message.tenant_id) if message.tenant_id else None,
+            "data": message.payload,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+async def fan_out(db: Database, mailer: Mailer) -> int:
+    """Turn pending outbox messages into webhook deliveries and e-mails; returns how many it handled."""
+    mails: list[Mail] = []
+    async with db.transaction(Scope.system()) as session:
+        messages = (
+            (
+                await session.execute(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.delivered_at.is_(None))
+                    .order_by(OutboxMessage.created_at)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        tenant_ids = {m.tenant_id for m in messages if m.tenant_id}
+        endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
+        recipients: dict[uuid.UUID, list[str]] = defaultdict(list)
+        if tenant_ids:
+            for endpoint in (
+                await session.execute(
+                    select(WebhookEndpoint).where(
+                        WebhookEndpoint.tenant_id.in_(tenant_ids), WebhookEndpoint.deleted_at.is_(None)
+                    )
+                )
+            ).scalars():
+                endpoints[endpoint.tenant_id].append(endpoint)
+            for tenant_id, email in (
+                await session.execute(
+                    select(User.tenant_id, User.email).where(
+                        User.tenant_id.in_(tenant_ids), User.role.in_([Role.OWNER.value, Role.ADMIN.value])
+                    )
+                )
+            ).all():
+                recipients[tenant_id].append(email)
+        now = utcnow()
+        for message in messages:
+            body = event_body(message)
+            for endpoint in endpoints.get(message.tenant_id, []) if message.tenant_id else []:
+                if wants(endpoint, message.topic):
+                    session.add(
+                        WebhookDelivery(
+                            tenant_id=endpoint.tenant_id,
+                            endpoint_id=endpoint.id,
+                            message_id=message.id,
+                            event=message.topic,
+                            body=body,
+                            next_attempt_at=now,
+                            retry_until=now + RETRY_WINDOW,
+                        )
+                    )
+            subject = message.payload.get("subject") or f"DPA service: {message.topic.replace('_', ' ')}"
+            text = message.payload.get("text") or json.dumps(message.payload, indent=2, ensure_ascii=False)
+            mails += [Mail(to=to, subject=subject, body=text) for to in recipients.get(message.tenant_id, [])]
+            message.delivered_at, message.attempts = now, message.attempts + 1
+    for mail in mails:  # after the commit: a crash here loses an e-mail, never a webhook
+        try:
+            await mailer.send(mail)
+        except Exception:
+            logger.exception("e-mail to %s failed", mail.to)
+    return len(messages)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: uuid.UUID
+    url: str
+    sealed: bytes
+    body: str
+    message_id: uuid.UUID
+    event: str
+
+
+async def deliver_due(db: Database, app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient) -> int:
+    """Send the webhook deliveries that are due; returns how many were attempted."""
+    async with db.transaction(Scope.system()) as session:
+        now = utcnow()
+        rows = (
+            await session.execute(
+                select(WebhookDelivery, WebhookEndpoint)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True, of=WebhookDelivery)
+            )
+        ).all()
+        claimed = []
+        for delivery, endpoint in rows:
+            delivery.next_attempt_at = now + LEASE  # others skip it while we try
+            claimed.append(
+                Claimed(
+                    delivery.id,
+                    endpoint.url,
+                    endpoint.secret_sealed,
+                    delivery.body,
+                    delivery.message_id,
+                    delivery.event,
+                )
+            )
+    results = [(item, await _attempt(item, app_secret, allow_private, client)) for item in claimed]
+    async with db.transaction(Scope.system()) as session:
+        now = utcnow()
+        for item, (status_code, error) in results:
+            delivery = await session.get(WebhookDelivery, item.id, with_for_update=True)
+            if delivery is None or delivery.status != DeliveryStatus.PENDING:
+                continue
+            delivery.attempts += 1
+            delivery.last_status_code, delivery.last_error = status_code, (error or "")[:500] or None
+            if status_code is not None and 200 <= status_code < 300:
+                delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
+            elif now + backoff(delivery.attempts) > delivery.retry_until:
+                delivery.status = DeliveryStatus.DEAD.value
+            else:
+                delivery.next_attempt_at = now + backoff(delivery.attempts)
+    return len(claimed)
+
+
+async def _attempt(
+    item: Claimed, app_secret: bytes, allow_private: bool, client: httpx.AsyncClient
+) -> tuple[int | None, str | None]:
+    try:
+        await check_url(item.url, allow_private=allow_private)  # again at send time: DNS may have changed
+        timestamp = int(time.time())
+        response = await client.post(
+            item.url,
+            content=item.body.encode(),
+            headers={
+                "Content-Type": "application/json",
+                "DPA-Event-Id": str(item.message_id),
+                "DPA-Event": item.event,
+                "DPA-Signature": signature_header(open_secret(app_secret, item.sealed), timestamp, item.body),
+            },
+        )
+        return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+    except (UnsafeUrl, httpx.HTTPError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+async def run_once(db: Database, mailer: Mailer, app_secret: bytes, *, allow_private: bool) -> tuple[int, int]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False) as client:
+        handled = await fan_out(db, mailer)
+        attempted = await deliver_due(db, app_secret, allow_private=allow_private, client=client)
+    return handled, attempted

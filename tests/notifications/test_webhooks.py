@@ -1,0 +1,165 @@
+"""Webhooks: SSRF-safe registration, signed deliveries, retries with backoff, dead-letter and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from dpa_service.app import create_app
+from dpa_service.clock import utcnow
+from dpa_service.db import Database, Scope
+from dpa_service.notifications.mail import read_log
+from dpa_service.notifications.outbox import enqueue_many
+from dpa_service.notifications.webhooks import WebhookDelivery
+from dpa_service.notifications.worker import run_once
+from dpa_service.settings import Settings
+from tests.conftest import running
+from tests.helpers.api import Api
+from tests.helpers.isolation import Probe, assert_isolated
+
+
+class Receiver:
+    """A local HTTP endpoint that records requests and answers with `status`."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.requests.append((headers, body))
+        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    target = Receiver()
+    server = await asyncio.start_server(target.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield target, f"http://127.0.0.1:{port}/hooks"
+    server.close()
+    await server.wait_closed()
+
+
+async def test_unsafe_urls_and_unknown_events_are_refused(admin: Api) -> None:
+    owner = await admin.new_tenant()
+    for url in (
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "ftp://example.com/x",
+        "http://10.1.2.3/x",
+        "http://user:pw@example.com/x",
+    ):
+        response = await owner.post("/webhook-endpoints", {"url": url, "events": ["*"]})
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "url", url
+    response = await owner.post("/webhook-endpoints", {"url": "http://127.0.0.1/x", "events": ["nope"]})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "events"
+    assert (await owner.get("/webhook-endpoints")).json()["items"] == []
+
+
+async def test_signed_delivery_retry_dead_letter_and_replay(
+    admin: Api, db: Database, settings: Settings, receiver: tuple[Receiver, str]
+) -> None:
+    target, url = receiver
+    owner = await admin.new_tenant()
+    app = create_app(replace(settings, webhook_allow_private=True))
+    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        me = Api(http, owner.key)
+        created = await me.post("/webhook-endpoints", {"url": url, "events": ["transfer.mechanism_invalidated"]})
+        assert created.status_code == 201, created.text
+        endpoint = created.json()
+        assert endpoint["secret"].startswith("whsec_")
+        assert "secret" not in (await me.get(f"/webhook-endpoints/{endpoint['id']}")).json()
+
+        async def publish(key: str) -> None:
+            async with db.transaction(Scope.system()) as session:
+                await enqueue_many(
+                    session,
+                    "transfer.mechanism_invalidated",
+                    [(uuid_of(owner), key, {"mechanism": "eu-us-dpf", "subject": "Mechanism invalidated"})],
+                )
+
+        async def round_() -> None:
+            await run_once(db, app.state.mailer, app.state.secret, allow_private=True)
+
+        await publish("k1")
+        await round_()
+        headers, body = target.requests[-1]
+        timestamp, signature = (part.split("=", 1)[1] for part in headers["dpa-signature"].split(","))
+        expected = hmac.new(
+            endpoint["secret"].encode(), f"{timestamp}.{body.decode()}".encode(), hashlib.sha256
+        ).hexdigest()
+        assert signature == expected and json.loads(body)["event"] == "transfer.mechanism_invalidated"
+        assert headers["dpa-event-id"] == json.loads(body)["id"]
+        owner_email = (await me.get("/me")).json()["email"]
+        assert any(m["to"] == owner_email for m in read_log(settings.var_dir))
+        log = (await me.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"]
+        assert [d["status"] for d in log] == ["delivered"]
+        await round_()
+        assert len(target.requests) == 1, "a delivered event is not sent again"
+
+        target.status = 500
+        await publish("k2")
+        await round_()
+        failing = next(
+            d
+            for d in (await me.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"]
+            if d["status"] != "delivered"
+        )
+        assert failing["status"] == "pending" and failing["attempts"] == 1 and failing["last_status_code"] == 500
+        # Three days later, after the last retry: dead-lettered.
+        async with db.transaction(Scope.system()) as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.status == "pending")
+                .values(next_attempt_at=utcnow() - timedelta(seconds=1), retry_until=utcnow())
+            )
+        await round_()
+        dead = (await me.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"][-1]
+        assert dead["status"] == "dead" and dead["attempts"] == 2
+        target.status = 200
+        replayed = await me.post(f"/webhook-deliveries/{dead['id']}/replay")
+        assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
+        await round_()
+        final = (await me.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"][-1]
+        assert final["status"] == "delivered"
+        assert (await me.post(f"/webhook-deliveries/{dead['id']}/replay")).status_code == 409
+
+        other = await admin.new_tenant()
+        await assert_isolated(
+            Api(http, owner.key),
+            Api(http, other.key),
+            [
+                Probe(
+                    "tenant A's endpoint",
+                    endpoint["id"],
+                    lists=["/webhook-endpoints"],
+                    direct=[
+                        ("GET", f"/webhook-endpoints/{endpoint['id']}", None),
+                        ("GET", f"/webhook-endpoints/{endpoint['id']}/deliveries", None),
+                        ("POST", f"/webhook-deliveries/{dead['id']}/replay", None),
+                        ("DELETE", f"/webhook-endpoints/{endpoint['id']}", None),
+                    ],
+                ),
+            ],
+        )
+
+
+def uuid_of(api: Api):
+
+    return uuid.UUID(api.tenant_id)
