@@ -42,6 +42,7 @@ from dpa_service.auth import Actor, Principal
 from dpa_service.clock import utcnow
 from dpa_service.db import Database, Scope
 from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.signing import services as signing
 from dpa_service.signing.models import Signature, SignatureRequest
 from dpa_service.signing.seal import Seal, ValidationStatus
@@ -53,6 +54,8 @@ from dpa_service.transfers import services as transfers
 from dpa_service.users.models import Role, User
 
 logger = logging.getLogger("dpa_service.agreements")
+
+STATUS_CHANGED = "agreement.status_changed"
 
 A = AgreementStatus
 BEFORE_EXECUTION = (A.DRAFT, A.IN_LEGAL_REVIEW, A.CHANGES_REQUESTED, A.READY_FOR_SIGNATURE, A.OUT_FOR_SIGNATURE)
@@ -83,10 +86,10 @@ def next_status(agreement: Agreement, action: str) -> str:
 async def _move(
     session: AsyncSession, actor: Actor, agreement: Agreement, action: str, data: dict[str, Any] | None = None
 ) -> None:
-    """Apply one transition and audit it, in the caller's transaction."""
+    """Apply one transition, audit it and (when the status moves) notify webhooks, in the caller's transaction."""
     previous, agreement.status = agreement.status, next_status(agreement, action)
     agreement.updated_at = utcnow() if action == "edit" else agreement.updated_at
-    await audit.record(
+    event = await audit.record(
         session,
         actor,
         f"agreement.{action}",
@@ -95,6 +98,24 @@ async def _move(
         tenant_id=agreement.tenant_id,
         data={"from": previous, "to": agreement.status, **(data or {})},
     )
+    if previous != agreement.status:
+        await enqueue_many(
+            session,
+            STATUS_CHANGED,
+            [
+                (
+                    agreement.tenant_id,
+                    f"{STATUS_CHANGED}:{event.id}",
+                    {
+                        "agreement_id": str(agreement.id),
+                        "action": action,
+                        "from": previous,
+                        "to": agreement.status,
+                        "notify_by_email": False,
+                    },
+                )
+            ],
+        )
 
 
 # --- Reading -------------------------------------------------------------------------------------------------

@@ -163,3 +163,27 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
 def uuid_of(api: Api):
 
     return uuid.UUID(api.tenant_id)
+
+
+async def test_agreement_status_changes_reach_subscribed_endpoints(
+    admin: Api, db: Database, settings: Settings, receiver: tuple[Receiver, str]
+) -> None:
+    from tests.helpers.agreements import approve_standard_dpa, new_agreement
+
+    target, url = receiver
+    await approve_standard_dpa(db)
+    owner = await admin.new_tenant()
+    app = create_app(replace(settings, webhook_allow_private=True))
+    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        me = Api(http, owner.key)
+        assert (
+            await me.post("/webhook-endpoints", {"url": url, "events": ["agreement.status_changed"]})
+        ).status_code == 201
+        agreement = await new_agreement(me)
+        await me.post(f"/agreements/{agreement['id']}/submit")
+        mails_before = len(read_log(settings.var_dir))
+        await run_once(db, app.state.mailer, app.state.secret, allow_private=True)
+    events = [json.loads(body) for _, body in target.requests]
+    changes = [(e["data"]["from"], e["data"]["to"]) for e in events if e["data"]["agreement_id"] == agreement["id"]]
+    assert changes == [("draft", "ready_for_signature")]
+    assert len(read_log(settings.var_dir)) == mails_before, "status changes are not e-mailed"
