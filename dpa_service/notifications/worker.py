@@ -15,9 +15,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from dpa_service.clock import rfc3339, utcnow
 from dpa_service.db import Database, Scope
@@ -44,6 +45,12 @@ LEASE = timedelta(minutes=2)
 BATCH = 100
 
 
+async def _any(db: Database, query: Select[Any]) -> bool:
+    """A cheap read first, so an idle worker never takes the (SQLite) write lock."""
+    async with db.transaction(Scope.system(), write=False) as session:
+        return (await session.execute(query.limit(1))).first() is not None
+
+
 def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
 
@@ -65,6 +72,8 @@ def event_body(message: OutboxMessage) -> str:
 async def fan_out(db: Database, mailer: Mailer) -> int:
     """Turn pending outbox messages into webhook deliveries and e-mails; returns how many it handled."""
     mails: list[Mail] = []
+    if not await _any(db, select(OutboxMessage.id).where(OutboxMessage.delivered_at.is_(None))):
+        return 0
     async with db.transaction(Scope.system()) as session:
         messages = (
             (
@@ -140,6 +149,11 @@ class Claimed:
 
 async def deliver_due(db: Database, app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient) -> int:
     """Send the webhook deliveries that are due; returns how many were attempted."""
+    due = select(WebhookDelivery.id).where(
+        WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= utcnow()
+    )
+    if not await _any(db, due):
+        return 0
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
         rows = (
