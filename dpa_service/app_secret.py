@@ -6,11 +6,11 @@ under `$DPA_VAR_DIR/keys/app-secret` (mode 0600). Placeholders and short values 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from pathlib import Path
 
+from dpa_service.private_files import write_once
 from dpa_service.settings import Settings
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "dev", "development", "test", "please-change-me"}
@@ -27,12 +27,5 @@ def load_app_secret(settings: Settings) -> bytes:
         raise ValueError("DPA_SECRET_KEY is required in production (all hosts must share it)")
     path: Path = settings.var_dir / "keys" / "app-secret"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # first writer wins when several workers start at once
-        tmp.unlink(missing_ok=True)
+        write_once(path, secrets.token_hex(32).encode())
     return path.read_text().strip().encode()

@@ -65,6 +65,12 @@ class Scope:
         return cls(cross_tenant=True)
 
 
+def tenant_of(session: AsyncSession, requested: uuid.UUID | None = None) -> uuid.UUID | None:
+    """The tenant a query must be limited to: the session's own, or else the one staff asked for (None: all)."""
+    scope: Scope = session.info["scope"]
+    return scope.tenant_id or requested
+
+
 def _sqlite_setup(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -40,7 +40,7 @@ from dpa_service.agreements.models import (
 from dpa_service.audit import services as audit
 from dpa_service.auth import Actor, Principal
 from dpa_service.clock import utcnow
-from dpa_service.db import Database, Scope
+from dpa_service.db import Database, Scope, tenant_of
 from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.signing import services as signing
@@ -123,10 +123,9 @@ async def _move(
 
 async def get_agreement(session: AsyncSession, agreement_id: uuid.UUID, *, lock: bool = False) -> Agreement:
     """Within the session's tenant scope: another tenant's agreement is simply not found."""
-    scope: Scope = session.info["scope"]
     query = select(Agreement).where(Agreement.id == agreement_id)
-    if scope.tenant_id is not None:
-        query = query.where(Agreement.tenant_id == scope.tenant_id)
+    if (tenant := tenant_of(session)) is not None:
+        query = query.where(Agreement.tenant_id == tenant)
     if lock:
         query = query.with_for_update()
     agreement = (await session.execute(query)).scalar_one_or_none()
@@ -139,10 +138,8 @@ async def list_agreements(
     session: AsyncSession, *, tenant_id: uuid.UUID | None, status: str | None, after: uuid.UUID | None, limit: int
 ) -> Sequence[Agreement]:
     query = select(Agreement).order_by(Agreement.id).limit(limit + 1)
-    scope: Scope = session.info["scope"]
-    tenant_filter = scope.tenant_id or tenant_id
-    if tenant_filter is not None:
-        query = query.where(Agreement.tenant_id == tenant_filter)
+    if (tenant := tenant_of(session, tenant_id)) is not None:
+        query = query.where(Agreement.tenant_id == tenant)
     if status:
         query = query.where(Agreement.status == status)
     if after:

@@ -17,7 +17,7 @@ import socket
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import anyio
@@ -168,6 +168,3 @@ async def check_url(url: str, *, allow_private: bool) -> None:
 
 def wants(endpoint: WebhookEndpoint, event: str) -> bool:
     return "*" in endpoint.events or event in endpoint.events
-
-
-Payload = dict[str, Any]

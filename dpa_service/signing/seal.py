@@ -22,7 +22,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -30,6 +29,8 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+
+from dpa_service.private_files import write_once
 
 SEAL_FIELD = "DPAServiceSeal"
 _generate_lock = threading.Lock()
@@ -95,18 +96,10 @@ def _generate(config: SealConfig, key_path: Path, cert_path: Path) -> None:
         )
         .sign(key, hashes.SHA256())
     )
-    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Write the key where only we can read it, then make it visible by an atomic rename.
-    tmp = key_path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    tmp.replace(key_path)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    # Only the worker whose key landed writes the certificate, so key and certificate always belong together.
+    if write_once(key_path, pem):
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 class ValidationStatus(StrEnum):
@@ -149,10 +142,6 @@ class Seal:
     def certificate(self) -> asn1_x509.Certificate:
         return self.signer.signing_cert
 
-    @property
-    def certificate_pem(self) -> bytes:
-        return x509.load_der_x509_certificate(self.certificate.dump()).public_bytes(serialization.Encoding.PEM)
-
     def load_certificate(self) -> None:
         """Make (or read) the key now, so the first countersignature does not pay for it."""
         _ = self.signer
@@ -192,7 +181,3 @@ class Seal:
         if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
             return SealCheck(ValidationStatus.INVALID, sealed_at, "content was added after sealing")
         return SealCheck(ValidationStatus.VALID, sealed_at)
-
-
-def read_certificate(path: Path) -> asn1_x509.Certificate:
-    return load_cert_from_pemder(str(path))

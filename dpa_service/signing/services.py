@@ -111,13 +111,6 @@ async def signatures_of(session: AsyncSession, agreement_id: uuid.UUID) -> Seque
     return (await session.execute(query)).scalars().all()
 
 
-async def pending_request(session: AsyncSession, agreement_id: uuid.UUID) -> SignatureRequest | None:
-    query = select(SignatureRequest).where(
-        SignatureRequest.agreement_id == agreement_id, SignatureRequest.status == RequestStatus.PENDING
-    )
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def overdue(session: AsyncSession, now: datetime | None = None) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
     """(request id, agreement id) of pending links past their expiry (not locked: see `expire`)."""
     query = select(SignatureRequest.id, SignatureRequest.agreement_id).where(

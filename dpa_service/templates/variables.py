@@ -7,7 +7,6 @@ until the variables pass.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from typing import Any
@@ -95,8 +94,3 @@ def validate_variables(schema: dict[str, Any], variables: Any, *, prefix: str = 
     if errors:
         unique = list(dict.fromkeys(errors))
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in unique), unique)
-
-
-def variables_sha256(variables: dict[str, Any]) -> str:
-    canonical = json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import JSON, Date, Index, Text
@@ -245,6 +245,3 @@ class AffectedReport(SQLModel):
     next_cursor: str | None
     tenants: int
     open: int
-
-
-Payload = dict[str, Any]

@@ -19,7 +19,7 @@ from dpa_service import registry
 from dpa_service.audit import services as audit
 from dpa_service.auth import Actor, Principal
 from dpa_service.clock import utcnow
-from dpa_service.db import Scope
+from dpa_service.db import tenant_of
 from dpa_service.exceptions import FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.ids import new_id
 from dpa_service.notifications.outbox import OutboxMessage, enqueue_many
@@ -58,11 +58,6 @@ def facts_of(transfer: Transfer) -> TransferFacts:
     )
 
 
-def _tenant_filter(session: AsyncSession, tenant_id: uuid.UUID | None) -> uuid.UUID | None:
-    scope: Scope = session.info["scope"]
-    return scope.tenant_id or tenant_id
-
-
 async def create_transfer(session: AsyncSession, actor: Actor, principal: Principal, data: TransferCreate) -> Transfer:
     if principal.tenant_id is None:
         raise PermissionDenied("Transfers are recorded by the Subscriber that makes them.")
@@ -92,7 +87,7 @@ async def create_transfer(session: AsyncSession, actor: Actor, principal: Princi
 
 async def get_transfer(session: AsyncSession, transfer_id: uuid.UUID, *, lock: bool = False) -> Transfer:
     query = select(Transfer).where(Transfer.id == transfer_id)
-    if (tenant := _tenant_filter(session, None)) is not None:
+    if (tenant := tenant_of(session)) is not None:
         query = query.where(Transfer.tenant_id == tenant)
     transfer = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if transfer is None:
@@ -104,7 +99,7 @@ async def list_transfers(
     session: AsyncSession, *, tenant_id: uuid.UUID | None, mechanism: str | None, after: uuid.UUID | None, limit: int
 ) -> Sequence[Transfer]:
     query = select(Transfer).order_by(Transfer.id).limit(limit + 1)
-    if (tenant := _tenant_filter(session, tenant_id)) is not None:
+    if (tenant := tenant_of(session, tenant_id)) is not None:
         query = query.where(Transfer.tenant_id == tenant)
     if mechanism:
         query = query.where(Transfer.mechanism == mechanism)
@@ -165,7 +160,7 @@ async def assessment(
         .order_by(Transfer.id)
         .limit(limit + 1)
     )
-    if (tenant := _tenant_filter(session, tenant_id)) is not None:
+    if (tenant := tenant_of(session, tenant_id)) is not None:
         query = query.where(Transfer.tenant_id == tenant)
     if after:
         query = query.where(Transfer.id > after)
@@ -416,7 +411,7 @@ async def list_notices(
     session: AsyncSession, *, tenant_id: uuid.UUID | None, after: uuid.UUID | None, limit: int
 ) -> Sequence[TransferNotice]:
     query = select(TransferNotice).order_by(TransferNotice.id).limit(limit + 1)
-    if (tenant := _tenant_filter(session, tenant_id)) is not None:
+    if (tenant := tenant_of(session, tenant_id)) is not None:
         query = query.where(TransferNotice.tenant_id == tenant)
     if after:
         query = query.where(TransferNotice.id > after)
