@@ -28,12 +28,19 @@ from dpa_service.deps import dependencies
 from dpa_service.idempotency import purge_expired
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.mail import Mailer
-from dpa_service.notifications.worker import run_once
+from dpa_service.notifications.queue import run_forever
 from dpa_service.problems import exception_handlers, request_id_middleware
 from dpa_service.registry import processor
 from dpa_service.settings import Settings, get_settings
 from dpa_service.signing.pages import SigningPages
 from dpa_service.signing.seal import Seal, SealConfig
+from dpa_service.subprocessors.controllers import (
+    ObjectionsController,
+    SubprocessorChangesController,
+    SubprocessorsController,
+    TenantSubprocessorsController,
+)
+from dpa_service.subprocessors.services import ensure_seeded, record_deemed_acceptances
 from dpa_service.templates.controllers import TemplatesController
 from dpa_service.templates.rendering import Renderer
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
@@ -57,11 +64,13 @@ async def health(state: State) -> Response[dict[str, str]]:
 
 
 async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
-    """Now and then: close expired signing links (signing checks expiry itself, so lateness is harmless) and
-    forget idempotency records past their 24 hours."""
+    """Now and then: close expired signing links, record deemed acceptances of sub-processor changes whose
+    notice ended (signing and reads check the clock themselves, so lateness is harmless) and forget idempotency
+    records past their 24 hours."""
     while True:
         try:
             await expire_overdue(db)
+            await record_deemed_acceptances(db)
             async with db.transaction(Scope.system()) as session:
                 await purge_expired(session)
         except Exception:  # the next round retries; the server must not die of it
@@ -69,24 +78,27 @@ async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
         await asyncio.sleep(every_seconds)
 
 
-async def _deliver_outbox(app: Litestar, settings: Settings, every_seconds: float = 2) -> None:
-    """The in-process worker (`dpa worker` runs the same loop on its own)."""
+async def _deliver_outbox(app: Litestar, settings: Settings) -> None:
+    """The in-process worker (`dpa worker` runs the same loop on its own); on Redis when REDIS_URL is set."""
     if not settings.run_worker:
         return
-    while True:
-        try:
-            await run_once(
-                app.state.db, app.state.mailer, app.state.secret, allow_private=settings.webhook_allow_private
-            )
-        except Exception:  # the next round retries
-            logging.getLogger("dpa_service.worker").exception("outbox delivery failed")
-        await asyncio.sleep(every_seconds)
+    await run_forever(
+        app.state.db,
+        app.state.mailer,
+        app.state.secret,
+        allow_private=settings.webhook_allow_private,
+        redis_url=settings.redis_url,
+    )
 
 
 def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db = Database(settings.database)
+        try:
+            await ensure_seeded(app.state.db)
+        except Exception:  # an unreachable or unmigrated database must not stop /health from saying so
+            logging.getLogger("dpa_service.app").exception("could not load the sub-processor list")
         app.state.secret = load_app_secret(settings)
         app.state.renderer = Renderer()
         app.state.mailer = Mailer(settings)
@@ -138,6 +150,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TransferMechanismsController,
             TransfersController,
             TransferNoticesController,
+            SubprocessorsController,
+            SubprocessorChangesController,
+            ObjectionsController,
+            TenantSubprocessorsController,
             WebhookEndpointsController,
             WebhookDeliveriesController,
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -72,29 +73,41 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--every", default=2.0, show_default=True, help="Seconds between rounds.")
-def worker(every: float) -> None:
-    """Deliver the outbox (e-mail and signed webhooks) in its own process; run several if you like."""
+@click.option("--every", default=1.0, show_default=True, help="Seconds between rounds when idle.")
+@click.option("--concurrency", default=4, show_default=True, help="Queued jobs run at once (with REDIS_URL).")
+def worker(every: float, concurrency: int) -> None:
+    """Deliver the outbox (e-mail and signed webhooks) in its own process; run several if you like.
+
+    With REDIS_URL set, deliveries go through a Redis-backed SAQ queue that all workers share."""
     from dpa_service.app_secret import load_app_secret
     from dpa_service.notifications.mail import Mailer
-    from dpa_service.notifications.worker import run_once
+    from dpa_service.notifications.queue import run_forever
 
     settings = get_settings()
     _migrate()
 
+    def report(handled: int, moved: int) -> None:
+        verb = "queued" if settings.redis_url else "attempted"
+        click.echo(f"outbox: {handled} message(s) fanned out, {moved} webhook delivery(ies) {verb}", err=True)
+
     async def loop() -> None:
         db = Database(settings.database)
-        mailer, secret = Mailer(settings), load_app_secret(settings)
         try:
-            while True:
-                handled, attempted = await run_once(db, mailer, secret, allow_private=settings.webhook_allow_private)
-                if handled or attempted:
-                    click.echo(f"outbox: {handled} message(s) fanned out, {attempted} webhook attempt(s)", err=True)
-                await asyncio.sleep(every)
+            await run_forever(
+                db,
+                Mailer(settings),
+                load_app_secret(settings),
+                allow_private=settings.webhook_allow_private,
+                redis_url=settings.redis_url,
+                every=every,
+                concurrency=concurrency,
+                on_round=report,
+            )
         finally:
             await db.dispose()
 
-    asyncio.run(loop())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(loop())
 
 
 @main.group()
@@ -206,12 +219,14 @@ def registry() -> None:
 
 @registry.command("sync")
 def registry_sync() -> None:
-    """Load and check the mechanism catalogue, adequacy list and sub-processor seed (idempotent).
+    """Check the reference data, and load the sub-processor list into its versions (idempotent).
 
-    The service reads these files from the installed package, so loading them is checking them: a
-    deployment whose data is inconsistent fails here, before it serves.
+    The service reads the catalogues from the installed package, so loading them is checking them: a
+    deployment whose data is inconsistent fails here, before it serves. The sub-processor file's first load
+    is list version 1; a later edit becomes a proposed change that legal publishes with notice.
     """
     from dpa_service import registry as reference
+    from dpa_service.subprocessors import services as subprocessors
 
     for loader in (reference.mechanisms, reference.adequacy_decisions, reference.subprocessor_seed):
         loader.cache_clear()
@@ -224,6 +239,16 @@ def registry_sync() -> None:
         f"{len(reference.mechanisms())} transfer mechanisms, {len(reference.adequacy_decisions())} adequacy decisions, "
         f"{len(reference.subprocessor_seed().get('items', []))} sub-processors: consistent"
     )
+    _migrate()
+    result = _in_transaction(lambda session: subprocessors.sync_registry(session, Actor.system("registry-sync")))
+    messages = {
+        "seeded": f"sub-processor list version {result.version} loaded, in force now",
+        "unchanged": f"sub-processor list unchanged (version {result.version})",
+        "proposed": f"sub-processor file changed: proposed change {result.change_id} awaits publication by legal "
+        f"(POST /api/v1/subprocessor-changes/{result.change_id}/publish)",
+        "already_proposed": f"sub-processor file already proposed as change {result.change_id}",
+    }
+    click.echo(messages[result.action])
 
 
 @main.group(name="audit")

@@ -8,6 +8,7 @@ from dpa_service.idempotency import IdempotencyRecord
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.webhooks import WebhookDelivery, WebhookEndpoint
 from dpa_service.signing.models import Signature, SignatureRequest
+from dpa_service.subprocessors.models import Acceptance, Objection, SubprocessorChange, SubprocessorVersion
 from dpa_service.templates.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers.models import MechanismInvalidation, Transfer, TransferNotice
@@ -32,10 +33,13 @@ TENANT_OWNED_TABLES = (
     "outbox",
     "webhook_endpoints",
     "webhook_deliveries",
+    "subprocessor_objections",
+    "subprocessor_acceptances",
 )
 
 __all__ = [
     "TENANT_OWNED_TABLES",
+    "Acceptance",
     "Agreement",
     "AgreementDocument",
     "ApiKey",
@@ -43,9 +47,12 @@ __all__ = [
     "AuditHead",
     "IdempotencyRecord",
     "MechanismInvalidation",
+    "Objection",
     "OutboxMessage",
     "Signature",
     "SignatureRequest",
+    "SubprocessorChange",
+    "SubprocessorVersion",
     "TemplateVersion",
     "Tenant",
     "Transfer",

@@ -52,6 +52,7 @@ class Settings:
     smtp_url: str | None = None
     mail_from: str = "DPA service <no-reply@localhost>"
     run_worker: bool = True
+    redis_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -92,6 +93,7 @@ class Settings:
             auto_countersign_email=_env("DPA_AUTO_COUNTERSIGN_EMAIL"),
             smtp_url=_env("SMTP_URL"),
             run_worker=(_env("DPA_IN_PROCESS_WORKER", "1") or "1") not in {"0", "false", "no", "off"},
+            redis_url=_env("REDIS_URL"),
             mail_from=_env("MAIL_FROM", "DPA service <no-reply@localhost>") or "DPA service <no-reply@localhost>",
         )
 

@@ -41,7 +41,10 @@ def _certificate_source() -> str:
     return (resources.files("dpa_service.agreements") / CERTIFICATE).read_text(encoding="utf-8")
 
 
-def draft_context(version: TemplateVersion, agreement: Agreement, status: str = "draft") -> dict[str, Any]:
+def draft_context(
+    version: TemplateVersion, agreement: Agreement, subprocessors: dict[str, Any], status: str = "draft"
+) -> dict[str, Any]:
+    """`subprocessors` is the list version Annex III shows (`subprocessors.services.listing_for`)."""
     return build_context(
         version,
         agreement.variables,
@@ -49,11 +52,14 @@ def draft_context(version: TemplateVersion, agreement: Agreement, status: str = 
         status=status,
         generated_on=as_utc(agreement.updated_at).date(),
         custom_clauses=agreement.custom_clauses,
+        subprocessors=subprocessors,
     )
 
 
-async def draft_pdf(renderer: Renderer, version: TemplateVersion, agreement: Agreement) -> RenderedPdf:
-    return await renderer.render(render_job(version, draft_context(version, agreement)))
+async def draft_pdf(
+    renderer: Renderer, version: TemplateVersion, agreement: Agreement, subprocessors: dict[str, Any]
+) -> RenderedPdf:
+    return await renderer.render(render_job(version, draft_context(version, agreement, subprocessors)))
 
 
 def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[str, Any]]:
@@ -95,8 +101,9 @@ async def executed_pdf(
     effective_date: date,
     executed_at: datetime,
     signed_document_sha256: str,
-    subprocessor_list_version: int | None,
+    subprocessors: dict[str, Any],
 ) -> bytes:
+    """`subprocessors` is the list version the agreement pinned when it went out for signature."""
     context = build_context(
         version,
         agreement.variables,
@@ -104,10 +111,11 @@ async def executed_pdf(
         status="executed",
         generated_on=effective_date,
         custom_clauses=agreement.custom_clauses,
+        subprocessors=subprocessors,
     )
     job = render_job(version, context)
     controller = agreement.variables.get("controller", {}).get("legal_name", "")
-    annex = subprocessor_annex()
+    annex = subprocessor_annex(subprocessors)
     certificate_context = {
         "agreement": {
             "reference": str(agreement.id),
@@ -120,7 +128,7 @@ async def executed_pdf(
             "effective_date": effective_date.isoformat(),
             "executed_at": rfc3339(executed_at),
             "document_sha256": signed_document_sha256,
-            "subprocessor_list": f"version {subprocessor_list_version}" if subprocessor_list_version else "as listed",
+            "subprocessor_list": f"version {subprocessors['version']}",
         },
         "signatures": _signature_rows(signatures, controller),
         "consent_text": consent_text(),
@@ -173,10 +181,10 @@ def _visible_text(html: str) -> list[str]:
     return parser.text()
 
 
-def custom_clause_diff(version: TemplateVersion, agreement: Agreement) -> list[str]:
+def custom_clause_diff(version: TemplateVersion, agreement: Agreement, subprocessors: dict[str, Any]) -> list[str]:
     """A unified diff of the agreement's text against the same agreement without its custom clauses."""
-    customized = render_html(render_job(version, draft_context(version, agreement)))
-    standard_context = {**draft_context(version, agreement), "custom_clauses": []}
+    customized = render_html(render_job(version, draft_context(version, agreement, subprocessors)))
+    standard_context = {**draft_context(version, agreement, subprocessors), "custom_clauses": []}
     standard = render_html(render_job(version, standard_context))
     return list(
         difflib.unified_diff(

@@ -46,6 +46,7 @@ from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.signing import services as signing
 from dpa_service.signing.models import Signature, SignatureRequest
 from dpa_service.signing.seal import Seal, ValidationStatus
+from dpa_service.subprocessors import services as subprocessors
 from dpa_service.templates import services as templates
 from dpa_service.templates.rendering import Renderer
 from dpa_service.templates.variables import validate_variables
@@ -303,7 +304,8 @@ async def document(db: Database, renderer: Renderer, scope: Scope, agreement_id:
                 )
             return Document(stored.content, stored.sha256, executed=True)
         version = await templates.version_by_id(session, agreement.template_id)
-    rendered = await documents.draft_pdf(renderer, version, agreement)
+        _, listing = await subprocessors.listing_for(session, agreement.subprocessor_list_version)
+    rendered = await documents.draft_pdf(renderer, version, agreement, listing)
     return Document(rendered.content, rendered.sha256, executed=False)
 
 
@@ -321,6 +323,7 @@ class PreparedDocument:
     agreement_id: uuid.UUID
     updated_at: Any
     sha256: str
+    subprocessor_list_version: int
 
 
 async def prepare_signature(
@@ -332,8 +335,10 @@ async def prepare_signature(
         agreement = await get_agreement(session, agreement_id)
         next_status(agreement, "send_for_signature")
         version = await templates.version_by_id(session, agreement.template_id)
-    pdf = await documents.draft_pdf(renderer, version, agreement)
-    return PreparedDocument(agreement.id, agreement.updated_at, pdf.sha256)
+        # The signer signs the list in force now; the agreement keeps that version from here on.
+        list_version, listing = await subprocessors.listing_for(session, None)
+    pdf = await documents.draft_pdf(renderer, version, agreement, listing)
+    return PreparedDocument(agreement.id, agreement.updated_at, pdf.sha256, list_version)
 
 
 @dataclass(frozen=True)
@@ -357,6 +362,7 @@ async def request_signature(
     next_status(agreement, "send_for_signature")
     if agreement.updated_at != prepared.updated_at:
         raise Conflict("The agreement changed while its document was being prepared; send the request again.")
+    agreement.subprocessor_list_version = prepared.subprocessor_list_version
     request, token = await signing.open_request(
         session,
         tenant_id=agreement.tenant_id,
@@ -416,7 +422,8 @@ async def signing_document(db: Database, renderer: Renderer, token: str) -> byte
     request, agreement = await signing_view(db, token)
     async with db.transaction(Scope.tenant(agreement.tenant_id), write=False) as session:
         version = await templates.version_by_id(session, agreement.template_id)
-    pdf = await documents.draft_pdf(renderer, version, agreement)
+        _, listing = await subprocessors.listing_for(session, agreement.subprocessor_list_version)
+    pdf = await documents.draft_pdf(renderer, version, agreement, listing)
     if pdf.sha256 != request.document_sha256:
         raise Conflict("The document changed since the signing link was sent; ask for a new link.")
     return pdf.content
@@ -514,17 +521,15 @@ async def countersign(
         agreement = await get_agreement(session, agreement_id)
         next_status(agreement, "countersign")
         version = await templates.version_by_id(session, agreement.template_id)
+        list_version, listing = await subprocessors.listing_for(session, agreement.subprocessor_list_version)
         subscriber_signatures = list(await signing.signatures_of(session, agreement.id))
     if not subscriber_signatures:
         raise Conflict("The agreement has no Subscriber signature to countersign.")
     signed_sha = subscriber_signatures[-1].document_sha256
     # The executed PDF is built from what the Subscriber signed: if rebuilding that draft no longer gives the
     # same bytes (reference data changed since), sealing would put words in its mouth.
-    if (await documents.draft_pdf(renderer, version, agreement)).sha256 != signed_sha:
-        raise Conflict(
-            "The document changed since it was signed (reference data such as the sub-processor list moved); "
-            "request a new signature."
-        )
+    if (await documents.draft_pdf(renderer, version, agreement, listing)).sha256 != signed_sha:
+        raise Conflict("The document changed since it was signed (reference data moved); request a new signature.")
     now = utcnow()
     processor_signature = Signature(
         tenant_id=agreement.tenant_id,
@@ -545,7 +550,6 @@ async def countersign(
         authority_confirmed=True,
         document_sha256=signed_sha,
     )
-    list_version = registry.subprocessor_seed().get("version")
     sealed = await documents.executed_pdf(
         seal,
         version,
@@ -554,7 +558,7 @@ async def countersign(
         effective_date=now.date(),
         executed_at=now,
         signed_document_sha256=signed_sha,
-        subprocessor_list_version=list_version,
+        subprocessors=listing,
     )
     digest = _sha256(sealed)
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
@@ -599,7 +603,7 @@ async def countersign(
             tenant_id=agreement.tenant_id,
             agreement_id=agreement.id,
             effective=now.date(),
-            subprocessors=list(registry.subprocessor_seed().get("items", [])),
+            subprocessors=list(listing["items"]),
             superseded=[old.id for old in previous],
         )
         if before_commit is not None:
@@ -612,7 +616,8 @@ async def review_view(db: Database, scope: Scope, agreement_id: uuid.UUID) -> di
     async with db.transaction(scope, write=False) as session:
         agreement = await get_agreement(session, agreement_id)
         version = await templates.version_by_id(session, agreement.template_id)
-    diff = await anyio.to_thread.run_sync(documents.custom_clause_diff, version, agreement)
+        _, listing = await subprocessors.listing_for(session, agreement.subprocessor_list_version)
+    diff = await anyio.to_thread.run_sync(documents.custom_clause_diff, version, agreement, listing)
     return {
         "agreement_id": agreement.id,
         "status": agreement.status,

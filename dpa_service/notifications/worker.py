@@ -8,19 +8,20 @@ hours apart) for 3 days, then dead-lettered; an admin can replay it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import Select, select
 
-from dpa_service.clock import rfc3339, utcnow
+from dpa_service.clock import as_utc, rfc3339, utcnow
 from dpa_service.db import Database, Scope
 from dpa_service.notifications.mail import Mail, Mailer
 from dpa_service.notifications.outbox import OutboxMessage
@@ -41,8 +42,11 @@ logger = logging.getLogger("dpa_service.worker")
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_GAP = timedelta(hours=6)
 RETRY_WINDOW = timedelta(days=3)
-LEASE = timedelta(minutes=2)
+# Longer than a whole batch can take (CONCURRENCY-wide waves of 10-second attempts), so a lease never ends
+# while its delivery is still being sent.
+LEASE = timedelta(minutes=5)
 BATCH = 100
+CONCURRENCY = 25
 
 
 async def _any(db: Database, query: Select[Any]) -> bool:
@@ -147,54 +151,115 @@ class Claimed:
     event: str
 
 
-async def deliver_due(db: Database, app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient) -> int:
-    """Send the webhook deliveries that are due; returns how many were attempted."""
-    due = select(WebhookDelivery.id).where(
-        WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= utcnow()
-    )
-    if not await _any(db, due):
-        return 0
+def _due(now: Any) -> Any:
+    return (WebhookDelivery.status == DeliveryStatus.PENDING) & (WebhookDelivery.next_attempt_at <= now)
+
+
+@dataclass(frozen=True)
+class Lease:
+    ids: list[uuid.UUID]
+    until: datetime
+
+
+async def claim_due(db: Database, *, limit: int = BATCH) -> Lease | None:
+    """Lease due deliveries (others skip them until the lease ends).
+
+    A claimed delivery that is never recorded (a worker died, a queued job was lost) is due again when its lease
+    ends, so nothing is dropped. Whoever sends checks the lease is still the one it was given, so a delivery
+    claimed again after its lease ended is sent by the new holder only."""
+    if not await _any(db, select(WebhookDelivery.id).where(_due(utcnow()))):
+        return None
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
+        rows = list(
+            (
+                await session.execute(
+                    select(WebhookDelivery)
+                    .where(_due(now))
+                    .order_by(WebhookDelivery.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
+        for delivery in rows:
+            delivery.next_attempt_at = now + LEASE
+    return Lease([delivery.id for delivery in rows], now + LEASE) if rows else None
+
+
+async def load_claimed(db: Database, lease: Lease) -> list[Claimed]:
+    """What sending needs, read fresh (a queued job carries ids only: no secrets or payloads in Redis)."""
+    async with db.transaction(Scope.system(), write=False) as session:
         rows = (
             await session.execute(
                 select(WebhookDelivery, WebhookEndpoint)
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True, of=WebhookDelivery)
+                .where(WebhookDelivery.id.in_(lease.ids), WebhookDelivery.status == DeliveryStatus.PENDING)
             )
         ).all()
-        claimed = []
-        for delivery, endpoint in rows:
-            delivery.next_attempt_at = now + LEASE  # others skip it while we try
-            claimed.append(
-                Claimed(
-                    delivery.id,
-                    endpoint.url,
-                    endpoint.secret_sealed,
-                    delivery.body,
-                    delivery.message_id,
-                    delivery.event,
-                )
-            )
-    results = [(item, await _attempt(item, app_secret, allow_private, client)) for item in claimed]
+    return [
+        Claimed(d.id, e.url, e.secret_sealed, d.body, d.message_id, d.event)
+        for d, e in rows
+        if as_utc(d.next_attempt_at) == lease.until  # still ours: not claimed again after a lapsed lease
+    ]
+
+
+async def send_all(
+    claimed: list[Claimed], app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient
+) -> list[tuple[uuid.UUID, int | None, str | None]]:
+    """Attempt each delivery, CONCURRENCY at a time; returns (id, status code, error) per delivery."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(item: Claimed) -> tuple[uuid.UUID, int | None, str | None]:
+        async with gate:
+            return (item.id, *await _attempt(item, app_secret, allow_private, client))
+
+    return list(await asyncio.gather(*(one(item) for item in claimed)))
+
+
+async def record_results(db: Database, results: list[tuple[uuid.UUID, int | None, str | None]]) -> None:
+    """Delivered, retry later with backoff, or dead after the retry window: one transaction for the batch."""
+    if not results:
+        return
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
-        for item, (status_code, error) in results:
-            delivery = await session.get(WebhookDelivery, item.id, with_for_update=True)
+        deliveries = {
+            d.id: d
+            for d in (
+                await session.execute(
+                    select(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_([delivery_id for delivery_id, _, _ in results]))
+                    .with_for_update()
+                )
+            ).scalars()
+        }
+        for delivery_id, status_code, error in results:
+            delivery = deliveries.get(delivery_id)
             if delivery is None or delivery.status != DeliveryStatus.PENDING:
                 continue
             delivery.attempts += 1
             delivery.last_status_code, delivery.last_error = status_code, (error or "")[:500] or None
             if status_code is not None and 200 <= status_code < 300:
                 delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
-            elif now + backoff(delivery.attempts) > delivery.retry_until:
+            elif now + backoff(delivery.attempts) > as_utc(delivery.retry_until):
                 delivery.status = DeliveryStatus.DEAD.value
             else:
                 delivery.next_attempt_at = now + backoff(delivery.attempts)
+
+
+async def deliver(
+    db: Database, lease: Lease, app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient
+) -> int:
+    """Send leased deliveries and record the outcome (the body of a queued job, or of the in-process loop)."""
+    claimed = await load_claimed(db, lease)
+    await record_results(db, await send_all(claimed, app_secret, allow_private=allow_private, client=client))
     return len(claimed)
+
+
+async def deliver_due(db: Database, app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient) -> int:
+    """Send the webhook deliveries that are due; returns how many were attempted."""
+    lease = await claim_due(db)
+    return await deliver(db, lease, app_secret, allow_private=allow_private, client=client) if lease else 0
 
 
 async def _attempt(

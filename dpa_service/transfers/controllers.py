@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from dpa_service import registry
 from dpa_service.auth import Principal, require_roles, subscriber_admin
+from dpa_service.clock import utcnow
 from dpa_service.deps import ActorDep, DbDep, PrincipalDep
 from dpa_service.idempotency import create_once, created
 from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor, page_of
@@ -149,7 +150,7 @@ class TransfersController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[AssessmentItem]:
-        day = as_of or date.today()
+        day = as_of or utcnow().date()
         async with db.transaction(principal.scope, write=False) as session:
             items = await services.assessment(
                 session, day, tenant_id=tenant_id, after=decode_id_cursor(cursor), limit=limit

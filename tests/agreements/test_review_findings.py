@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from dpa_service import registry
 from dpa_service.app import create_app
@@ -93,22 +95,42 @@ async def test_countersigning_refuses_when_the_signed_document_would_change(
 ) -> None:
     owner, legal = parties
     aid = (await to_status(owner, legal, "signed"))["id"]
-    changed = dict(registry.subprocessor_seed())
-    changed["items"] = [
-        *changed["items"],
-        {
-            "name": "NewCo",
-            "entity": "NewCo Inc.",
-            "purpose": "analytics",
-            "locations": ["US"],
-            "data_categories": ["usage"],
-            "transfer_mechanism": "scc-2021",
-        },
-    ]
-    monkeypatch.setattr(registry, "subprocessor_seed", lambda: changed)
+    processor = {**registry.processor(), "legal_name": "Renamed Processor Ltd"}
+    monkeypatch.setattr(registry, "processor", lambda: processor)
     response = await legal.post(f"/agreements/{aid}/countersign")
     assert response.status_code == 409
     assert (await owner.get(f"/agreements/{aid}")).json()["status"] == "signed"
+
+
+async def test_a_list_change_after_signing_leaves_the_signed_annex_as_signed(parties: tuple[Api, Api]) -> None:
+    owner, legal = parties
+    signed = await to_status(owner, legal, "signed")
+    pinned = signed["subprocessor_list_version"]
+    assert pinned is not None
+    change = await legal.post(
+        "/subprocessor-changes",
+        {
+            "add": [
+                {
+                    "name": "NewCo Analytics",
+                    "entity": "NewCo Inc.",
+                    "purpose": "Product analytics",
+                    "locations": ["US"],
+                    "data_categories": ["usage data"],
+                    "transfer_mechanism": "scc-2021",
+                }
+            ],
+            "reason": "Better analytics",
+        },
+    )
+    assert change.status_code == 201, change.text
+    response = await legal.post(f"/agreements/{signed['id']}/countersign")
+    assert response.status_code == 200, response.text
+    assert response.json()["subprocessor_list_version"] == pinned
+    pdf = await owner.get(f"/agreements/{signed['id']}/document")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert f"pinned to list version {pinned}" in " ".join(text.split())
+    assert "NewCo" not in text
 
 
 def test_signing_tokens_are_cut_out_of_access_logs() -> None:

@@ -1,0 +1,146 @@
+"""Running the delivery worker: in-process rounds by default, a Redis-backed SAQ queue when REDIS_URL is set.
+
+Without Redis each worker (the task inside `dpa serve`, or `dpa worker`) loops: fan the outbox out, claim the due
+webhook deliveries, send them, record the outcome.
+
+With Redis every worker process runs two things:
+
+* a dispatcher that fans the outbox out, leases due deliveries in the database and enqueues them as SAQ jobs of
+  up to 100 ids (job key: the batch's lease, so a dispatcher's retry cannot queue the same batch twice);
+* an SAQ consumer that takes jobs from Redis, sends them and records the outcome.
+
+The database stays the source of truth: a lease means no other dispatcher claims the delivery, and recording
+checks the delivery is still pending, so each event is delivered once however many workers run. A job lost
+with Redis comes back when its lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from saq import Queue, Worker
+
+from dpa_service.db import Database
+from dpa_service.notifications.mail import Mailer
+from dpa_service.notifications.worker import BATCH, LEASE, Lease, claim_due, deliver, fan_out, run_once
+
+logger = logging.getLogger("dpa_service.worker")
+
+QUEUE_NAME = "dpa-webhook-deliveries"
+JOB_SIZE = BATCH
+MAX_QUEUED_JOBS = 8
+IDLE_SECONDS = 1.0
+
+
+@dataclass
+class WorkerContext:
+    db: Database
+    mailer: Mailer
+    secret: bytes
+    allow_private: bool
+    client: httpx.AsyncClient
+
+
+def http_client() -> httpx.AsyncClient:
+    # No redirects: a receiver must not bounce a signed event to an address the SSRF check never saw.
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, connect=5.0),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+    )
+
+
+async def deliver_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str) -> int:
+    """The SAQ job: send one leased batch and record what happened."""
+    state: WorkerContext = ctx["dpa"]
+    lease = Lease([uuid.UUID(i) for i in ids], datetime.fromisoformat(lease_until))
+    return await deliver(state.db, lease, state.secret, allow_private=state.allow_private, client=state.client)
+
+
+async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
+    """Fan out the outbox, then lease due deliveries and queue them; returns (messages, deliveries queued)."""
+    handled = await fan_out(state.db, state.mailer)
+    queued = 0
+    # Keep the backlog in Redis short, so a batch is sent long before its lease ends.
+    while await queue.count("queued") < MAX_QUEUED_JOBS and (lease := await claim_due(state.db, limit=JOB_SIZE)):
+        key = hashlib.sha256(f"{lease.until.isoformat()}:{','.join(map(str, lease.ids))}".encode()).hexdigest()
+        await queue.enqueue(
+            "deliver_batch",
+            ids=[str(i) for i in lease.ids],
+            lease_until=lease.until.isoformat(),
+            key=f"batch:{key[:32]}",
+            timeout=int(LEASE.total_seconds()) - 30,  # give up before the lease ends and someone else claims it
+            retries=0,  # a failed job's deliveries are claimed again when their lease ends
+        )
+        queued += len(lease.ids)
+    return handled, queued
+
+
+async def _forever(step: Callable[[], Awaitable[Any]], every: float, what: str) -> None:
+    while True:
+        try:
+            busy = await step()
+        except Exception:  # the next round retries; a worker must not die of one bad round
+            logger.exception("%s failed", what)
+            busy = False
+        if not busy:
+            await asyncio.sleep(every)
+
+
+async def run_forever(
+    db: Database,
+    mailer: Mailer,
+    secret: bytes,
+    *,
+    allow_private: bool,
+    redis_url: str | None,
+    every: float = IDLE_SECONDS,
+    concurrency: int = 4,
+    on_round: Callable[[int, int], None] | None = None,
+) -> None:
+    """The worker loop of `dpa serve` and `dpa worker`, with or without Redis; cancel it to stop."""
+    if not redis_url:
+
+        async def local_round() -> bool:
+            handled, attempted = await run_once(db, mailer, secret, allow_private=allow_private)
+            if on_round and (handled or attempted):
+                on_round(handled, attempted)
+            return bool(handled or attempted)
+
+        await _forever(local_round, every, "outbox delivery")
+        return
+
+    async with http_client() as client:
+        state = WorkerContext(db, mailer, secret, allow_private, client)
+        queue = Queue.from_url(redis_url, name=QUEUE_NAME)
+        await queue.connect()
+
+        async def startup(ctx: dict[str, Any]) -> None:
+            ctx["dpa"] = state
+
+        consumer = Worker(queue, functions=[deliver_batch], concurrency=concurrency, startup=startup)
+
+        async def dispatch_round() -> bool:
+            handled, queued = await dispatch_once(state, queue)
+            if on_round and (handled or queued):
+                on_round(handled, queued)
+            return bool(handled or queued)
+
+        consuming = asyncio.create_task(consumer.start())
+        try:
+            await _forever(dispatch_round, every, "outbox dispatch")
+        finally:
+            await consumer.stop()
+            consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await consuming
+            await queue.disconnect()
