@@ -88,6 +88,7 @@ async def _deliver_outbox(app: Litestar, settings: Settings) -> None:
         app.state.secret,
         allow_private=settings.webhook_allow_private,
         redis_url=settings.redis_url,
+        queue_name=settings.queue_name,
     )
 
 

@@ -99,6 +99,7 @@ def worker(every: float, concurrency: int) -> None:
                 load_app_secret(settings),
                 allow_private=settings.webhook_allow_private,
                 redis_url=settings.redis_url,
+                queue_name=settings.queue_name,
                 every=every,
                 concurrency=concurrency,
                 on_round=report,

@@ -53,6 +53,7 @@ class Settings:
     mail_from: str = "DPA service <no-reply@localhost>"
     run_worker: bool = True
     redis_url: str | None = None
+    queue_name: str = "dpa-webhook-deliveries"
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -94,6 +95,7 @@ class Settings:
             smtp_url=_env("SMTP_URL"),
             run_worker=(_env("DPA_IN_PROCESS_WORKER", "1") or "1") not in {"0", "false", "no", "off"},
             redis_url=_env("REDIS_URL"),
+            queue_name=_env("DPA_QUEUE_NAME", "dpa-webhook-deliveries") or "dpa-webhook-deliveries",
             mail_from=_env("MAIL_FROM", "DPA service <no-reply@localhost>") or "DPA service <no-reply@localhost>",
         )
 

@@ -27,6 +27,8 @@ from dpa_service.db import Database, make_engine
 from dpa_service.settings import DatabaseSettings, Settings
 from tests.helpers.api import Api, bootstrap_admin
 
+pytest_plugins = ["tests.helpers.receiver"]
+
 POSTGRES_URL = os.environ.get("DPA_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]

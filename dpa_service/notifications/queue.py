@@ -35,7 +35,6 @@ from dpa_service.notifications.worker import BATCH, LEASE, Lease, claim_due, del
 
 logger = logging.getLogger("dpa_service.worker")
 
-QUEUE_NAME = "dpa-webhook-deliveries"
 JOB_SIZE = BATCH
 MAX_QUEUED_JOBS = 8
 IDLE_SECONDS = 1.0
@@ -63,7 +62,9 @@ async def deliver_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str
     """The SAQ job: send one leased batch and record what happened."""
     state: WorkerContext = ctx["dpa"]
     lease = Lease([uuid.UUID(i) for i in ids], datetime.fromisoformat(lease_until))
-    return await deliver(state.db, lease, state.secret, allow_private=state.allow_private, client=state.client)
+    sent = await deliver(state.db, lease, state.secret, allow_private=state.allow_private, client=state.client)
+    logger.info("delivered a batch of %d webhook(s)", sent)
+    return sent
 
 
 async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
@@ -103,6 +104,7 @@ async def run_forever(
     *,
     allow_private: bool,
     redis_url: str | None,
+    queue_name: str = "dpa-webhook-deliveries",
     every: float = IDLE_SECONDS,
     concurrency: int = 4,
     on_round: Callable[[int, int], None] | None = None,
@@ -121,7 +123,7 @@ async def run_forever(
 
     async with http_client() as client:
         state = WorkerContext(db, mailer, secret, allow_private, client)
-        queue = Queue.from_url(redis_url, name=QUEUE_NAME)
+        queue = Queue.from_url(redis_url, name=queue_name)
         await queue.connect()
 
         async def startup(ctx: dict[str, Any]) -> None:

@@ -142,6 +142,23 @@ def signature_header(secret: str, timestamp: int, body: str) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, *, now: float, tolerance: int = SIGNATURE_TOLERANCE_SECONDS
+) -> bool:
+    """What a receiver checks (README, "Receiving webhooks"): the HMAC of `<t>.<body>` matches, compared in
+    constant time, and `t` is within `tolerance` seconds of the receiver's clock, so a captured delivery cannot be
+    replayed later. De-duplicate on `DPA-Event-Id` as well: a retry re-sends the same event."""
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    timestamp, signature = parts.get("t", ""), parts.get("v1", "")
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
 class UnsafeUrl(ValueError):
     """A webhook URL that is not http(s) or reaches a loopback, private or otherwise internal address."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import Select, select
 
 from dpa_service.clock import as_utc, rfc3339, utcnow
@@ -266,8 +266,13 @@ async def _attempt(
     item: Claimed, app_secret: bytes, allow_private: bool, client: httpx.AsyncClient
 ) -> tuple[int | None, str | None]:
     try:
+        secret = open_secret(app_secret, item.sealed)
+    except InvalidTag:  # sealed under another service secret (a restore or a rotation gone wrong): never sign
+        logger.error("webhook delivery %s: the endpoint secret cannot be opened with this service's secret", item.id)
+        return None, "the endpoint secret cannot be opened with the service secret (was DPA_SECRET_KEY changed?)"
+    try:
         await check_url(item.url, allow_private=allow_private)  # again at send time: DNS may have changed
-        timestamp = int(time.time())
+        timestamp = int(utcnow().timestamp())
         response = await client.post(
             item.url,
             content=item.body.encode(),
@@ -275,7 +280,7 @@ async def _attempt(
                 "Content-Type": "application/json",
                 "DPA-Event-Id": str(item.message_id),
                 "DPA-Event": item.event,
-                "DPA-Signature": signature_header(open_secret(app_secret, item.sealed), timestamp, item.body),
+                "DPA-Signature": signature_header(secret, timestamp, item.body),
             },
         )
         return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
