@@ -6,9 +6,7 @@ and compare against what the database says about *all* tenants where other tests
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
@@ -24,29 +22,7 @@ from dpa_service.subprocessors.services import PUBLISHED_TOPIC, record_deemed_ac
 from tests.helpers.agreements import to_status
 from tests.helpers.api import Api
 from tests.helpers.receiver import Receiver, drain
-
-
-def vendor(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": f"Acme Translate {secrets.token_hex(3)}",
-        "entity": "Acme Translate Inc.",
-        "purpose": "Machine translation of chat messages",
-        "locations": ["US"],
-        "data_categories": ["chat transcripts"],
-        "transfer_mechanism": "scc-2021",
-        "website": "https://translate.example",
-        **overrides,
-    }
-
-
-async def publish(legal: Api, **body: Any) -> dict[str, Any]:
-    response = await legal.post("/subprocessor-changes", {"add": [vendor()], "reason": "Live translation", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+from tests.helpers.subprocessors import at, publish, vendor
 
 
 async def endpoint_for(owner: Api, receiver: Receiver, base: str) -> str:
