@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -84,6 +86,9 @@ def worker(every: float, concurrency: int) -> None:
     from dpa_service.notifications.queue import run_forever
 
     settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("saq", "httpx"):  # a line per job or request drowns what an operator needs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     _migrate()
 
     def report(handled: int, moved: int) -> None:
@@ -91,6 +96,10 @@ def worker(every: float, concurrency: int) -> None:
         click.echo(f"outbox: {handled} message(s) fanned out, {moved} webhook delivery(ies) {verb}", err=True)
 
     async def loop() -> None:
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):  # stop between rounds; a batch in flight is finished
+            asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
         db = Database(settings.database)
         try:
             await run_forever(
@@ -107,7 +116,7 @@ def worker(every: float, concurrency: int) -> None:
         finally:
             await db.dispose()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(loop())
 
 

@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import signal
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from saq import Queue, Worker
@@ -37,7 +38,13 @@ logger = logging.getLogger("dpa_service.worker")
 
 JOB_SIZE = BATCH
 MAX_QUEUED_JOBS = 8
+SHUTDOWN_GRACE_SECONDS = 5
 IDLE_SECONDS = 1.0
+
+
+class _Consumer(Worker):
+    # The process that hosts us (uvicorn, or `dpa worker`) owns SIGINT/SIGTERM and cancels us on shutdown.
+    SIGNALS: ClassVar[list[signal.Signals]] = []
 
 
 @dataclass
@@ -129,7 +136,13 @@ async def run_forever(
         async def startup(ctx: dict[str, Any]) -> None:
             ctx["dpa"] = state
 
-        consumer = Worker(queue, functions=[deliver_batch], concurrency=concurrency, startup=startup)
+        consumer = _Consumer(
+            queue,
+            functions=[deliver_batch],
+            concurrency=concurrency,
+            startup=startup,
+            shutdown_grace_period_s=SHUTDOWN_GRACE_SECONDS,  # let a batch in flight finish and be recorded
+        )
 
         async def dispatch_round() -> bool:
             handled, queued = await dispatch_once(state, queue)

@@ -1,0 +1,95 @@
+"""Retries with backoff against a receiver having a bad day, and dead-letter then replay past the retry horizon.
+
+Time moves with the service's injectable clock (`travel_to`), never with sleeps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+
+from dpa_service.clock import travel_to, utcnow
+from dpa_service.db import Database, Scope
+from dpa_service.notifications.outbox import enqueue_many
+from dpa_service.notifications.worker import RETRY_WINDOW
+from tests.helpers.api import Api
+from tests.helpers.receiver import Receiver, drain
+
+
+async def _subscribed(owner: Api, receiver: Receiver, base: str) -> tuple[str, str]:
+    path = f"/hooks/{owner.tenant_id}"
+    response = await owner.post("/webhook-endpoints", {"url": base + path, "events": ["*"]})
+    assert response.status_code == 201, response.text
+    receiver.secrets[path] = response.json()["secret"]
+    return path, response.json()["id"]
+
+
+async def _event(db: Database, owner: Api) -> None:
+    async with db.transaction(Scope.system()) as session:
+        await enqueue_many(
+            session,
+            "agreement.status_changed",
+            [(uuid.UUID(owner.tenant_id or ""), f"test:{uuid.uuid4()}", {"notify_by_email": False, "n": 1})],
+        )
+
+
+async def _log(owner: Api, endpoint_id: str) -> list[dict]:
+    return (await owner.get(f"/webhook-endpoints/{endpoint_id}/deliveries")).json()["items"]
+
+
+async def test_a_receiver_failing_five_times_then_succeeding_gets_exactly_one_delivery(
+    web: tuple[httpx.AsyncClient, Api], db: Database, signed_receiver: tuple[Receiver, str]
+) -> None:
+    http, admin = web
+    receiver, base = signed_receiver
+    owner = await admin.new_tenant()
+    path, endpoint_id = await _subscribed(owner, receiver, base)
+    receiver.fail_next = 5
+    await _event(db, owner)
+    start = utcnow()
+    await drain(http, db)
+    for hours in range(1, 40):  # backoff doubles from a minute, at most six hours apart
+        with travel_to(start + timedelta(hours=hours)):
+            await drain(http, db)
+    assert receiver.failed == 5
+    assert len(receiver.accepted[path]) == 1, "exactly one successful delivery"
+    (delivery,) = await _log(owner, endpoint_id)
+    assert delivery["status"] == "delivered" and delivery["attempts"] == 6
+    with travel_to(start + timedelta(days=2)):
+        await drain(http, db)
+    assert len(receiver.accepted[path]) == 1 and receiver.rejected == 0
+
+
+async def test_a_receiver_down_past_the_retry_horizon_is_dead_lettered_and_replay_delivers(
+    web: tuple[httpx.AsyncClient, Api], db: Database, signed_receiver: tuple[Receiver, str]
+) -> None:
+    http, admin = web
+    receiver, base = signed_receiver
+    owner = await admin.new_tenant()
+    path, endpoint_id = await _subscribed(owner, receiver, base)
+    receiver.down = True
+    await _event(db, owner)
+    start = utcnow()
+    await drain(http, db)
+    hour = 0
+    while hour <= RETRY_WINDOW.total_seconds() / 3600 + 12:
+        hour += 1
+        with travel_to(start + timedelta(hours=hour)):
+            await drain(http, db)
+    (dead,) = await _log(owner, endpoint_id)
+    assert dead["status"] == "dead" and dead["attempts"] >= 10, dead
+    assert dead["last_status_code"] is None and dead["last_error"], "no answer at all: the error is logged"
+    assert path not in receiver.accepted
+
+    receiver.down = False
+    with travel_to(start + timedelta(hours=hour + 1)):
+        replayed = await owner.post(f"/webhook-deliveries/{dead['id']}/replay")
+        assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
+        await drain(http, db)
+    assert len(receiver.accepted[path]) == 1
+    (delivered,) = await _log(owner, endpoint_id)
+    assert delivered["status"] == "delivered"
+    other = await admin.new_tenant()
+    assert (await other.post(f"/webhook-deliveries/{dead['id']}/replay")).status_code == 404
