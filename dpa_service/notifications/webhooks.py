@@ -17,6 +17,7 @@ import socket
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -121,6 +122,7 @@ class WebhookDeliveryPublic(SQLModel):
     delivered_at: datetime | None
 
 
+@lru_cache(maxsize=4)
 def _cipher(app_secret: bytes) -> AESGCM:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"dpa webhook endpoint secret").derive(app_secret)
     return AESGCM(key)

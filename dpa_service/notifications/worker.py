@@ -45,8 +45,9 @@ RETRY_WINDOW = timedelta(days=3)
 # Longer than a whole batch can take (CONCURRENCY-wide waves of 10-second attempts), so a lease never ends
 # while its delivery is still being sent.
 LEASE = timedelta(minutes=5)
-BATCH = 100
-CONCURRENCY = 25
+BATCH = 100  # deliveries per lease (and per queued job)
+FAN_OUT_BATCH = 500  # outbox messages per fan-out transaction
+CONCURRENCY = 10
 
 
 async def _any(db: Database, query: Select[Any]) -> bool:
@@ -85,7 +86,7 @@ async def fan_out(db: Database, mailer: Mailer) -> int:
                     select(OutboxMessage)
                     .where(OutboxMessage.delivered_at.is_(None))
                     .order_by(OutboxMessage.created_at)
-                    .limit(BATCH)
+                    .limit(FAN_OUT_BATCH)
                     .with_for_update(skip_locked=True)
                 )
             )
