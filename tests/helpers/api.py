@@ -35,6 +35,18 @@ class Api:
     async def get(self, path: str, **params: Any) -> Response:
         return await self.client.get(self.url(path), params=params or None, headers=self._headers(None))
 
+    async def all(self, path: str, **params: Any) -> list[Any]:
+        """Every item of a list, following `next_cursor` (shared databases outgrow one page)."""
+        items: list[Any] = []
+        cursor = None
+        while True:
+            response = await self.get(path, limit=200, **params, **({"cursor": cursor} if cursor else {}))
+            assert response.status_code == 200, response.text
+            items += response.json()["items"]
+            cursor = response.json()["next_cursor"]
+            if not cursor:
+                return items
+
     async def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
         return await self.client.post(self.url(path), json=body, headers=self._headers(headers))
 
