@@ -132,7 +132,9 @@ async def fan_out(db: Database, mailer: Mailer) -> int:
             subject = message.payload.get("subject") or f"DPA service: {message.topic.replace('_', ' ')}"
             text = message.payload.get("text") or json.dumps(message.payload, indent=2, ensure_ascii=False)
             if message.payload.get("notify_by_email", True):  # status changes go to webhooks only
-                mails += [Mail(to=to, subject=subject, body=text) for to in recipients.get(message.tenant_id, [])]
+                addressees = [*recipients.get(message.tenant_id, []), *message.payload.get("email_also", [])]
+                unique = {to.casefold(): to for to in addressees}  # one e-mail per address
+                mails += [Mail(to=to, subject=subject, body=text) for to in unique.values()]
             message.delivered_at, message.attempts = now, message.attempts + 1
     for mail in mails:  # after the commit: a crash here loses an e-mail, never a webhook
         try:

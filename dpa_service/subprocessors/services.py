@@ -378,9 +378,25 @@ async def _publish(
         "subject": f"Sub-processor change: list version {number} takes effect {effective_at.date().isoformat()}",
         "text": _notice_text(change, number, effective_at),
     }
-    tenants = [tenant_id for tenant_id, *_ in (await session.execute(_executed())).all()]
+    # Clause 6.2 promises the notice by e-mail to the contact address in Annex I.A of each DPA, as well as to
+    # the tenant's owners and admins (the worker adds those).
+    contact = Agreement.variables["controller"]["contact_email"].as_string()
+    recipients = (
+        await session.execute(
+            select(Agreement.tenant_id, contact).where(Agreement.status == AgreementStatus.EXECUTED.value)
+        )
+    ).all()
     change.notified_tenants = await enqueue_many(
-        session, PUBLISHED_TOPIC, ((t, f"{PUBLISHED_TOPIC}:{change.id}:{t}", payload) for t in tenants)
+        session,
+        PUBLISHED_TOPIC,
+        (
+            (
+                tenant_id,
+                f"{PUBLISHED_TOPIC}:{change.id}:{tenant_id}",
+                {**payload, "email_also": [email]} if email else payload,
+            )
+            for tenant_id, email in recipients
+        ),
     )
     await audit.record(
         session,

@@ -74,12 +74,15 @@ async def test_publishing_a_change_notifies_every_tenant_with_an_executed_dpa_on
     assert paths[unsigned.tenant_id] not in receiver.accepted
     assert receiver.rejected == 0
 
+    # E-mail: the owners and admins, and the contact address of the DPA (Annex I.A, as clause 6.2 promises).
     mails = [m for m in read_log(settings.var_dir) if f"list version {change['version']}" in m["subject"]]
     for owner in (first, second):
-        email = (await owner.get("/me")).json()["email"]
-        assert [m["to"] for m in mails].count(email) == 1
-        assert change["id"] in next(m["body"] for m in mails if m["to"] == email)
-    assert (await unsigned.get("/me")).json()["email"] not in {m["to"] for m in mails}
+        contact = (await owner.get("/tenant")).json()["contact_email"]
+        for email in ((await owner.get("/me")).json()["email"], contact):
+            assert [m["to"] for m in mails].count(email) == 1, email
+            assert change["id"] in next(m["body"] for m in mails if m["to"] == email)
+    outsiders = {(await unsigned.get("/me")).json()["email"], (await unsigned.get("/tenant")).json()["contact_email"]}
+    assert not outsiders & {m["to"] for m in mails}
 
     # The receiver's check: the genuine delivery verifies; a tampered body or a stale timestamp does not.
     path, headers, body = next(r for r in receiver.requests if r[0] == paths[first.tenant_id])
