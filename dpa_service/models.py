@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from dpa_service.agreements.models import Agreement, AgreementDocument
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.idempotency import IdempotencyRecord
+from dpa_service.notifications.mail import MailDelivery
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.webhooks import WebhookDelivery, WebhookEndpoint
 from dpa_service.signing.models import Signature, SignatureRequest
@@ -33,6 +34,7 @@ TENANT_OWNED_TABLES = (
     "outbox",
     "webhook_endpoints",
     "webhook_deliveries",
+    "mail_deliveries",
     "subprocessor_objections",
     "subprocessor_acceptances",
 )
@@ -46,6 +48,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "IdempotencyRecord",
+    "MailDelivery",
     "MechanismInvalidation",
     "Objection",
     "OutboxMessage",

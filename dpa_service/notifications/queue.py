@@ -5,8 +5,9 @@ webhook deliveries, send them, record the outcome.
 
 With Redis every worker process runs two things:
 
-* a dispatcher that fans the outbox out, leases due deliveries in the database and enqueues them as SAQ jobs of
-  up to 100 ids (job key: the batch's lease, so a dispatcher's retry cannot queue the same batch twice);
+* a dispatcher that fans the outbox out, leases due e-mail and webhook deliveries in the database and enqueues
+  them as SAQ jobs of up to 100 ids (job key: the batch's lease, so a dispatcher's retry cannot queue the same
+  batch twice);
 * an SAQ consumer that takes jobs from Redis, sends them and records the outcome.
 
 The database stays the source of truth: a lease means no other dispatcher claims the delivery, and recording
@@ -31,8 +32,9 @@ import httpx
 from saq import Queue, Worker
 
 from dpa_service.db import Database
-from dpa_service.notifications.mail import Mailer
-from dpa_service.notifications.worker import BATCH, LEASE, Lease, claim_due, deliver, fan_out, run_once
+from dpa_service.notifications.mail import MailDelivery, Mailer
+from dpa_service.notifications.webhooks import WebhookDelivery
+from dpa_service.notifications.worker import BATCH, LEASE, Lease, claim_due, deliver, fan_out, run_once, send_mails
 
 logger = logging.getLogger("dpa_service.worker")
 
@@ -74,22 +76,33 @@ async def deliver_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str
     return sent
 
 
+async def send_mail_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str) -> int:
+    """The SAQ job for e-mail: send one leased batch and record what happened."""
+    state: WorkerContext = ctx["dpa"]
+    return await send_mails(
+        state.db, Lease([uuid.UUID(i) for i in ids], datetime.fromisoformat(lease_until)), state.mailer
+    )
+
+
 async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
     """Fan out the outbox, then lease due deliveries and queue them; returns (messages, deliveries queued)."""
-    handled = await fan_out(state.db, state.mailer)
+    handled = await fan_out(state.db)
     queued = 0
-    # Keep the backlog in Redis short, so a batch is sent long before its lease ends.
-    while await queue.count("queued") < MAX_QUEUED_JOBS and (lease := await claim_due(state.db, limit=JOB_SIZE)):
-        key = hashlib.sha256(f"{lease.until.isoformat()}:{','.join(map(str, lease.ids))}".encode()).hexdigest()
-        await queue.enqueue(
-            "deliver_batch",
-            ids=[str(i) for i in lease.ids],
-            lease_until=lease.until.isoformat(),
-            key=f"batch:{key[:32]}",
-            timeout=int(LEASE.total_seconds()) - 30,  # give up before the lease ends and someone else claims it
-            retries=0,  # a failed job's deliveries are claimed again when their lease ends
-        )
-        queued += len(lease.ids)
+    for table, job in ((MailDelivery, "send_mail_batch"), (WebhookDelivery, "deliver_batch")):
+        # Keep the backlog in Redis short, so a batch is sent long before its lease ends.
+        while await queue.count("queued") < MAX_QUEUED_JOBS and (
+            lease := await claim_due(state.db, table=table, limit=JOB_SIZE)
+        ):
+            key = hashlib.sha256(f"{job}:{lease.until.isoformat()}:{','.join(map(str, lease.ids))}".encode())
+            await queue.enqueue(
+                job,
+                ids=[str(i) for i in lease.ids],
+                lease_until=lease.until.isoformat(),
+                key=f"batch:{key.hexdigest()[:32]}",
+                timeout=int(LEASE.total_seconds()) - 30,  # give up before the lease ends and someone else claims it
+                retries=0,  # a failed job's deliveries are claimed again when their lease ends
+            )
+            queued += len(lease.ids)
     return handled, queued
 
 
@@ -138,7 +151,7 @@ async def run_forever(
 
         consumer = _Consumer(
             queue,
-            functions=[deliver_batch],
+            functions=[deliver_batch, send_mail_batch],
             concurrency=concurrency,
             startup=startup,
             shutdown_grace_period_s=SHUTDOWN_GRACE_SECONDS,  # let a batch in flight finish and be recorded

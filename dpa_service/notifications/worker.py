@@ -1,9 +1,9 @@
-"""Delivers the outbox: e-mail to each tenant's owners and admins, and signed webhooks with retries.
+"""Delivers the outbox: e-mail to each tenant's owners and admins, and signed webhooks, both with retries.
 
 Runs inside `dpa serve` (a background task) or alone as `dpa worker`. Several workers may run at once: rows
 are claimed with SKIP LOCKED (PostgreSQL) or under SQLite's single writer, and no HTTP call is ever made
-inside a transaction. A failing webhook is retried with exponential backoff (1 minute doubling, at most 6
-hours apart) for 3 days, then dead-lettered; an admin can replay it.
+inside a transaction. A failing webhook or e-mail is retried with exponential backoff (1 minute doubling, at
+most 6 hours apart) for 3 days, then dead-lettered; an admin can replay a webhook.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import Select, select
 
 from dpa_service.clock import as_utc, rfc3339, utcnow
 from dpa_service.db import Database, Scope
-from dpa_service.notifications.mail import Mail, Mailer
+from dpa_service.notifications.mail import Mail, MailDelivery, Mailer
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.webhooks import (
     DeliveryStatus,
@@ -48,6 +48,7 @@ LEASE = timedelta(minutes=5)
 BATCH = 100  # deliveries per lease (and per queued job)
 FAN_OUT_BATCH = 500  # outbox messages per fan-out transaction
 CONCURRENCY = 10
+MAIL_CONCURRENCY = 4
 
 
 async def _any(db: Database, query: Select[Any]) -> bool:
@@ -74,9 +75,8 @@ def event_body(message: OutboxMessage) -> str:
     )
 
 
-async def fan_out(db: Database, mailer: Mailer) -> int:
-    """Turn pending outbox messages into webhook deliveries and e-mails; returns how many it handled."""
-    mails: list[Mail] = []
+async def fan_out(db: Database) -> int:
+    """Turn pending outbox messages into webhook and e-mail deliveries (one transaction); returns how many."""
     if not await _any(db, select(OutboxMessage.id).where(OutboxMessage.delivered_at.is_(None))):
         return 0
     async with db.transaction(Scope.system()) as session:
@@ -131,16 +131,21 @@ async def fan_out(db: Database, mailer: Mailer) -> int:
                     )
             subject = message.payload.get("subject") or f"DPA service: {message.topic.replace('_', ' ')}"
             text = message.payload.get("text") or json.dumps(message.payload, indent=2, ensure_ascii=False)
-            if message.payload.get("notify_by_email", True):  # status changes go to webhooks only
+            if message.tenant_id and message.payload.get("notify_by_email", True):  # status changes: webhooks only
                 addressees = [*recipients.get(message.tenant_id, []), *message.payload.get("email_also", [])]
-                unique = {to.casefold(): to for to in addressees}  # one e-mail per address
-                mails += [Mail(to=to, subject=subject, body=text) for to in unique.values()]
+                for to in {to.casefold(): to for to in addressees}.values():  # one e-mail per address
+                    session.add(
+                        MailDelivery(
+                            tenant_id=message.tenant_id,
+                            message_id=message.id,
+                            recipient=to,
+                            subject=subject[:500],
+                            body=text,
+                            next_attempt_at=now,
+                            retry_until=now + RETRY_WINDOW,
+                        )
+                    )
             message.delivered_at, message.attempts = now, message.attempts + 1
-    for mail in mails:  # after the commit: a crash here loses an e-mail, never a webhook
-        try:
-            await mailer.send(mail)
-        except Exception:
-            logger.exception("e-mail to %s failed", mail.to)
     return len(messages)
 
 
@@ -154,8 +159,11 @@ class Claimed:
     event: str
 
 
-def _due(now: Any) -> Any:
-    return (WebhookDelivery.status == DeliveryStatus.PENDING) & (WebhookDelivery.next_attempt_at <= now)
+Deliveries = type[WebhookDelivery] | type[MailDelivery]
+
+
+def _due(table: Deliveries, now: Any) -> Any:
+    return (table.status == DeliveryStatus.PENDING) & (table.next_attempt_at <= now)
 
 
 @dataclass(frozen=True)
@@ -164,22 +172,22 @@ class Lease:
     until: datetime
 
 
-async def claim_due(db: Database, *, limit: int = BATCH) -> Lease | None:
+async def claim_due(db: Database, *, table: Deliveries = WebhookDelivery, limit: int = BATCH) -> Lease | None:
     """Lease due deliveries (others skip them until the lease ends).
 
     A claimed delivery that is never recorded (a worker died, a queued job was lost) is due again when its lease
     ends, so nothing is dropped. Whoever sends checks the lease is still the one it was given, so a delivery
     claimed again after its lease ended is sent by the new holder only."""
-    if not await _any(db, select(WebhookDelivery.id).where(_due(utcnow()))):
+    if not await _any(db, select(table.id).where(_due(table, utcnow()))):
         return None
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
         rows = list(
             (
                 await session.execute(
-                    select(WebhookDelivery)
-                    .where(_due(now))
-                    .order_by(WebhookDelivery.next_attempt_at)
+                    select(table)
+                    .where(_due(table, now))
+                    .order_by(table.next_attempt_at)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
@@ -207,47 +215,63 @@ async def load_claimed(db: Database, lease: Lease) -> list[Claimed]:
     ]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    id: uuid.UUID
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+
+
 async def send_all(
     claimed: list[Claimed], app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient
-) -> list[tuple[uuid.UUID, int | None, str | None]]:
-    """Attempt each delivery, CONCURRENCY at a time; returns (id, status code, error) per delivery."""
+) -> list[Outcome]:
+    """Attempt each delivery, CONCURRENCY at a time."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(item: Claimed) -> tuple[uuid.UUID, int | None, str | None]:
+    async def one(item: Claimed) -> Outcome:
         async with gate:
-            return (item.id, *await _attempt(item, app_secret, allow_private, client))
+            status_code, error = await _attempt(item, app_secret, allow_private, client)
+            return Outcome(item.id, status_code is not None and 200 <= status_code < 300, status_code, error)
 
     return list(await asyncio.gather(*(one(item) for item in claimed)))
 
 
-async def record_results(db: Database, results: list[tuple[uuid.UUID, int | None, str | None]]) -> None:
+async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome]) -> None:
     """Delivered, retry later with backoff, or dead after the retry window: one transaction for the batch."""
-    if not results:
+    if not outcomes:
         return
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
-        deliveries = {
-            d.id: d
-            for d in (
+        rows = {
+            row.id: row
+            for row in (
                 await session.execute(
-                    select(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_([delivery_id for delivery_id, _, _ in results]))
-                    .with_for_update()
+                    select(table).where(table.id.in_([outcome.id for outcome in outcomes])).with_for_update()
                 )
             ).scalars()
         }
-        for delivery_id, status_code, error in results:
-            delivery = deliveries.get(delivery_id)
-            if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        for outcome in outcomes:
+            row = rows.get(outcome.id)
+            if row is None or row.status != DeliveryStatus.PENDING:
                 continue
-            delivery.attempts += 1
-            delivery.last_status_code, delivery.last_error = status_code, (error or "")[:500] or None
-            if status_code is not None and 200 <= status_code < 300:
-                delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
-            elif now + backoff(delivery.attempts) > as_utc(delivery.retry_until):
-                delivery.status = DeliveryStatus.DEAD.value
+            row.attempts += 1
+            row.last_error = (outcome.error or "")[:500] or None
+            if isinstance(row, WebhookDelivery):
+                row.last_status_code = outcome.status_code
+            if outcome.ok:
+                row.status, row.delivered_at = DeliveryStatus.DELIVERED.value, now
+            elif now + backoff(row.attempts) > as_utc(row.retry_until):
+                row.status = DeliveryStatus.DEAD.value
+                logger.error(
+                    "%s %s dead-lettered after %d attempts: %s",
+                    table.__tablename__,
+                    row.id,
+                    row.attempts,
+                    row.last_error,
+                )
             else:
-                delivery.next_attempt_at = now + backoff(delivery.attempts)
+                row.next_attempt_at = now + backoff(row.attempts)
 
 
 async def deliver(
@@ -255,8 +279,43 @@ async def deliver(
 ) -> int:
     """Send leased deliveries and record the outcome (the body of a queued job, or of the in-process loop)."""
     claimed = await load_claimed(db, lease)
-    await record_results(db, await send_all(claimed, app_secret, allow_private=allow_private, client=client))
+    await record_results(
+        db, WebhookDelivery, await send_all(claimed, app_secret, allow_private=allow_private, client=client)
+    )
     return len(claimed)
+
+
+async def send_mails(db: Database, lease: Lease, mailer: Mailer) -> int:
+    """Send leased e-mails (a few at a time: SMTP servers throttle) and record the outcome."""
+    async with db.transaction(Scope.system(), write=False) as session:
+        rows = [
+            row
+            for row in (
+                await session.execute(
+                    select(MailDelivery).where(
+                        MailDelivery.id.in_(lease.ids), MailDelivery.status == DeliveryStatus.PENDING
+                    )
+                )
+            ).scalars()
+            if as_utc(row.next_attempt_at) == lease.until
+        ]
+    gate = asyncio.Semaphore(MAIL_CONCURRENCY)
+
+    async def one(row: MailDelivery) -> Outcome:
+        async with gate:
+            try:
+                await mailer.send(Mail(to=row.recipient, subject=row.subject, body=row.body))
+                return Outcome(row.id, True)
+            except Exception as exc:  # any SMTP or OS failure: retried with backoff
+                return Outcome(row.id, False, error=f"{type(exc).__name__}: {exc}")
+
+    await record_results(db, MailDelivery, list(await asyncio.gather(*(one(row) for row in rows))))
+    return len(rows)
+
+
+async def send_due_mail(db: Database, mailer: Mailer) -> int:
+    lease = await claim_due(db, table=MailDelivery)
+    return await send_mails(db, lease, mailer) if lease else 0
 
 
 async def deliver_due(db: Database, app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient) -> int:
@@ -292,7 +351,9 @@ async def _attempt(
 
 
 async def run_once(db: Database, mailer: Mailer, app_secret: bytes, *, allow_private: bool) -> tuple[int, int]:
+    """One round without a queue: fan out, then send due e-mails and webhooks; returns (messages, attempts)."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False) as client:
-        handled = await fan_out(db, mailer)
-        attempted = await deliver_due(db, app_secret, allow_private=allow_private, client=client)
+        handled = await fan_out(db)
+        attempted = await send_due_mail(db, mailer)
+        attempted += await deliver_due(db, app_secret, allow_private=allow_private, client=client)
     return handled, attempted

@@ -5,15 +5,20 @@ Time moves with the service's injectable clock (`travel_to`), never with sleeps.
 
 from __future__ import annotations
 
+import smtplib
 import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
+from sqlalchemy import select
 
 from dpa_service.clock import travel_to, utcnow
 from dpa_service.db import Database, Scope
+from dpa_service.notifications.mail import Mail, MailDelivery, read_log
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.notifications.worker import RETRY_WINDOW
+from dpa_service.settings import Settings
 from tests.helpers.api import Api
 from tests.helpers.receiver import Receiver, drain
 
@@ -93,3 +98,45 @@ async def test_a_receiver_down_past_the_retry_horizon_is_dead_lettered_and_repla
     assert delivered["status"] == "delivered"
     other = await admin.new_tenant()
     assert (await other.post(f"/webhook-deliveries/{dead['id']}/replay")).status_code == 404
+
+
+async def test_an_smtp_outage_delays_a_notification_email_instead_of_losing_it(
+    web: tuple[httpx.AsyncClient, Api], db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, admin = web
+    owner = await admin.new_tenant()
+    email = (await owner.get("/me")).json()["email"]
+    mailer = http.app.state.mailer  # type: ignore[attr-defined]
+    send = mailer.send
+    outage = {"left": 2}
+
+    async def flaky(mail: Mail) -> None:
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+        await send(mail)
+
+    monkeypatch.setattr(mailer, "send", flaky)
+    async with db.transaction(Scope.system()) as session:
+        await enqueue_many(
+            session,
+            "transfer.mechanism_invalidated",
+            [(uuid.UUID(owner.tenant_id or ""), f"test:{uuid.uuid4()}", {"subject": "Mechanism invalidated"})],
+        )
+    start = utcnow()
+    await drain(http, db)
+    assert email not in {m["to"] for m in read_log(settings.var_dir)}
+
+    async def row() -> MailDelivery:
+        async with db.transaction(Scope.system(), write=False) as session:
+            query = select(MailDelivery).where(MailDelivery.recipient == email)
+            return (await session.execute(query)).scalar_one()
+
+    pending = await row()
+    assert pending.status == "pending" and pending.attempts == 1 and "SMTPServerDisconnected" in pending.last_error
+    for minutes in (2, 5):
+        with travel_to(start + timedelta(minutes=minutes)):
+            await drain(http, db)
+    assert [m["to"] for m in read_log(settings.var_dir)].count(email) == 1
+    delivered = await row()
+    assert delivered.status == "delivered" and delivered.attempts == 3
