@@ -522,7 +522,14 @@ async def countersign(
         next_status(agreement, "countersign")
         version = await templates.version_by_id(session, agreement.template_id)
         list_version, listing = await subprocessors.listing_for(session, agreement.subprocessor_list_version)
+        in_force = await subprocessors.current_version(session)
         subscriber_signatures = list(await signing.signatures_of(session, agreement.id))
+    if in_force is not None and in_force.number > list_version:
+        # Executing now would authorize an outdated list, and the Subscriber was never told of the newer one.
+        raise Conflict(
+            f"The sub-processor list signed (version {list_version}) has been replaced by version "
+            f"{in_force.number} since; request a new signature."
+        )
     if not subscriber_signatures:
         raise Conflict("The agreement has no Subscriber signature to countersign.")
     signed_sha = subscriber_signatures[-1].document_sha256
@@ -606,6 +613,8 @@ async def countersign(
             subprocessors=list(listing["items"]),
             superseded=[old.id for old in previous],
         )
+        contact = (agreement.variables.get("controller") or {}).get("contact_email")
+        await subprocessors.notify_pending_changes(session, agreement.tenant_id, list_version, contact)
         if before_commit is not None:
             await before_commit()
     return agreement

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dpa_service.audit import services as audit
 from dpa_service.auth import Principal, subscriber_admin
@@ -119,6 +119,12 @@ class WebhookEndpointsController(Controller):
         async with db.transaction(principal.scope) as session:
             endpoint = await _endpoint(session, principal, endpoint_id)
             endpoint.deleted_at = utcnow()
+            # Nothing more goes to a deleted endpoint: its pending deliveries close now (kept in the log).
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.DEAD.value, last_error="endpoint deleted")
+            )
             await audit.record(
                 session,
                 actor,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import smtplib
 import ssl
@@ -27,6 +28,8 @@ from dpa_service.clock import rfc3339, utcnow
 from dpa_service.db import UTCDateTime
 from dpa_service.ids import new_id
 from dpa_service.settings import Settings
+
+logger = logging.getLogger("dpa_service.mail")
 
 
 class MailDelivery(SQLModel, table=True):
@@ -71,9 +74,14 @@ class Mailer:
         await anyio.to_thread.run_sync(self._send, mail)
 
     def _send(self, mail: Mail) -> None:
-        if self.smtp_url:
-            self._smtp(mail)
-        self._log(mail)
+        if not self.smtp_url:
+            self._log(mail)  # the log is the mailbox: a failure here is a failed send
+            return
+        self._smtp(mail)
+        try:
+            self._log(mail)
+        except OSError:  # sent already: a retry would send it twice
+            logger.exception("e-mail to %s was sent but could not be written to the mail log", mail.to)
 
     def _log(self, mail: Mail) -> None:
         """Without SMTP the log is the mailbox, so it keeps the body (links included) readable by us alone;

@@ -34,11 +34,20 @@ from saq import Queue, Worker
 from dpa_service.db import Database
 from dpa_service.notifications.mail import MailDelivery, Mailer
 from dpa_service.notifications.webhooks import WebhookDelivery
-from dpa_service.notifications.worker import BATCH, LEASE, Lease, claim_due, deliver, fan_out, run_once, send_mails
+from dpa_service.notifications.worker import (
+    BATCH,
+    LEASE,
+    MAIL_BATCH,
+    Lease,
+    claim_due,
+    deliver,
+    fan_out,
+    run_once,
+    send_mails,
+)
 
 logger = logging.getLogger("dpa_service.worker")
 
-JOB_SIZE = BATCH
 MAX_QUEUED_JOBS = 8
 SHUTDOWN_GRACE_SECONDS = 5
 IDLE_SECONDS = 1.0
@@ -88,10 +97,11 @@ async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
     """Fan out the outbox, then lease due deliveries and queue them; returns (messages, deliveries queued)."""
     handled = await fan_out(state.db)
     queued = 0
-    for table, job in ((MailDelivery, "send_mail_batch"), (WebhookDelivery, "deliver_batch")):
-        # Keep the backlog in Redis short, so a batch is sent long before its lease ends.
+    for table, job, size in ((MailDelivery, "send_mail_batch", MAIL_BATCH), (WebhookDelivery, "deliver_batch", BATCH)):
+        # Keep the backlog in Redis short, so a batch is sent long before its lease ends (a job that starts
+        # late sends only until its lease's deadline anyway).
         while await queue.count("queued") < MAX_QUEUED_JOBS and (
-            lease := await claim_due(state.db, table=table, limit=JOB_SIZE)
+            lease := await claim_due(state.db, table=table, limit=size)
         ):
             key = hashlib.sha256(f"{job}:{lease.until.isoformat()}:{','.join(map(str, lease.ids))}".encode())
             await queue.enqueue(

@@ -39,6 +39,7 @@ EVENT_NAMES = frozenset(
         "*",
         "agreement.status_changed",
         "subprocessor.change_published",
+        "subprocessor.objection_resolved",
         "transfer.mechanism_invalidated",
     }
 )

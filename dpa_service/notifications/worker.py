@@ -42,12 +42,15 @@ logger = logging.getLogger("dpa_service.worker")
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_GAP = timedelta(hours=6)
 RETRY_WINDOW = timedelta(days=3)
-# Longer than a whole batch can take (CONCURRENCY-wide waves of 10-second attempts), so a lease never ends
-# while its delivery is still being sent.
+# A batch stops LEASE_MARGIN before its lease ends (attempts still running are abandoned and retried), so a
+# lease never lapses while its delivery is being sent.
 LEASE = timedelta(minutes=5)
 BATCH = 100  # deliveries per lease (and per queued job)
 FAN_OUT_BATCH = 500  # outbox messages per fan-out transaction
 CONCURRENCY = 10
+ATTEMPT_TIMEOUT = 15.0  # seconds for one webhook or e-mail, connection included
+LEASE_MARGIN = timedelta(seconds=30)  # a batch stops this long before its lease ends
+MAIL_BATCH = 20  # e-mails per lease: MAIL_CONCURRENCY-wide waves of ATTEMPT_TIMEOUT fit well inside it
 MAIL_CONCURRENCY = 4
 
 
@@ -157,6 +160,7 @@ class Claimed:
     body: str
     message_id: uuid.UUID
     event: str
+    endpoint_deleted: bool = False
 
 
 Deliveries = type[WebhookDelivery] | type[MailDelivery]
@@ -209,7 +213,7 @@ async def load_claimed(db: Database, lease: Lease) -> list[Claimed]:
             )
         ).all()
     return [
-        Claimed(d.id, e.url, e.secret_sealed, d.body, d.message_id, d.event)
+        Claimed(d.id, e.url, e.secret_sealed, d.body, d.message_id, d.event, endpoint_deleted=e.deleted_at is not None)
         for d, e in rows
         if as_utc(d.next_attempt_at) == lease.until  # still ours: not claimed again after a lapsed lease
     ]
@@ -221,24 +225,51 @@ class Outcome:
     ok: bool
     status_code: int | None = None
     error: str | None = None
+    final: bool = False  # no retry: dead at once
+
+
+async def _bounded(work: list[Any], deadline: datetime) -> list[Outcome]:
+    """Run the attempts until the lease's deadline; the ones still running then are abandoned unrecorded (their
+    lease ends and they are claimed again), so nothing is ever sent on a lease that has lapsed."""
+    tasks = [asyncio.ensure_future(job) for job in work]
+    if not tasks:
+        return []
+    remaining = (deadline - utcnow()).total_seconds()
+    done, pending = await asyncio.wait(tasks, timeout=max(remaining, 0))
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+        logger.warning("%d delivery attempt(s) ran out of lease time and will be retried", len(pending))
+    return [task.result() for task in done if not task.cancelled() and task.exception() is None]
 
 
 async def send_all(
-    claimed: list[Claimed], app_secret: bytes, *, allow_private: bool, client: httpx.AsyncClient
+    claimed: list[Claimed],
+    app_secret: bytes,
+    *,
+    allow_private: bool,
+    client: httpx.AsyncClient,
+    deadline: datetime,
 ) -> list[Outcome]:
-    """Attempt each delivery, CONCURRENCY at a time."""
+    """Attempt each delivery, CONCURRENCY at a time, each within ATTEMPT_TIMEOUT, all before `deadline`."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(item: Claimed) -> Outcome:
+        if item.endpoint_deleted:  # deleted after the event was fanned out: nobody to send it to any more
+            return Outcome(item.id, False, None, "endpoint deleted", final=True)
         async with gate:
             status_code, error = await _attempt(item, app_secret, allow_private, client)
             return Outcome(item.id, status_code is not None and 200 <= status_code < 300, status_code, error)
 
-    return list(await asyncio.gather(*(one(item) for item in claimed)))
+    return await _bounded([one(item) for item in claimed], deadline)
 
 
-async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome]) -> None:
-    """Delivered, retry later with backoff, or dead after the retry window: one transaction for the batch."""
+async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome], lease: Lease) -> None:
+    """Delivered, retry later with backoff, or dead after the retry window: one transaction for the batch.
+
+    Only rows still under `lease` are updated: a row claimed again after a lapsed lease belongs to its new
+    holder."""
     if not outcomes:
         return
     async with db.transaction(Scope.system()) as session:
@@ -253,7 +284,7 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
         }
         for outcome in outcomes:
             row = rows.get(outcome.id)
-            if row is None or row.status != DeliveryStatus.PENDING:
+            if row is None or row.status != DeliveryStatus.PENDING or as_utc(row.next_attempt_at) != lease.until:
                 continue
             row.attempts += 1
             row.last_error = (outcome.error or "")[:500] or None
@@ -261,7 +292,7 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
                 row.last_status_code = outcome.status_code
             if outcome.ok:
                 row.status, row.delivered_at = DeliveryStatus.DELIVERED.value, now
-            elif now + backoff(row.attempts) > as_utc(row.retry_until):
+            elif outcome.final or now + backoff(row.attempts) > as_utc(row.retry_until):
                 row.status = DeliveryStatus.DEAD.value
                 logger.error(
                     "%s %s dead-lettered after %d attempts: %s",
@@ -279,9 +310,10 @@ async def deliver(
 ) -> int:
     """Send leased deliveries and record the outcome (the body of a queued job, or of the in-process loop)."""
     claimed = await load_claimed(db, lease)
-    await record_results(
-        db, WebhookDelivery, await send_all(claimed, app_secret, allow_private=allow_private, client=client)
+    outcomes = await send_all(
+        claimed, app_secret, allow_private=allow_private, client=client, deadline=lease.until - LEASE_MARGIN
     )
+    await record_results(db, WebhookDelivery, outcomes, lease)
     return len(claimed)
 
 
@@ -304,17 +336,19 @@ async def send_mails(db: Database, lease: Lease, mailer: Mailer) -> int:
     async def one(row: MailDelivery) -> Outcome:
         async with gate:
             try:
-                await mailer.send(Mail(to=row.recipient, subject=row.subject, body=row.body))
+                async with asyncio.timeout(ATTEMPT_TIMEOUT):
+                    await mailer.send(Mail(to=row.recipient, subject=row.subject, body=row.body))
                 return Outcome(row.id, True)
-            except Exception as exc:  # any SMTP or OS failure: retried with backoff
+            except Exception as exc:  # any SMTP or OS failure, or a server too slow: retried with backoff
                 return Outcome(row.id, False, error=f"{type(exc).__name__}: {exc}")
 
-    await record_results(db, MailDelivery, list(await asyncio.gather(*(one(row) for row in rows))))
+    outcomes = await _bounded([one(row) for row in rows], lease.until - LEASE_MARGIN)
+    await record_results(db, MailDelivery, outcomes, lease)
     return len(rows)
 
 
 async def send_due_mail(db: Database, mailer: Mailer) -> int:
-    lease = await claim_due(db, table=MailDelivery)
+    lease = await claim_due(db, table=MailDelivery, limit=MAIL_BATCH)
     return await send_mails(db, lease, mailer) if lease else 0
 
 
@@ -333,19 +367,22 @@ async def _attempt(
         logger.error("webhook delivery %s: the endpoint secret cannot be opened with this service's secret", item.id)
         return None, "the endpoint secret cannot be opened with the service secret (was DPA_SECRET_KEY changed?)"
     try:
-        await check_url(item.url, allow_private=allow_private)  # again at send time: DNS may have changed
-        timestamp = int(utcnow().timestamp())
-        response = await client.post(
-            item.url,
-            content=item.body.encode(),
-            headers={
+        # One bound for the whole attempt: httpx's timeouts are per read, so a receiver dripping bytes would
+        # otherwise hold a worker for ever. The answer's body is never read: only its status counts.
+        async with asyncio.timeout(ATTEMPT_TIMEOUT):
+            await check_url(item.url, allow_private=allow_private)  # again at send time: DNS may have changed
+            timestamp = int(utcnow().timestamp())
+            headers = {
                 "Content-Type": "application/json",
                 "DPA-Event-Id": str(item.message_id),
                 "DPA-Event": item.event,
                 "DPA-Signature": signature_header(secret, timestamp, item.body),
-            },
-        )
-        return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+            }
+            async with client.stream("POST", item.url, content=item.body.encode(), headers=headers) as response:
+                status = response.status_code
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
+    except TimeoutError:
+        return None, f"no answer within {ATTEMPT_TIMEOUT:.0f} s"
     except (UnsafeUrl, httpx.HTTPError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
 

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from dpa_service.auth import Principal, require_roles, subscriber_admin, subscriber_only
 from dpa_service.deps import ActorDep, DbDep, PrincipalDep
@@ -35,6 +35,7 @@ ChangeStatus = Annotated[
 ]
 ObjectionStatus = Annotated[Literal["open", "resolved"] | None, QueryParameter(name="status", required=False)]
 TenantFilter = Annotated[uuid.UUID | None, QueryParameter(name="tenant_id")]
+VersionNumber = Annotated[int, Parameter(ge=1, le=2**31 - 1, description="A list version number")]
 ChangeFilter = Annotated[uuid.UUID | None, QueryParameter(name="change_id")]
 
 
@@ -51,7 +52,7 @@ class SubprocessorsController(Controller):
         return services.version_public(version)
 
     @get("/versions/{number:int}", operation_id="subprocessorListVersion")
-    async def version(self, number: FromPath[int], principal: PrincipalDep, db: DbDep) -> VersionPublic:
+    async def version(self, number: VersionNumber, principal: PrincipalDep, db: DbDep) -> VersionPublic:
         async with db.transaction(principal.scope, write=False) as session:
             return services.version_public(await services.get_version(session, number))
 
@@ -82,12 +83,15 @@ class SubprocessorChangesController(Controller):
             rows = await services.list_changes(
                 session, staff=principal.is_staff, status=status, before=decode_id_cursor(cursor), limit=limit
             )
-        return page_of(rows, limit, services.change_public, lambda change: str(change.id))
+        return page_of(
+            rows, limit, lambda c: services.change_public(c, staff=principal.is_staff), lambda change: str(change.id)
+        )
 
     @get("/{change_id:uuid}", operation_id="getSubprocessorChange")
     async def get_change(self, change_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> ChangePublic:
         async with db.transaction(principal.scope, write=False) as session:
-            return services.change_public(await services.get_change(session, change_id, staff=principal.is_staff))
+            change = await services.get_change(session, change_id, staff=principal.is_staff)
+        return services.change_public(change, staff=principal.is_staff)
 
     @post("/{change_id:uuid}/publish", guards=[legal_only], operation_id="publishSubprocessorProposal", status_code=200)
     async def publish_proposal(

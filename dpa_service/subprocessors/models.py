@@ -204,7 +204,7 @@ class ChangePublic(BaseModel):
     published_at: datetime | None
     effective_at: datetime | None
     objection_deadline: datetime | None
-    notified_tenants: int
+    notified_tenants: int | None = SchemaField(description="staff only")
     proposed_items: list[dict[str, Any]] | None = None
 
 

@@ -21,11 +21,12 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service import registry
@@ -58,8 +59,12 @@ from dpa_service.subprocessors.models import (
     TenantAuthorization,
     VersionPublic,
 )
+from dpa_service.transfers import services as transfers
+from dpa_service.transfers.assessment import listing_problem
 
 PUBLISHED_TOPIC = "subprocessor.change_published"
+RESOLVED_TOPIC = "subprocessor.objection_resolved"
+LIST_LOCK_KEY = 0x5B9_2828  # any constant: the advisory lock that serializes writers of the list
 _ITEM_NAMESPACE = uuid.UUID("6f1c2d1e-5b8a-4c53-9d0e-2a7f3b9c1e44")
 _ITEM_FIELDS = ("name", "entity", "purpose", "locations", "data_categories", "transfer_mechanism", "website")
 
@@ -152,6 +157,13 @@ async def listing_for(session: AsyncSession, pinned: int | None) -> tuple[int, d
     return version.number, annex_listing(version)
 
 
+async def _lock_list(session: AsyncSession) -> None:
+    """One writer of the list at a time: two legal users publishing at once get versions N+1 and N+2, not a
+    unique-constraint error. (SQLite writers are already serialized by BEGIN IMMEDIATE.)"""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIST_LOCK_KEY})
+
+
 # --- Seeding and the registry file -----------------------------------------------------------------------------
 
 
@@ -184,6 +196,7 @@ async def sync_registry(session: AsyncSession, actor: Actor) -> SyncResult:
     """
     items = _registry_items()
     digest = items_sha256(items)
+    await _lock_list(session)
     latest = await latest_version(session)
     if latest is None:
         now = utcnow()
@@ -225,6 +238,9 @@ async def sync_registry(session: AsyncSession, actor: Actor) -> SyncResult:
         if proposal.source_sha256 == digest:
             return SyncResult("already_proposed", None, proposal.id)
         proposal.state = ChangeState.WITHDRAWN.value
+        await audit.record(
+            session, actor, "subprocessor_change.withdrawn", "subprocessor_change", proposal.id, tenant_id=None
+        )
     added, removed = _diff(latest.items, items)
     change = SubprocessorChange(
         state=ChangeState.PROPOSED.value,
@@ -262,7 +278,7 @@ async def ensure_seeded(db: Database) -> None:
 # --- Publishing changes ------------------------------------------------------------------------------------------
 
 
-def change_public(change: SubprocessorChange) -> ChangePublic:
+def change_public(change: SubprocessorChange, *, staff: bool = True) -> ChangePublic:
     deadline = change.effective_at
     return ChangePublic(
         id=change.id,
@@ -277,7 +293,7 @@ def change_public(change: SubprocessorChange) -> ChangePublic:
         published_at=change.published_at,
         effective_at=change.effective_at,
         objection_deadline=deadline,
-        notified_tenants=change.notified_tenants,
+        notified_tenants=change.notified_tenants if staff else None,  # how many customers: not for customers
         proposed_items=change.proposed_items if change.state == ChangeState.PROPOSED.value else None,
     )
 
@@ -291,8 +307,11 @@ def _check_notice(notice_days: int, urgent: bool) -> None:
         )
 
 
-def _apply(base: Sequence[dict[str, Any]], data: ChangeCreate) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The next list from `base` and the change; each mistake names its field."""
+def _apply(
+    base: Sequence[dict[str, Any]], data: ChangeCreate, invalid_from: dict[str, date]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The next list from `base` and the change; each mistake names its field. A new sub-processor's transfer
+    mechanism must cover each of its locations from the day the change takes effect."""
     present = {item["name"].casefold(): item for item in base}
     errors: list[FieldError] = []
     if not data.add and not data.remove:
@@ -315,6 +334,14 @@ def _apply(base: Sequence[dict[str, Any]], data: ChangeCreate) -> tuple[list[dic
         elif key in adding:
             errors.append(FieldError(f"add.{index}.name", f"{item.name!r} is listed twice"))
         adding.add(key)
+    effective_day = (utcnow() + timedelta(days=data.notice_days)).date()
+    for index, item in enumerate(data.add):
+        for location in item.locations:
+            problem = listing_problem(item.transfer_mechanism, location, effective_day, invalid_from)
+            if problem:
+                errors.append(
+                    FieldError(f"add.{index}.transfer_mechanism", f"for {location} from {effective_day}: {problem}")
+                )
     if errors:
         raise InvalidInput("The change does not fit the current sub-processor list.", errors)
     added = canonical_items([item.model_dump(exclude_none=True) for item in data.add])
@@ -366,18 +393,7 @@ async def _publish(
             effective_at=effective_at,
         )
     )
-    payload = {
-        "change_id": str(change.id),
-        "version": number,
-        "effective_at": rfc3339(effective_at),
-        "objection_deadline": rfc3339(effective_at),
-        "added": change.added,
-        "removed": change.removed,
-        "reason": reason,
-        "urgent": urgent,
-        "subject": f"Sub-processor change: list version {number} takes effect {effective_at.date().isoformat()}",
-        "text": _notice_text(change, number, effective_at),
-    }
+    payload = _notice_payload(change)
     # Clause 6.2 promises the notice by e-mail to the contact address in Annex I.A of each DPA, as well as to
     # the tenant's owners and admins (the worker adds those).
     contact = Agreement.variables["controller"]["contact_email"].as_string()
@@ -418,6 +434,50 @@ async def _publish(
     return change
 
 
+def _notice_payload(change: SubprocessorChange) -> dict[str, Any]:
+    number, effective_at = change.version or 0, as_utc(change.effective_at)  # type: ignore[arg-type]
+    return {
+        "change_id": str(change.id),
+        "version": number,
+        "effective_at": rfc3339(effective_at),
+        "objection_deadline": rfc3339(effective_at),
+        "added": change.added,
+        "removed": change.removed,
+        "reason": change.reason,
+        "urgent": change.urgent,
+        "subject": f"Sub-processor change: list version {number} takes effect {effective_at.date().isoformat()}",
+        "text": _notice_text(change, number, effective_at),
+    }
+
+
+async def notify_pending_changes(
+    session: AsyncSession, tenant_id: uuid.UUID, pinned: int, contact_email: str | None
+) -> int:
+    """A DPA executed while changes are pending: its tenant gets their notice now (once each), so it can still
+    object before their deadlines."""
+    pending = (
+        await session.execute(
+            select(SubprocessorChange).where(
+                SubprocessorChange.state == ChangeState.PUBLISHED.value,
+                SubprocessorChange.version > pinned,
+                SubprocessorChange.effective_at > utcnow(),
+            )
+        )
+    ).scalars()
+    return await enqueue_many(
+        session,
+        PUBLISHED_TOPIC,
+        (
+            (
+                tenant_id,
+                f"{PUBLISHED_TOPIC}:{change.id}:{tenant_id}",
+                {**_notice_payload(change), **({"email_also": [contact_email]} if contact_email else {})},
+            )
+            for change in pending
+        ),
+    )
+
+
 def _notice_text(change: SubprocessorChange, number: int, effective_at: datetime) -> str:
     lines = [
         "We intend to change the sub-processors that process personal data on your behalf (GDPR Art. 28(2),",
@@ -442,10 +502,11 @@ def _notice_text(change: SubprocessorChange, number: int, effective_at: datetime
 async def publish_change(session: AsyncSession, actor: Actor, data: ChangeCreate) -> SubprocessorChange:
     """Legal publishes a change: the next version, pending for the notice period, every relying tenant told."""
     _check_notice(data.notice_days, data.urgent)
+    await _lock_list(session)
     latest = await latest_version(session)
     if latest is None:
         raise Conflict("No sub-processor list has been loaded yet: run `dpa registry sync` first.")
-    items, added = _apply(latest.items, data)
+    items, added = _apply(latest.items, data, await transfers.invalidations(session))
     removed = [item["name"] for item in latest.items if item["name"].casefold() in {n.casefold() for n in data.remove}]
     change = SubprocessorChange(added=added, removed=removed)
     return await _publish(
@@ -458,12 +519,18 @@ async def publish_proposal(
 ) -> SubprocessorChange:
     """Legal publishes the list proposed by `dpa registry sync`, as it stands against the latest version."""
     _check_notice(data.notice_days, data.urgent)
+    await _lock_list(session)
     change = await session.get(SubprocessorChange, change_id, with_for_update=True)
     if change is None:
         raise NotFound("No such sub-processor change.")
     if change.state != ChangeState.PROPOSED.value:
         raise Conflict(f"Only a proposed change can be published; this one is {change_public(change).status}.")
     latest = await latest_version(session)
+    if latest is not None and change.base_version != latest.number:
+        raise Conflict(
+            f"This proposal was made against list version {change.base_version}, and version {latest.number} has "
+            "been published since: publishing it would undo that change. Run `dpa registry sync` again."
+        )
     items = canonical_items(change.proposed_items or [])
     if latest is not None:
         change.added, change.removed = _diff(latest.items, items)
@@ -512,8 +579,18 @@ async def _executed_of(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[uui
 
 
 async def _open_for_answer(session: AsyncSession, tenant_id: uuid.UUID, change_id: uuid.UUID) -> SubprocessorChange:
-    """The change a tenant may still object to or accept, or the 409 that says why not."""
-    change = await get_change(session, change_id, staff=False)
+    """The change a tenant may still object to or accept, or the 409 that says why not.
+
+    The change row is share-locked before the clock is read: the deemed-acceptance job locks it exclusively, so
+    an answer given in time is committed before the job looks for answers, and one given late sees the deadline
+    passed."""
+    change = await session.get(SubprocessorChange, change_id, with_for_update={"read": True})
+    if change is None or change.state != ChangeState.PUBLISHED.value:
+        raise NotFound("No such sub-processor change.")
+    if session.bind.dialect.name == "postgresql":  # one answer at a time per tenant and change (two admins)
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"answer:{tenant_id}:{change.id}"}
+        )
     executed = await _executed_of(session, tenant_id)
     if executed is None:
         raise Conflict("Only a Subscriber with an executed DPA can answer a sub-processor change.")
@@ -551,7 +628,7 @@ async def object_to(session: AsyncSession, actor: Actor, change_id: uuid.UUID, d
         raised_at=utcnow(),
     )
     session.add(objection)
-    await session.flush()
+    await _flush_once(session, "Your organisation has already objected to this change.")
     await audit.record(
         session,
         actor,
@@ -582,7 +659,7 @@ async def accept(session: AsyncSession, actor: Actor, change_id: uuid.UUID) -> A
         accepted_by=actor.user_id,
     )
     session.add(acceptance)
-    await session.flush()
+    await _flush_once(session, "Your organisation has already answered this change.")
     await audit.record(
         session,
         actor,
@@ -593,6 +670,14 @@ async def accept(session: AsyncSession, actor: Actor, change_id: uuid.UUID) -> A
         data={"version": change.version, "kind": acceptance.kind},
     )
     return acceptance
+
+
+async def _flush_once(session: AsyncSession, message: str) -> None:
+    """A second answer racing the first (same tenant, same change) meets the unique index: 409, not 500."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
 
 
 async def _objection_of(session: AsyncSession, tenant_id: uuid.UUID, change_id: uuid.UUID) -> Objection | None:
@@ -656,7 +741,10 @@ async def resolve_objection(
     now = utcnow()
     objection.resolution, objection.outcome = data.resolution, data.outcome.value
     objection.resolved_by, objection.resolved_at = actor.user_id, now
-    if data.outcome == ObjectionOutcome.WITHDRAWN:
+    if (
+        data.outcome == ObjectionOutcome.WITHDRAWN
+        and await _acceptance_of(session, objection.tenant_id, objection.change_id) is None
+    ):
         session.add(
             Acceptance(
                 id=new_id(),
@@ -677,6 +765,27 @@ async def resolve_objection(
         objection.id,
         tenant_id=objection.tenant_id,
         data={"change_id": str(objection.change_id), "outcome": objection.outcome, "resolution": data.resolution},
+    )
+    # The tenant hears of every resolution, in its own words recorded: nothing is decided behind its back.
+    await enqueue_many(
+        session,
+        RESOLVED_TOPIC,
+        [
+            (
+                objection.tenant_id,
+                f"{RESOLVED_TOPIC}:{objection.id}",
+                {
+                    "objection_id": str(objection.id),
+                    "change_id": str(objection.change_id),
+                    "version": objection.version,
+                    "outcome": objection.outcome,
+                    "resolution": data.resolution,
+                    "subject": f"Your objection to sub-processor list version {objection.version}: {objection.outcome}",
+                    "text": f"The processor's legal team resolved your objection ({objection.outcome}):\n\n"
+                    f"{data.resolution}",
+                },
+            )
+        ],
     )
     return objection
 

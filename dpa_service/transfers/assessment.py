@@ -105,3 +105,18 @@ def assess(facts: TransferFacts, day: date, invalidations: dict[str, date] | Non
     if problem is None:
         return Verdict(True, f"Covered by {mechanism.name} ({mechanism.legal_reference.split(';')[0].strip()}).")
     return Verdict(False, f"{problem}.", suggestions(facts, day, invalidations))
+
+
+def listing_problem(mechanism_code: str, country_code: str, day: date, invalidations: dict[str, date]) -> str | None:
+    """Why a sub-processor located in `country_code` cannot rely on `mechanism_code` from `day` (None: it can).
+
+    A listed sub-processor is engaged from `day`, so the mechanism must be open to new transfers then; one relying
+    on a framework that certifies importers (the DPF) is listed by legal as certified."""
+    country = registry.country(country_code)
+    if country is not None and country.eea:
+        return None
+    mechanism = registry.mechanisms().get(mechanism_code)
+    if mechanism is None:
+        return f"'{mechanism_code}' is not a known transfer mechanism"
+    facts = TransferFacts(country_code, mechanism_code, day, None, importer_certified=True)
+    return _covers(mechanism, facts, day, invalidations)

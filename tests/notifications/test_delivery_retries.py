@@ -5,6 +5,7 @@ Time moves with the service's injectable clock (`travel_to`), never with sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import uuid
 from datetime import timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from dpa_service.clock import travel_to, utcnow
 from dpa_service.db import Database, Scope
+from dpa_service.notifications import worker
 from dpa_service.notifications.mail import Mail, MailDelivery, read_log
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.notifications.worker import RETRY_WINDOW
@@ -140,3 +142,47 @@ async def test_an_smtp_outage_delays_a_notification_email_instead_of_losing_it(
     assert [m["to"] for m in read_log(settings.var_dir)].count(email) == 1
     delivered = await row()
     assert delivered.status == "delivered" and delivered.attempts == 3
+
+
+async def test_a_receiver_that_never_answers_cannot_hold_a_worker(
+    web: tuple[httpx.AsyncClient, Api], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, admin = web
+    owner = await admin.new_tenant()
+    hang = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await hang.wait()  # accepts the request and never answers
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(worker, "ATTEMPT_TIMEOUT", 0.5)
+    try:
+        created = await owner.post("/webhook-endpoints", {"url": f"http://127.0.0.1:{port}/slow", "events": ["*"]})
+        await _event(db, owner)
+        await asyncio.wait_for(drain(http, db), timeout=20)
+        (delivery,) = await _log(owner, created.json()["id"])
+        assert delivery["status"] == "pending" and delivery["attempts"] == 1
+        assert "no answer within" in delivery["last_error"]
+    finally:
+        hang.set()
+        server.close()
+
+
+async def test_deleting_an_endpoint_closes_its_pending_deliveries(
+    web: tuple[httpx.AsyncClient, Api], db: Database, signed_receiver: tuple[Receiver, str]
+) -> None:
+    http, admin = web
+    receiver, base = signed_receiver
+    owner = await admin.new_tenant()
+    path, endpoint_id = await _subscribed(owner, receiver, base)
+    receiver.down = True
+    await _event(db, owner)
+    await drain(http, db)
+    assert (await owner.delete(f"/webhook-endpoints/{endpoint_id}")).status_code == 204
+    receiver.down = False
+    with travel_to(utcnow() + timedelta(hours=1)):
+        await drain(http, db)
+    assert path not in receiver.accepted, "nothing goes to a deleted endpoint"

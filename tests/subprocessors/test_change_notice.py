@@ -230,3 +230,53 @@ async def test_changes_take_effect_in_order(web: tuple[httpx.AsyncClient, Api]) 
     assert urgent["version"] == slow["version"] + 1
     assert at(urgent["effective_at"]) >= at(slow["effective_at"]), "a version never takes effect before its base"
     assert utcnow() < at(urgent["effective_at"])
+
+
+async def test_a_dpa_executed_while_a_change_is_pending_gets_its_notice_and_can_object(
+    web: tuple[httpx.AsyncClient, Api], db: Database, settings: Settings
+) -> None:
+    http, admin = web
+    legal = await admin.new_staff("legal")
+    owner = await admin.new_tenant()
+    signed = await to_status(owner, legal, "signed")
+    change = await publish(legal)
+    executed = await legal.post(f"/agreements/{signed['id']}/countersign")
+    assert executed.status_code == 200, executed.text
+    await drain(http, db)
+    contact = (await owner.get("/tenant")).json()["contact_email"]
+    notices = [m for m in read_log(settings.var_dir) if f"list version {change['version']}" in m["subject"]]
+    assert [m["to"] for m in notices].count(contact) == 1, "told at execution, since it was not told at publication"
+    objection = await owner.post(f"/subprocessor-changes/{change['id']}/objections", {"reason": "Not for us"})
+    assert objection.status_code == 201
+
+
+async def test_countersigning_after_a_newer_list_took_effect_needs_a_new_signature(
+    web: tuple[httpx.AsyncClient, Api],
+) -> None:
+    _, admin = web
+    legal = await admin.new_staff("legal")
+    owner = await admin.new_tenant()
+    signed = await to_status(owner, legal, "signed")
+    change = await publish(legal, notice_days=2, urgent=True, reason="Urgent replacement")
+    with travel_to(at(change["effective_at"]) + timedelta(minutes=1)):
+        refused = await legal.post(f"/agreements/{signed['id']}/countersign")
+        assert refused.status_code == 409 and "new signature" in refused.json()["detail"]
+        assert (await owner.get(f"/agreements/{signed['id']}")).json()["status"] == "signed"
+
+
+async def test_the_tenant_hears_how_its_objection_was_resolved(
+    web: tuple[httpx.AsyncClient, Api], db: Database, settings: Settings
+) -> None:
+    http, admin = web
+    legal = await admin.new_staff("legal")
+    owner = await admin.new_tenant()
+    await to_status(owner, legal, "executed")
+    change = await publish(legal)
+    objection = (await owner.post(f"/subprocessor-changes/{change['id']}/objections", {"reason": "Not for us"})).json()
+    resolution = "We will not route your chats through Acme Translate."
+    resolved = await legal.post(f"/objections/{objection['id']}/resolve", {"resolution": resolution})
+    assert resolved.status_code == 200 and resolved.json()["outcome"] == "upheld"
+    await drain(http, db)
+    email = (await owner.get("/me")).json()["email"]
+    mail = next(m for m in read_log(settings.var_dir) if m["to"] == email and "Your objection" in m["subject"])
+    assert resolution in mail["body"] and "upheld" in mail["subject"]

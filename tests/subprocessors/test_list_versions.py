@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -35,6 +36,8 @@ async def test_every_key_reads_the_list_in_force_and_any_version_whole(web: tupl
     assert item["locations"] == ["US"] and item["transfer_mechanism"] == "eu-us-dpf" and item["id"]
     assert first["status"] == "effective" and len(first["sha256"]) == 64
     assert (await member.get("/subprocessors/versions/999999")).status_code == 404
+    for number in ("0", str(2**63)):
+        assert (await member.get(f"/subprocessors/versions/{number}")).status_code in (400, 404, 422), number
 
 
 async def test_bad_changes_are_refused_naming_the_field_and_change_nothing(web: tuple[httpx.AsyncClient, Api]) -> None:
@@ -47,6 +50,22 @@ async def test_bad_changes_are_refused_naming_the_field_and_change_nothing(web: 
         ({"add": [vendor(name="Cloudflare")], "reason": "duplicate"}, "add.0.name"),
         ({"add": [vendor(transfer_mechanism="magic")], "reason": "bad mechanism"}, "add.0.transfer_mechanism"),
         ({"add": [vendor(locations=["XX"])], "reason": "bad country"}, "add.0.locations.0"),
+        (
+            {"add": [vendor(transfer_mechanism="eu-us-privacy-shield")], "reason": "invalidated"},
+            "add.0.transfer_mechanism",
+        ),
+        (
+            {"add": [vendor(transfer_mechanism="scc-2010")], "reason": "closed to new transfers"},
+            "add.0.transfer_mechanism",
+        ),
+        (
+            {"add": [vendor(transfer_mechanism="adequacy")], "reason": "the US are not adequate"},
+            "add.0.transfer_mechanism",
+        ),
+        (
+            {"add": [vendor(locations=["IN"], transfer_mechanism="eu-us-dpf")], "reason": "wrong country"},
+            "add.0.transfer_mechanism",
+        ),
         ({"add": [vendor(data_categories=[])], "reason": "no data"}, "add.0.data_categories"),
         ({"add": [vendor()], "notice_days": 10, "reason": "in a hurry"}, "notice_days"),
         ({"add": [vendor()], "notice_days": 0, "urgent": True, "reason": "now"}, "notice_days"),
@@ -99,6 +118,16 @@ async def test_a_changed_registry_file_becomes_a_proposal_that_legal_publishes(
     assert published.json()["status"] == "pending" and published.json()["version"] == latest.number + 1
     assert (await legal.post(f"/subprocessor-changes/{change_id}/publish", {"reason": "again"})).status_code == 409
     assert (await sync()).action == "unchanged"
+    assert (await owner.get(f"/subprocessor-changes/{change_id}")).json()["notified_tenants"] is None, "staff only"
+    assert isinstance((await legal.get(f"/subprocessor-changes/{change_id}")).json()["notified_tenants"], int)
+
+    # A proposal overtaken by a change published since would undo it: refused.
+    stale_file = {"items": [*edited["items"], vendor(name=f"Stale {secrets.token_hex(3)}")]}
+    monkeypatch.setattr(registry, "subprocessor_seed", lambda: stale_file)
+    stale = await sync()
+    await publish(legal)
+    overtaken = await legal.post(f"/subprocessor-changes/{stale.change_id}/publish", {"reason": "Old proposal"})
+    assert overtaken.status_code == 409 and "undo" in overtaken.json()["detail"]
 
     # A newer edit replaces an unpublished proposal.
     first = {"items": [*edited["items"], vendor(name=f"Voice {secrets.token_hex(3)}")]}
@@ -161,3 +190,35 @@ async def test_objections_stay_with_their_tenant(web: tuple[httpx.AsyncClient, A
     assert (
         await other.post(f"/subprocessor-changes/{change['id']}/objections", {"reason": "Us too"})
     ).status_code == 201
+
+
+async def test_two_changes_published_at_the_same_moment_get_consecutive_versions(
+    web: tuple[httpx.AsyncClient, Api],
+) -> None:
+    _, admin = web
+    first, second = await admin.new_staff("legal"), await admin.new_staff("legal")
+    answers = await asyncio.gather(
+        *(
+            legal.post("/subprocessor-changes", {"add": [vendor()], "reason": "Two vendors at once"})
+            for legal in (first, second)
+        )
+    )
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    versions = sorted(a.json()["version"] for a in answers)
+    assert versions[1] == versions[0] + 1
+    newest = (await first.get(f"/subprocessors/versions/{versions[1]}")).json()
+    names = {item["name"] for item in newest["items"]}
+    assert {a.json()["added"][0]["name"] for a in answers} <= names, "the later version builds on the earlier"
+
+
+async def test_one_tenant_objecting_twice_at_once_gets_one_objection(web: tuple[httpx.AsyncClient, Api]) -> None:
+    _, admin = web
+    legal = await admin.new_staff("legal")
+    owner = await admin.new_tenant()
+    await to_status(owner, legal, "executed")
+    change = await publish(legal)
+    answers = await asyncio.gather(
+        *(owner.post(f"/subprocessor-changes/{change['id']}/objections", {"reason": f"No {n}"}) for n in range(2))
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    assert len(await owner.all("/objections")) == 1
