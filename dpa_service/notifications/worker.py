@@ -64,6 +64,10 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
 
 
+# Payload keys that steer the e-mail, not part of the event a receiver gets.
+EMAIL_ONLY = frozenset({"email_also", "notify_by_email"})
+
+
 def event_body(message: OutboxMessage) -> str:
     return json.dumps(
         {
@@ -71,7 +75,7 @@ def event_body(message: OutboxMessage) -> str:
             "event": message.topic,
             "created_at": rfc3339(message.created_at),
             "tenant_id": str(message.tenant_id) if message.tenant_id else None,
-            "data": message.payload,
+            "data": {key: value for key, value in message.payload.items() if key not in EMAIL_ONLY},
         },
         sort_keys=True,
         separators=(",", ":"),

@@ -96,6 +96,7 @@ class Objection(SQLModel, table=True):
     __table_args__ = (
         Index("ix_subprocessor_objections_tenant_id_id", "tenant_id", "id"),
         Index("uq_subprocessor_objections_tenant_change", "tenant_id", "change_id", unique=True),
+        Index("ix_subprocessor_objections_change", "change_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -113,7 +114,10 @@ class Objection(SQLModel, table=True):
 
 class Acceptance(SQLModel, table=True):
     __tablename__ = "subprocessor_acceptances"
-    __table_args__ = (Index("uq_subprocessor_acceptances_tenant_change", "tenant_id", "change_id", unique=True),)
+    __table_args__ = (
+        Index("uq_subprocessor_acceptances_tenant_change", "tenant_id", "change_id", unique=True),
+        Index("ix_subprocessor_acceptances_change", "change_id"),  # the deemed-acceptance job asks by change
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
