@@ -92,16 +92,20 @@ async def test_publishing_a_change_notifies_every_tenant_with_an_executed_dpa_on
     assert not outsiders & {m["to"] for m in mails}
 
     # The receiver's check: the genuine delivery verifies; a tampered body or a stale timestamp does not.
-    path, headers, body = next(r for r in receiver.requests if r[0] == paths[first.tenant_id])
+    path, headers, body = next(
+        r
+        for r in receiver.requests
+        if r[0] == paths[first.tenant_id] and json.loads(r[2])["data"]["change_id"] == change["id"]
+    )
     secret = receiver.secrets[path]
     now = receiver.clock()
+    forged = body.replace(b"Live", b"Dead")
+    assert forged != body
     assert verify_signature(secret, headers["dpa-signature"], body, now=now)
-    assert not verify_signature(secret, headers["dpa-signature"], body.replace(b"Live", b"Dead"), now=now)
+    assert not verify_signature(secret, headers["dpa-signature"], forged, now=now)
     assert not verify_signature(secret, headers["dpa-signature"], body, now=now + 301)
     async with httpx.AsyncClient() as outsider:
-        tampered = await outsider.post(
-            base + path, content=body.replace(b"Live", b"Dead"), headers={"DPA-Signature": headers["dpa-signature"]}
-        )
+        tampered = await outsider.post(base + path, content=forged, headers={"DPA-Signature": headers["dpa-signature"]})
         assert tampered.status_code == 401
         receiver.clock = lambda: now + 6 * 60  # type: ignore[method-assign]
         replayed = await outsider.post(
