@@ -186,6 +186,13 @@ class ObjectionsController(Controller):
         async with db.transaction(principal.scope) as session:
             return services.objection_public(await services.resolve_objection(session, actor, objection_id, data))
 
+    @post("/{objection_id:uuid}/withdraw", guards=[subscriber_admin], operation_id="withdrawObjection", status_code=200)
+    async def withdraw(
+        self, objection_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, actor: ActorDep
+    ) -> ObjectionPublic:
+        async with db.transaction(principal.scope) as session:
+            return services.objection_public(await services.withdraw_objection(session, actor, objection_id))
+
 
 class TenantSubprocessorsController(Controller):
     path = "/api/v1/tenant/subprocessors"

@@ -732,41 +732,10 @@ async def get_objection(session: AsyncSession, objection_id: uuid.UUID) -> Objec
 async def resolve_objection(
     session: AsyncSession, actor: Actor, objection_id: uuid.UUID, data: ObjectionResolve
 ) -> Objection:
-    query = select(Objection).where(Objection.id == objection_id).with_for_update()
-    objection = (await session.execute(query)).scalar_one_or_none()
-    if objection is None:
-        raise NotFound("No such objection.")
-    if objection.resolved_at is not None:
-        raise Conflict("This objection is already resolved.")
-    now = utcnow()
-    objection.resolution, objection.outcome = data.resolution, data.outcome.value
-    objection.resolved_by, objection.resolved_at = actor.user_id, now
-    if (
-        data.outcome == ObjectionOutcome.WITHDRAWN
-        and await _acceptance_of(session, objection.tenant_id, objection.change_id) is None
-    ):
-        session.add(
-            Acceptance(
-                id=new_id(),
-                tenant_id=objection.tenant_id,
-                change_id=objection.change_id,
-                version=objection.version,
-                kind=AcceptanceKind.OBJECTION_WITHDRAWN.value,
-                accepted_at=now,
-                accepted_by=None,
-            )
-        )
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        "subprocessor_objection.resolved",
-        "subprocessor_objection",
-        objection.id,
-        tenant_id=objection.tenant_id,
-        data={"change_id": str(objection.change_id), "outcome": objection.outcome, "resolution": data.resolution},
-    )
-    # The tenant hears of every resolution, in its own words recorded: nothing is decided behind its back.
+    """Legal's answer to an objection; the tenant is told of it."""
+    objection = await _open_objection(session, objection_id)
+    await _close(session, actor, objection, data.resolution, data.outcome, accepted_by=None)
+    # The tenant hears of every resolution, in the words recorded: nothing is decided behind its back.
     await enqueue_many(
         session,
         RESOLVED_TOPIC,
@@ -788,6 +757,72 @@ async def resolve_objection(
         ],
     )
     return objection
+
+
+async def withdraw_objection(session: AsyncSession, actor: Actor, objection_id: uuid.UUID) -> Objection:
+    """The tenant itself withdraws its objection: that is its acceptance of the change, signed by the user."""
+    objection = await _open_objection(session, objection_id)
+    await _close(
+        session,
+        actor,
+        objection,
+        "Withdrawn by the Subscriber",
+        ObjectionOutcome.WITHDRAWN,
+        accepted_by=actor.user_id,
+    )
+    return objection
+
+
+async def _open_objection(session: AsyncSession, objection_id: uuid.UUID) -> Objection:
+    query = select(Objection).where(Objection.id == objection_id).with_for_update()
+    if (tenant := tenant_of(session)) is not None:
+        query = query.where(Objection.tenant_id == tenant)
+    objection = (await session.execute(query)).scalar_one_or_none()
+    if objection is None:
+        raise NotFound("No such objection.")
+    if objection.resolved_at is not None:
+        raise Conflict("This objection is already resolved.")
+    return objection
+
+
+async def _close(
+    session: AsyncSession,
+    actor: Actor,
+    objection: Objection,
+    resolution: str,
+    outcome: ObjectionOutcome,
+    *,
+    accepted_by: uuid.UUID | None,
+) -> None:
+    """Record the resolution (and, when withdrawn, the tenant's acceptance dated now), audited in its chain."""
+    now = utcnow()
+    objection.resolution, objection.outcome = resolution, outcome.value
+    objection.resolved_by, objection.resolved_at = actor.user_id, now
+    if (
+        outcome == ObjectionOutcome.WITHDRAWN
+        and await _acceptance_of(session, objection.tenant_id, objection.change_id) is None
+    ):
+        session.add(
+            Acceptance(
+                id=new_id(),
+                tenant_id=objection.tenant_id,
+                change_id=objection.change_id,
+                version=objection.version,
+                kind=AcceptanceKind.OBJECTION_WITHDRAWN.value,
+                accepted_at=now,
+                accepted_by=accepted_by,
+            )
+        )
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "subprocessor_objection.resolved",
+        "subprocessor_objection",
+        objection.id,
+        tenant_id=objection.tenant_id,
+        data={"change_id": str(objection.change_id), "outcome": objection.outcome, "resolution": resolution},
+    )
 
 
 # --- The authorized set ----------------------------------------------------------------------------------------

@@ -291,3 +291,23 @@ async def test_the_tenant_hears_how_its_objection_was_resolved(
     email = (await owner.get("/me")).json()["email"]
     mail = next(m for m in read_log(settings.var_dir) if m["to"] == email and "Your objection" in m["subject"])
     assert resolution in mail["body"] and "upheld" in mail["subject"]
+
+
+async def test_a_tenant_may_withdraw_its_own_objection_and_thereby_accept(web: tuple[httpx.AsyncClient, Api]) -> None:
+    _, admin = web
+    legal = await admin.new_staff("legal")
+    owner, other = await admin.new_tenant(), await admin.new_tenant()
+    await to_status(owner, legal, "executed")
+    change = await publish(legal)
+    objection = (await owner.post(f"/subprocessor-changes/{change['id']}/objections", {"reason": "Not yet"})).json()
+    member = await owner.new_user("member")
+    assert (await member.post(f"/objections/{objection['id']}/withdraw")).status_code == 403
+    assert (await other.post(f"/objections/{objection['id']}/withdraw")).status_code == 404
+    withdrawn = await owner.post(f"/objections/{objection['id']}/withdraw")
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["outcome"] == "withdrawn" and withdrawn.json()["resolved_by"] == owner.user_id
+    assert (await owner.post(f"/objections/{objection['id']}/withdraw")).status_code == 409
+    accepted = next(
+        a for a in (await owner.get("/tenant/subprocessors")).json()["pending_changes"] if a["id"] == change["id"]
+    )["accepted"]
+    assert accepted["kind"] == "objection_withdrawn" and accepted["accepted_by"] == owner.user_id
