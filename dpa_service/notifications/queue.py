@@ -22,10 +22,8 @@ import contextlib
 import hashlib
 import logging
 import signal
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -79,7 +77,7 @@ def http_client() -> httpx.AsyncClient:
 async def deliver_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str) -> int:
     """The SAQ job: send one leased batch and record what happened."""
     state: WorkerContext = ctx["dpa"]
-    lease = Lease([uuid.UUID(i) for i in ids], datetime.fromisoformat(lease_until))
+    lease = Lease.of_job(ids, lease_until)
     sent = await deliver(state.db, lease, state.secret, allow_private=state.allow_private, client=state.client)
     logger.info("delivered a batch of %d webhook(s)", sent)
     return sent
@@ -88,9 +86,7 @@ async def deliver_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str
 async def send_mail_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: str) -> int:
     """The SAQ job for e-mail: send one leased batch and record what happened."""
     state: WorkerContext = ctx["dpa"]
-    return await send_mails(
-        state.db, Lease([uuid.UUID(i) for i in ids], datetime.fromisoformat(lease_until)), state.mailer
-    )
+    return await send_mails(state.db, Lease.of_job(ids, lease_until), state.mailer)
 
 
 async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:

@@ -179,6 +179,15 @@ class Lease:
     ids: list[uuid.UUID]
     until: datetime
 
+    @classmethod
+    def of_job(cls, ids: list[str], until: str) -> Lease:
+        """The lease a queued job carries (ids and the lease's end, as strings)."""
+        return cls([uuid.UUID(i) for i in ids], datetime.fromisoformat(until))
+
+    def holds(self, row: WebhookDelivery | MailDelivery) -> bool:
+        """Still ours: not claimed again by someone else after this lease lapsed."""
+        return as_utc(row.next_attempt_at) == self.until
+
 
 async def claim_due(db: Database, *, table: Deliveries = WebhookDelivery, limit: int = BATCH) -> Lease | None:
     """Lease due deliveries (others skip them until the lease ends).
@@ -219,7 +228,7 @@ async def load_claimed(db: Database, lease: Lease) -> list[Claimed]:
     return [
         Claimed(d.id, e.url, e.secret_sealed, d.body, d.message_id, d.event, endpoint_deleted=e.deleted_at is not None)
         for d, e in rows
-        if as_utc(d.next_attempt_at) == lease.until  # still ours: not claimed again after a lapsed lease
+        if lease.holds(d)
     ]
 
 
@@ -288,7 +297,7 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
         }
         for outcome in outcomes:
             row = rows.get(outcome.id)
-            if row is None or row.status != DeliveryStatus.PENDING or as_utc(row.next_attempt_at) != lease.until:
+            if row is None or row.status != DeliveryStatus.PENDING or not lease.holds(row):
                 continue
             row.attempts += 1
             row.last_error = (outcome.error or "")[:500] or None
@@ -333,7 +342,7 @@ async def send_mails(db: Database, lease: Lease, mailer: Mailer) -> int:
                     )
                 )
             ).scalars()
-            if as_utc(row.next_attempt_at) == lease.until
+            if lease.holds(row)
         ]
     gate = asyncio.Semaphore(MAIL_CONCURRENCY)
 

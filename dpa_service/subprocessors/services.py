@@ -350,10 +350,18 @@ def _apply(
 
 
 def _executed() -> Any:
-    """Each tenant's executed DPA and the list version it pinned (one per tenant: executing supersedes)."""
-    return select(Agreement.tenant_id, Agreement.subprocessor_list_version, Agreement.id, Agreement.executed_at).where(
+    """Each tenant's executed DPA, the list version it pinned and its Annex I.A contact address (one per tenant:
+    executing supersedes)."""
+    contact = Agreement.variables["controller"]["contact_email"].as_string().label("contact_email")
+    return select(Agreement.tenant_id, Agreement.subprocessor_list_version, Agreement.id, contact).where(
         Agreement.status == AgreementStatus.EXECUTED.value
     )
+
+
+def _addressed(payload: dict[str, Any], contact_email: str | None) -> dict[str, Any]:
+    """Clause 6.2 promises the notice by e-mail to the DPA's contact address as well as to the tenant's owners
+    and admins (the worker adds those)."""
+    return {**payload, "email_also": [contact_email]} if contact_email else payload
 
 
 async def _publish(
@@ -394,24 +402,13 @@ async def _publish(
         )
     )
     payload = _notice_payload(change)
-    # Clause 6.2 promises the notice by e-mail to the contact address in Annex I.A of each DPA, as well as to
-    # the tenant's owners and admins (the worker adds those).
-    contact = Agreement.variables["controller"]["contact_email"].as_string()
-    recipients = (
-        await session.execute(
-            select(Agreement.tenant_id, contact).where(Agreement.status == AgreementStatus.EXECUTED.value)
-        )
-    ).all()
+    recipients = (await session.execute(_executed())).all()
     change.notified_tenants = await enqueue_many(
         session,
         PUBLISHED_TOPIC,
         (
-            (
-                tenant_id,
-                f"{PUBLISHED_TOPIC}:{change.id}:{tenant_id}",
-                {**payload, "email_also": [email]} if email else payload,
-            )
-            for tenant_id, email in recipients
+            (row.tenant_id, f"{PUBLISHED_TOPIC}:{change.id}:{row.tenant_id}", _addressed(payload, row.contact_email))
+            for row in recipients
         ),
     )
     await audit.record(
@@ -471,7 +468,7 @@ async def notify_pending_changes(
             (
                 tenant_id,
                 f"{PUBLISHED_TOPIC}:{change.id}:{tenant_id}",
-                {**_notice_payload(change), **({"email_also": [contact_email]} if contact_email else {})},
+                _addressed(_notice_payload(change), contact_email),
             )
             for change in pending
         ),
@@ -573,9 +570,10 @@ async def list_changes(
 # --- A tenant's answer: objections and acceptances ----------------------------------------------------------
 
 
-async def _executed_of(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[uuid.UUID, int | None, datetime] | None:
+async def _executed_of(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[uuid.UUID, int | None] | None:
+    """The tenant's executed DPA and the list version it pinned."""
     row = (await session.execute(_executed().where(Agreement.tenant_id == tenant_id).limit(1))).first()
-    return (row.id, row.subprocessor_list_version, row.executed_at) if row else None
+    return (row.id, row.subprocessor_list_version) if row else None
 
 
 async def _open_for_answer(session: AsyncSession, tenant_id: uuid.UUID, change_id: uuid.UUID) -> SubprocessorChange:
@@ -601,6 +599,10 @@ async def _open_for_answer(session: AsyncSession, tenant_id: uuid.UUID, change_i
         raise Conflict(
             f"The notice period ended on {rfc3339(change.effective_at)}: the change is effective."  # type: ignore[arg-type]
         )
+    if await _objection_of(session, tenant_id, change.id) is not None:
+        raise Conflict("Your organisation has objected to this change; legal resolves the objection.")
+    if await _acceptance_of(session, tenant_id, change.id) is not None:
+        raise Conflict("Your organisation has already accepted this change.")
     return change
 
 
@@ -614,10 +616,6 @@ def _own_tenant(session: AsyncSession) -> uuid.UUID:
 async def object_to(session: AsyncSession, actor: Actor, change_id: uuid.UUID, data: ObjectionCreate) -> Objection:
     tenant_id = _own_tenant(session)
     change = await _open_for_answer(session, tenant_id, change_id)
-    if await _objection_of(session, tenant_id, change.id) is not None:
-        raise Conflict("Your organisation has already objected to this change.")
-    if await _acceptance_of(session, tenant_id, change.id) is not None:
-        raise Conflict("Your organisation has already accepted this change.")
     objection = Objection(
         id=new_id(),
         tenant_id=tenant_id,
@@ -645,10 +643,6 @@ async def accept(session: AsyncSession, actor: Actor, change_id: uuid.UUID) -> A
     """A tenant accepts a pending change expressly (it then needs no deemed acceptance)."""
     tenant_id = _own_tenant(session)
     change = await _open_for_answer(session, tenant_id, change_id)
-    if await _objection_of(session, tenant_id, change.id) is not None:
-        raise Conflict("Your organisation objected to this change; legal resolves the objection.")
-    if await _acceptance_of(session, tenant_id, change.id) is not None:
-        raise Conflict("Your organisation has already accepted this change.")
     acceptance = Acceptance(
         id=new_id(),
         tenant_id=tenant_id,
@@ -845,7 +839,7 @@ async def tenant_authorization(session: AsyncSession) -> TenantAuthorization:
             pending_changes=[],
             objected_changes=[],
         )
-    agreement_id, pinned, _executed_at = executed
+    agreement_id, pinned = executed
     authorized = await get_version(session, pinned) if pinned else await current_version(session)
     changes = (
         (
@@ -920,7 +914,8 @@ async def tenant_authorization(session: AsyncSession) -> TenantAuthorization:
         accepted.append(answer)
         if chain_intact:
             number = change.version
-    version = await get_version(session, number) if number is not None else None
+    moved = number is not None and (authorized is None or number != authorized.number)
+    version = await get_version(session, number) if moved else authorized  # type: ignore[arg-type]
     return TenantAuthorization(
         authorized_version=number,
         agreement_id=agreement_id,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from dpa_service.app import create_app
@@ -25,35 +22,7 @@ from dpa_service.settings import Settings
 from tests.conftest import running
 from tests.helpers.api import Api
 from tests.helpers.isolation import Probe, assert_isolated
-from tests.helpers.receiver import drain
-
-
-class Receiver:
-    """A local HTTP endpoint that records requests and answers with `status`."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.requests.append((headers, body))
-        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        writer.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    target = Receiver()
-    server = await asyncio.start_server(target.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield target, f"http://127.0.0.1:{port}/hooks"
-    server.close()
-    await server.wait_closed()
+from tests.helpers.receiver import Receiver, drain
 
 
 async def test_unsafe_urls_and_unknown_events_are_refused(admin: Api) -> None:
@@ -73,9 +42,10 @@ async def test_unsafe_urls_and_unknown_events_are_refused(admin: Api) -> None:
 
 
 async def test_signed_delivery_retry_dead_letter_and_replay(
-    admin: Api, db: Database, settings: Settings, receiver: tuple[Receiver, str]
+    admin: Api, db: Database, settings: Settings, signed_receiver: tuple[Receiver, str]
 ) -> None:
-    target, url = receiver
+    target, base = signed_receiver
+    url = base + "/hooks"
     owner = await admin.new_tenant()
     app = create_app(replace(settings, webhook_allow_private=True))
     async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
@@ -83,6 +53,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
         created = await me.post("/webhook-endpoints", {"url": url, "events": ["transfer.mechanism_invalidated"]})
         assert created.status_code == 201, created.text
         endpoint = created.json()
+        target.secrets["/hooks"] = endpoint["secret"]
         assert endpoint["secret"].startswith("whsec_")
         assert "secret" not in (await me.get(f"/webhook-endpoints/{endpoint['id']}")).json()
 
@@ -100,7 +71,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
 
         await publish("k1")
         await round_()
-        headers, body = target.requests[-1]
+        _, headers, body = target.requests[-1]
         timestamp, signature = (part.split("=", 1)[1] for part in headers["dpa-signature"].split(","))
         expected = hmac.new(
             endpoint["secret"].encode(), f"{timestamp}.{body.decode()}".encode(), hashlib.sha256
@@ -114,7 +85,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
         await round_()
         assert len(target.requests) == 1, "a delivered event is not sent again"
 
-        target.status = 500
+        target.fail_next = 10**6  # the receiver answers 500 until further notice
         await publish("k2")
         await round_()
         failing = next(
@@ -133,7 +104,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
         await round_()
         dead = (await me.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"][-1]
         assert dead["status"] == "dead" and dead["attempts"] == 2
-        target.status = 200
+        target.fail_next = 0
         replayed = await me.post(f"/webhook-deliveries/{dead['id']}/replay")
         assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
         await round_()
@@ -167,25 +138,27 @@ def uuid_of(api: Api):
 
 
 async def test_agreement_status_changes_reach_subscribed_endpoints(
-    admin: Api, db: Database, settings: Settings, receiver: tuple[Receiver, str]
+    admin: Api, db: Database, settings: Settings, signed_receiver: tuple[Receiver, str]
 ) -> None:
     from tests.helpers.agreements import approve_standard_dpa, new_agreement
 
-    target, url = receiver
+    target, base = signed_receiver
+    url = base + "/hooks"
     await approve_standard_dpa(db)
     owner = await admin.new_tenant()
     app = create_app(replace(settings, webhook_allow_private=True))
     async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         me = Api(http, owner.key)
-        assert (
-            await me.post("/webhook-endpoints", {"url": url, "events": ["agreement.status_changed"]})
-        ).status_code == 201
+        created = await me.post("/webhook-endpoints", {"url": url, "events": ["agreement.status_changed"]})
+        assert created.status_code == 201
+        target.secrets["/hooks"] = created.json()["secret"]
         agreement = await new_agreement(me)
         await me.post(f"/agreements/{agreement['id']}/submit")
         owner_email = (await me.get("/me")).json()["email"]
         http.app = app  # type: ignore[attr-defined]
         await drain(http, db)
-    events = [json.loads(body) for _, body in target.requests]
+    events = [json.loads(body) for _, _, body in target.requests]
     changes = [(e["data"]["from"], e["data"]["to"]) for e in events if e["data"]["agreement_id"] == agreement["id"]]
     assert changes == [("draft", "ready_for_signature")]
+    assert target.rejected == 0 and len(target.accepted["/hooks"]) == len(events), "every delivery verifies"
     assert owner_email not in {m["to"] for m in read_log(settings.var_dir)}, "status changes are not e-mailed"
