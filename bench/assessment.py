@@ -28,10 +28,10 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from dpa_service import migrate
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope, make_engine
-from dpa_service.ids import new_id
-from dpa_service.settings import DatabaseSettings, Settings
+from dpa_service.core.db import Database, Scope, make_engine
+from dpa_service.core.identity import Actor
+from dpa_service.core.ids import new_id
+from dpa_service.core.settings import DatabaseSettings, Settings
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers import services
 from dpa_service.transfers.models import InvalidationCreate, Transfer

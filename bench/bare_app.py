@@ -9,7 +9,7 @@ import os
 from litestar import Litestar, Request, Response, get
 from sqlalchemy import text
 
-from dpa_service.db import make_engine
+from dpa_service.core.db import make_engine
 
 engine = make_engine(os.environ["DATABASE_URL"])
 QUERY = text(

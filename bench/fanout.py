@@ -37,17 +37,18 @@ from sqlalchemy.engine import make_url
 
 from dpa_service import migrate
 from dpa_service.agreements.models import Agreement
-from dpa_service.app_secret import load_app_secret
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope, make_engine
-from dpa_service.ids import new_id
+from dpa_service.core.db import Database, Scope, make_engine
+from dpa_service.core.identity import Actor
+from dpa_service.core.ids import new_id
+from dpa_service.core.secrets import load_app_secret
+from dpa_service.core.settings import DatabaseSettings, Settings
+from dpa_service.notifications.models import WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.queue import http_client
-from dpa_service.notifications.webhooks import WebhookDelivery, WebhookEndpoint, new_secret
-from dpa_service.settings import DatabaseSettings, Settings
+from dpa_service.notifications.webhooks import new_secret
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.subprocessors.models import ChangeCreate, SubprocessorItem
-from dpa_service.templates import services as templates
+from dpa_service.template_versions import services as templates
 from dpa_service.tenants.models import Tenant
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -20,12 +20,13 @@ from datetime import date
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
-from dpa_service.templates.bundle import shipped_bundles
-from dpa_service.templates.context import build_context
-from dpa_service.templates.models import TemplateVersion
-from dpa_service.templates.rendering import Renderer, render_html
-from dpa_service.templates.services import render_job
-from dpa_service.templates.variables import validate_variables
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.rendering import render_html
+from dpa_service.template_versions.bundle import shipped_bundles
+from dpa_service.template_versions.context import build_context
+from dpa_service.template_versions.models import TemplateVersion
+from dpa_service.template_versions.services import render_job
+from dpa_service.template_versions.variables import validate_variables
 
 
 def version_of_shipped() -> TemplateVersion:

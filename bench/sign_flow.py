@@ -26,18 +26,19 @@ from sqlalchemy import select
 
 from dpa_service import migrate
 from dpa_service.agreements import documents, services
+from dpa_service.agreements import links as signing
 from dpa_service.agreements.models import AgreementCreate, SignatureRequestCreate
-from dpa_service.auth import Actor, Principal
-from dpa_service.db import Database, Scope
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.core.registry import processor
+from dpa_service.core.settings import DatabaseSettings, Settings
 from dpa_service.demo import seed_demo
-from dpa_service.registry import processor
-from dpa_service.settings import DatabaseSettings, Settings
-from dpa_service.signing import services as signing
-from dpa_service.signing.seal import Seal, SealConfig
-from dpa_service.templates import services as templates
-from dpa_service.templates.bundle import shipped_bundles
-from dpa_service.templates.rendering import Renderer, render_html
-from dpa_service.users.models import Role, User
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.rendering import render_html
+from dpa_service.documents.seal import Seal, SealConfig
+from dpa_service.template_versions import services as templates
+from dpa_service.template_versions.bundle import shipped_bundles
+from dpa_service.users.models import User
 
 
 async def signed_agreements(db: Database, renderer: Renderer, count: int) -> tuple[list[uuid.UUID], Principal]:
@@ -76,7 +77,7 @@ async def main(runs: int) -> None:
     settings = Settings(var_dir=var_dir, database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"))
     await asyncio.to_thread(migrate.upgrade, settings)
     db, renderer = Database(settings.database), Renderer()
-    seal = Seal(SealConfig.from_env(var_dir, organization=processor()["legal_name"]))
+    seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
     seal.load_certificate()
     ids, legal = await signed_agreements(db, renderer, runs + 1)
     actor = Actor(legal.user_id, "legal", None)

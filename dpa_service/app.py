@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,21 +20,22 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from dpa_service import __version__
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
+from dpa_service.agreements.pages import SigningPages
 from dpa_service.agreements.services import expire_overdue
-from dpa_service.app_secret import load_app_secret
 from dpa_service.audit.controllers import AuditController
-from dpa_service.auth import ApiKeyAuthenticationMiddleware
-from dpa_service.db import Database, Scope
-from dpa_service.deps import dependencies
-from dpa_service.idempotency import purge_expired
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.mailer import Mailer
+from dpa_service.core.registry import processor
+from dpa_service.core.secrets import load_app_secret
+from dpa_service.core.settings import Settings, get_settings
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.seal import Seal, SealConfig
+from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
+from dpa_service.http.deps import dependencies
+from dpa_service.http.idempotency import purge_expired
+from dpa_service.http.problems import exception_handlers, request_id_middleware
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
-from dpa_service.notifications.mail import Mailer
 from dpa_service.notifications.queue import run_forever
-from dpa_service.problems import exception_handlers, request_id_middleware
-from dpa_service.registry import processor
-from dpa_service.settings import Settings, get_settings
-from dpa_service.signing.pages import SigningPages
-from dpa_service.signing.seal import Seal, SealConfig
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
     SubprocessorChangesController,
@@ -41,8 +43,7 @@ from dpa_service.subprocessors.controllers import (
     TenantSubprocessorsController,
 )
 from dpa_service.subprocessors.services import ensure_seeded, record_deemed_acceptances
-from dpa_service.templates.controllers import TemplatesController
-from dpa_service.templates.rendering import Renderer
+from dpa_service.template_versions.controllers import TemplatesController
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
 from dpa_service.transfers.controllers import (
     TransferMechanismsController,
@@ -50,6 +51,7 @@ from dpa_service.transfers.controllers import (
     TransfersController,
 )
 from dpa_service.users.controllers import ApiKeyController, IdentityController
+from dpa_service.users.keys import authenticate
 
 # Paths that do not take an API key: health, the OpenAPI document, and (later) signing links and webhooks,
 # which carry their own secret.
@@ -101,9 +103,10 @@ def _lifespan(settings: Settings):
         except Exception:  # an unreachable or unmigrated database must not stop /health from saying so
             logging.getLogger("dpa_service.app").exception("could not load the sub-processor list")
         app.state.secret = load_app_secret(settings)
+        app.state.authenticate = functools.partial(authenticate, app.state.db)
         app.state.renderer = Renderer()
         app.state.mailer = Mailer(settings)
-        app.state.seal = Seal(SealConfig.from_env(settings.var_dir, organization=processor()["legal_name"]))
+        app.state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
         await anyio.to_thread.run_sync(app.state.seal.load_certificate)
         sweeper = asyncio.create_task(_housekeeping(app.state.db))
         deliverer = asyncio.create_task(_deliver_outbox(app, settings))

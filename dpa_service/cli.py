@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service import migrate
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope
-from dpa_service.exceptions import Conflict
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.exceptions import Conflict
+from dpa_service.core.identity import Actor
+from dpa_service.core.settings import get_settings
 from dpa_service.logs import log_config
-from dpa_service.settings import get_settings
 
 T = TypeVar("T")
 
@@ -81,8 +81,8 @@ def worker(every: float, concurrency: int) -> None:
     """Deliver the outbox (e-mail and signed webhooks) in its own process; run several if you like.
 
     With REDIS_URL set, deliveries go through a Redis-backed SAQ queue that all workers share."""
-    from dpa_service.app_secret import load_app_secret
-    from dpa_service.notifications.mail import Mailer
+    from dpa_service.core.mailer import Mailer
+    from dpa_service.core.secrets import load_app_secret
     from dpa_service.notifications.queue import run_forever
 
     settings = get_settings()
@@ -167,8 +167,9 @@ def templates() -> None:
 @click.option("--author", "author_email", default=None, help="E-mail of the legal user who authored the change.")
 def templates_sync(author_email: str | None) -> None:
     """Import changed template files as new draft versions (idempotent by content hash)."""
-    from dpa_service.templates.services import sync_from_files
-    from dpa_service.users.models import Role, User
+    from dpa_service.core.identity import Role
+    from dpa_service.template_versions.services import sync_from_files
+    from dpa_service.users.models import User
 
     async def work(session: AsyncSession) -> list[str]:
         actor = Actor.system("templates sync")
@@ -194,11 +195,11 @@ def templates_sync(author_email: str | None) -> None:
 def verify(path: Path) -> None:
     """Check a PDF against the executed agreements and the service seal (exit 0 verified, 1 tampered, 2 unknown)."""
     from dpa_service.agreements.services import verify_document
-    from dpa_service.registry import processor
-    from dpa_service.signing.seal import Seal, SealConfig
+    from dpa_service.core.registry import processor
+    from dpa_service.documents.seal import Seal, SealConfig
 
     settings = get_settings()
-    seal = Seal(SealConfig.from_env(settings.var_dir, organization=processor()["legal_name"]))
+    seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
     content = path.read_bytes()
     _migrate()
     result = _in_transaction(lambda session: verify_document(session, seal, content))
@@ -235,7 +236,7 @@ def registry_sync() -> None:
     deployment whose data is inconsistent fails here, before it serves. The sub-processor file's first load
     is list version 1; a later edit becomes a proposed change that legal publishes with notice.
     """
-    from dpa_service import registry as reference
+    from dpa_service.core import registry as reference
     from dpa_service.subprocessors import services as subprocessors
 
     for loader in (reference.mechanisms, reference.adequacy_decisions, reference.subprocessor_seed):

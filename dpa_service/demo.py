@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor
+from dpa_service.core.identity import Actor, Role
 from dpa_service.tenants.models import Tenant, TenantCreate
 from dpa_service.tenants.services import create_tenant
-from dpa_service.users.models import Role, User
+from dpa_service.users.models import User
 from dpa_service.users.services import add_user, new_api_key
 
 DEMO_STAFF = (
@@ -61,8 +61,8 @@ async def _fresh_key(session: AsyncSession, user: User) -> str:
 
 async def _approve_shipped_templates(session: AsyncSession, actor: Actor) -> dict[str, str]:
     """Import the shipped templates and have the demo legal user approve any key with no approved version."""
-    from dpa_service.templates import services as templates
-    from dpa_service.templates.models import TemplateStatus, TemplateVersion
+    from dpa_service.template_versions import services as templates
+    from dpa_service.template_versions.models import TemplateStatus, TemplateVersion
 
     await templates.sync_from_files(session, actor)
     legal = await session.scalar(select(User).where(User.tenant_id.is_(None), User.role == Role.LEGAL.value))

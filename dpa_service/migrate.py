@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from dpa_service.settings import Settings
+from dpa_service.core.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

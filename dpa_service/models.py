@@ -2,15 +2,13 @@
 
 from sqlmodel import SQLModel
 
-from dpa_service.agreements.models import Agreement, AgreementDocument
+from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
 from dpa_service.audit.models import AuditEvent, AuditHead
-from dpa_service.idempotency import IdempotencyRecord
-from dpa_service.notifications.mail import MailDelivery
+from dpa_service.http.idempotency import IdempotencyRecord
+from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
-from dpa_service.notifications.webhooks import WebhookDelivery, WebhookEndpoint
-from dpa_service.signing.models import Signature, SignatureRequest
 from dpa_service.subprocessors.models import Acceptance, Objection, SubprocessorChange, SubprocessorVersion
-from dpa_service.templates.models import TemplateVersion
+from dpa_service.template_versions.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers.models import MechanismInvalidation, Transfer, TransferNotice
 from dpa_service.users.models import ApiKey, User

@@ -13,7 +13,6 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -23,8 +22,8 @@ from sqlalchemy import text
 
 from dpa_service import migrate
 from dpa_service.app import create_app
-from dpa_service.db import Database, make_engine
-from dpa_service.settings import DatabaseSettings, Settings
+from dpa_service.core.db import Database, make_engine
+from dpa_service.core.settings import DatabaseSettings, Settings
 from tests.helpers.api import Api, bootstrap_admin
 
 pytest_plugins = ["tests.helpers.receiver"]
@@ -127,7 +126,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
     (Litestar's AsyncTestClient runs the app behind a blocking portal, which serializes requests.)
     """
-    app = create_app(replace(settings))
+    app = create_app(settings.model_copy())
     async with running(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:

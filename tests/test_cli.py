@@ -60,7 +60,7 @@ def test_templates_sync_is_idempotent(demo_var: tuple[Path, dict]) -> None:
 
 
 def test_registry_sync_checks_the_reference_data(tmp_path: Path) -> None:
-    from dpa_service import registry
+    from dpa_service.core import registry
 
     assert registry.check() == []
     result = dpa(tmp_path, "registry", "sync")

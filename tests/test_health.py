@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from dpa_service.app import create_app
-from dpa_service.settings import DatabaseSettings, Settings
+from dpa_service.core.settings import DatabaseSettings, Settings
 from tests.conftest import running
 
 
@@ -19,7 +18,7 @@ async def test_health_reports_database_ok(client: httpx.AsyncClient) -> None:
 async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir" / "dpa.db"
     settings = Settings(var_dir=tmp_path, database=DatabaseSettings(url=f"sqlite+aiosqlite:///{missing}"))
-    app = create_app(replace(settings))
+    app = create_app(settings.model_copy())
     async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         response = await c.get("/health")
     assert response.status_code == 503

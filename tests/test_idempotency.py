@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from dpa_service.db import Database, Scope
+from dpa_service.core.db import Database, Scope
 from dpa_service.tenants.models import Tenant
 from tests.helpers.api import Api
 
@@ -81,7 +81,7 @@ async def test_a_failed_create_does_not_burn_the_key(admin: Api) -> None:
 
 
 async def test_the_stored_response_does_not_hold_the_new_key_in_clear(admin: Api, db: Database) -> None:
-    from dpa_service.idempotency import IdempotencyRecord
+    from dpa_service.http.idempotency import IdempotencyRecord
 
     response = await admin.post("/api-keys", {"name": "secret"}, {"Idempotency-Key": "no-clear-secrets"})
     key = response.json()["api_key"]

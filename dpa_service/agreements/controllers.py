@@ -18,20 +18,22 @@ from dpa_service.agreements.models import (
     AgreementPublic,
     AgreementStatus,
     DocumentVerification,
+    Evidence,
     ReviewCreate,
     ReviewView,
+    SignaturePublic,
     SignatureRequestCreate,
+    SignatureRequestPublic,
     VoidCreate,
 )
-from dpa_service.auth import Principal, require_roles, subscriber_admin, subscriber_only
-from dpa_service.db import Scope
-from dpa_service.deps import ActorDep, DbDep, PrincipalDep, RendererDep
-from dpa_service.exceptions import DPAError, InvalidInput
-from dpa_service.idempotency import create_once, created
-from dpa_service.notifications.mail import Mail, Mailer
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
-from dpa_service.signing.models import Evidence, SignaturePublic, SignatureRequestPublic
-from dpa_service.users.models import Role
+from dpa_service.core.db import Scope
+from dpa_service.core.exceptions import DPAError, InvalidInput
+from dpa_service.core.identity import Principal, Role
+from dpa_service.core.mailer import Mail, Mailer
+from dpa_service.http.auth import require_roles, subscriber_admin, subscriber_only
+from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep, RendererDep
+from dpa_service.http.idempotency import create_once, created
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 
 logger = logging.getLogger("dpa_service.agreements")
 

@@ -16,22 +16,16 @@ from typing import Any
 
 import anyio
 
-from dpa_service.agreements.models import Agreement
-from dpa_service.clock import as_utc, rfc3339
-from dpa_service.registry import processor
-from dpa_service.signing.models import Signature
-from dpa_service.signing.seal import Seal
-from dpa_service.signing.services import consent_text
-from dpa_service.templates.context import build_context, subprocessor_annex
-from dpa_service.templates.models import TemplateVersion
-from dpa_service.templates.rendering import (
-    RenderedPdf,
-    Renderer,
-    compiled_template,
-    layout,
-    render_html,
-)
-from dpa_service.templates.services import render_job
+from dpa_service.agreements.links import consent_text
+from dpa_service.agreements.models import Agreement, Signature
+from dpa_service.core.clock import as_utc, rfc3339
+from dpa_service.core.registry import processor
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.rendering import RenderedPdf, compiled_template, layout, render_html
+from dpa_service.documents.seal import Seal
+from dpa_service.template_versions.context import build_context, subprocessor_annex
+from dpa_service.template_versions.models import TemplateVersion
+from dpa_service.template_versions.services import render_job
 
 CERTIFICATE = "certificate.html.j2"
 

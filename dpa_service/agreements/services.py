@@ -25,8 +25,8 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dpa_service import registry
 from dpa_service.agreements import documents
+from dpa_service.agreements import links as signing
 from dpa_service.agreements.models import (
     Agreement,
     AgreementCreate,
@@ -35,24 +35,25 @@ from dpa_service.agreements.models import (
     AgreementStatus,
     ReviewCreate,
     ReviewDecision,
+    Signature,
+    SignatureRequest,
     SignatureRequestCreate,
 )
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor, Principal
-from dpa_service.clock import utcnow
-from dpa_service.db import Database, Scope, tenant_of
-from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope, tenant_of
+from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.seal import Seal, ValidationStatus
 from dpa_service.notifications.outbox import enqueue_many
-from dpa_service.signing import services as signing
-from dpa_service.signing.models import Signature, SignatureRequest
-from dpa_service.signing.seal import Seal, ValidationStatus
 from dpa_service.subprocessors import services as subprocessors
-from dpa_service.templates import services as templates
-from dpa_service.templates.rendering import Renderer
-from dpa_service.templates.variables import validate_variables
+from dpa_service.template_versions import services as templates
+from dpa_service.template_versions.variables import validate_variables
 from dpa_service.tenants import services as tenants
 from dpa_service.transfers import services as transfers
-from dpa_service.users.models import Role, User
+from dpa_service.users.models import User
 
 logger = logging.getLogger("dpa_service.agreements")
 

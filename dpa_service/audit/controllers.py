@@ -10,11 +10,11 @@ from litestar.params import QueryParameter
 
 from dpa_service.audit import services
 from dpa_service.audit.models import AuditEventPublic, ChainVerification
-from dpa_service.auth import require_roles
-from dpa_service.db import Scope
-from dpa_service.deps import DbDep, PrincipalDep
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_int_cursor, page_of
-from dpa_service.users.models import Role
+from dpa_service.core.db import Scope
+from dpa_service.core.identity import Role
+from dpa_service.http.auth import require_roles
+from dpa_service.http.deps import DbDep, PrincipalDep
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_int_cursor, page_of
 
 audit_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL, Role.PLATFORM_ADMIN)
 

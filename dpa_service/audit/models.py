@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-from dpa_service.db import UTCDateTime
+from dpa_service.core.db import UTCDateTime
 
 PLATFORM_CHAIN = "platform"
 GENESIS_HASH = "0" * 64

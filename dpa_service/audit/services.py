@@ -20,9 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit.models import GENESIS_HASH, PLATFORM_CHAIN, AuditEvent, AuditHead, ChainVerification
-from dpa_service.auth import Actor
-from dpa_service.clock import rfc3339, utcnow
-from dpa_service.ids import new_id
+from dpa_service.core.clock import rfc3339, utcnow
+from dpa_service.core.identity import Actor
+from dpa_service.core.ids import new_id
 
 
 def chain_of(tenant_id: uuid.UUID | None) -> str:

@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from dpa_service.db import make_engine
+from dpa_service.core.db import make_engine
+from dpa_service.core.settings import get_settings
 from dpa_service.models import metadata
-from dpa_service.settings import get_settings
 
 config = context.config
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from alembic import op
 
-from dpa_service.db import ROLE_NAME
-from dpa_service.settings import get_settings
+from dpa_service.core.db import ROLE_NAME
+from dpa_service.core.settings import get_settings
 
 _SCOPE = (
     "current_setting('app.cross_tenant', true) = 'on' "

@@ -10,26 +10,25 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import select, update
 
 from dpa_service.audit import services as audit
-from dpa_service.auth import Principal, subscriber_admin
-from dpa_service.clock import utcnow
-from dpa_service.deps import ActorDep, DbDep, PrincipalDep
-from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound
-from dpa_service.idempotency import create_once, created
-from dpa_service.notifications.webhooks import (
+from dpa_service.core.clock import utcnow
+from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound
+from dpa_service.core.identity import Principal
+from dpa_service.http.auth import subscriber_admin
+from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.idempotency import create_once, created
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
+from dpa_service.notifications.models import (
     EVENT_NAMES,
     DeliveryStatus,
-    UnsafeUrl,
     WebhookDelivery,
     WebhookDeliveryPublic,
     WebhookEndpoint,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
     WebhookEndpointPublic,
-    check_url,
-    new_secret,
 )
+from dpa_service.notifications.webhooks import UnsafeUrl, check_url, new_secret
 from dpa_service.notifications.worker import RETRY_WINDOW
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 
 
 async def _endpoint(session: Any, principal: Principal, endpoint_id: uuid.UUID) -> WebhookEndpoint:

@@ -17,9 +17,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from dpa_service.clock import utcnow
-from dpa_service.db import UTCDateTime
-from dpa_service.ids import new_id
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import UTCDateTime
+from dpa_service.core.ids import new_id
 
 
 class OutboxMessage(SQLModel, table=True):

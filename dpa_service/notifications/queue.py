@@ -29,9 +29,9 @@ from typing import Any, ClassVar
 import httpx
 from saq import Queue, Worker
 
-from dpa_service.db import Database
-from dpa_service.notifications.mail import MailDelivery, Mailer
-from dpa_service.notifications.webhooks import WebhookDelivery
+from dpa_service.core.db import Database
+from dpa_service.core.mailer import Mailer
+from dpa_service.notifications.models import MailDelivery, WebhookDelivery
 from dpa_service.notifications.worker import (
     BATCH,
     LEASE,

@@ -21,21 +21,14 @@ import httpx
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Select, select
 
-from dpa_service.clock import as_utc, rfc3339, utcnow
-from dpa_service.db import Database, Scope
-from dpa_service.notifications.mail import Mail, MailDelivery, Mailer
+from dpa_service.core.clock import as_utc, rfc3339, utcnow
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Role
+from dpa_service.core.mailer import Mail, Mailer
+from dpa_service.notifications.models import DeliveryStatus, MailDelivery, WebhookDelivery, WebhookEndpoint, wants
 from dpa_service.notifications.outbox import OutboxMessage
-from dpa_service.notifications.webhooks import (
-    DeliveryStatus,
-    UnsafeUrl,
-    WebhookDelivery,
-    WebhookEndpoint,
-    check_url,
-    open_secret,
-    signature_header,
-    wants,
-)
-from dpa_service.users.models import Role, User
+from dpa_service.notifications.webhooks import UnsafeUrl, check_url, open_secret, signature_header
+from dpa_service.users.models import User
 
 logger = logging.getLogger("dpa_service.worker")
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
-from dpa_service.auth import Principal, require_roles, subscriber_admin, subscriber_only
-from dpa_service.deps import ActorDep, DbDep, PrincipalDep
-from dpa_service.exceptions import NotFound
-from dpa_service.idempotency import create_once, created
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
+from dpa_service.core.exceptions import NotFound
+from dpa_service.core.identity import Principal, Role
+from dpa_service.http.auth import require_roles, subscriber_admin, subscriber_only
+from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.idempotency import create_once, created
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 from dpa_service.subprocessors import services
 from dpa_service.subprocessors.models import (
     AcceptancePublic,
@@ -25,7 +26,6 @@ from dpa_service.subprocessors.models import (
     TenantAuthorization,
     VersionPublic,
 )
-from dpa_service.users.models import Role
 
 legal_only = require_roles(Role.LEGAL)
 objection_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)

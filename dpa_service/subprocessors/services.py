@@ -29,14 +29,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dpa_service import registry
 from dpa_service.agreements.models import Agreement, AgreementStatus
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor
-from dpa_service.clock import as_utc, rfc3339, utcnow
-from dpa_service.db import Database, Scope, tenant_of
-from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound
-from dpa_service.ids import new_id
+from dpa_service.core import registry
+from dpa_service.core.clock import as_utc, rfc3339, utcnow
+from dpa_service.core.db import Database, Scope, tenant_of
+from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound
+from dpa_service.core.identity import Actor
+from dpa_service.core.ids import new_id
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.subprocessors.models import (
     STANDARD_NOTICE_DAYS,

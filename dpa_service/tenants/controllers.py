@@ -8,16 +8,11 @@ from typing import Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from dpa_service.auth import (
-    Principal,
-    platform_admin_only,
-    staff_only,
-    subscriber_admin,
-    subscriber_only,
-)
-from dpa_service.deps import ActorDep, DbDep, PrincipalDep
-from dpa_service.idempotency import create_once, created
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
+from dpa_service.core.identity import Principal
+from dpa_service.http.auth import platform_admin_only, staff_only, subscriber_admin, subscriber_only
+from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.idempotency import create_once, created
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
 from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantCreate, TenantCreated, TenantPublic, TenantUpdate
 

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from dpa_service.clock import utcnow
-from dpa_service.db import UTCDateTime
-from dpa_service.ids import new_id
-from dpa_service.validation import STRICT_BODY, CountryCode, Email, LegalName, Name
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import UTCDateTime
+from dpa_service.core.ids import new_id
+from dpa_service.core.validation import STRICT_BODY, CountryCode, Email, LegalName, Name
 
 
 class TenantProfile(SQLModel):

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor
-from dpa_service.clock import utcnow
-from dpa_service.exceptions import FieldError, InvalidInput, NotFound
+from dpa_service.core.clock import utcnow
+from dpa_service.core.exceptions import FieldError, InvalidInput, NotFound
+from dpa_service.core.identity import Actor, Role
 from dpa_service.tenants.models import (
     REQUIRED_PROFILE_FIELDS,
     Tenant,
@@ -22,7 +22,6 @@ from dpa_service.tenants.models import (
     TenantPublic,
     TenantUpdate,
 )
-from dpa_service.users.models import Role
 from dpa_service.users.services import add_user
 
 

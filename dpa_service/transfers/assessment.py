@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from dpa_service import registry
-from dpa_service.registry import Mechanism
+from dpa_service.core import registry
+from dpa_service.core.registry import Mechanism
 
 
 @dataclass(frozen=True)

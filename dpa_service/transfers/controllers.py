@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dpa_service import registry
-from dpa_service.auth import Principal, require_roles, subscriber_admin
-from dpa_service.clock import utcnow
-from dpa_service.deps import ActorDep, DbDep, PrincipalDep
-from dpa_service.idempotency import create_once, created
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor, page_of
+from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
+from dpa_service.core.identity import Principal, Role
+from dpa_service.http.auth import require_roles, subscriber_admin
+from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.idempotency import create_once, created
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor, page_of
 from dpa_service.transfers import services
 from dpa_service.transfers.models import (
     AffectedReport,
@@ -28,7 +29,6 @@ from dpa_service.transfers.models import (
     TransferPublic,
     TransferUpdate,
 )
-from dpa_service.users.models import Role
 
 legal_only = require_roles(Role.LEGAL)
 register_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)

@@ -11,11 +11,11 @@ from pydantic import StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import JSON, Date, Index, Text
 from sqlmodel import Field, SQLModel
 
-from dpa_service import registry
-from dpa_service.clock import utcnow
-from dpa_service.db import UTCDateTime
-from dpa_service.ids import new_id
-from dpa_service.validation import STRICT_BODY, CountryCode
+from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import UTCDateTime
+from dpa_service.core.ids import new_id
+from dpa_service.core.validation import STRICT_BODY, CountryCode
 
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dpa_service import registry
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor, Principal
-from dpa_service.clock import utcnow
-from dpa_service.db import tenant_of
-from dpa_service.exceptions import FieldError, InvalidInput, NotFound, PermissionDenied
-from dpa_service.ids import new_id
+from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import tenant_of
+from dpa_service.core.exceptions import FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.identity import Actor, Principal
+from dpa_service.core.ids import new_id
 from dpa_service.notifications.outbox import OutboxMessage, enqueue_many
 from dpa_service.tenants import services as tenants
 from dpa_service.transfers.assessment import TransferFacts, assess

@@ -9,23 +9,10 @@ from enum import StrEnum
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from dpa_service.clock import utcnow
-from dpa_service.db import UTCDateTime
-from dpa_service.ids import new_id
-from dpa_service.validation import STRICT_BODY, Email, Name
-
-
-class Role(StrEnum):
-    OWNER = "owner"
-    ADMIN = "admin"
-    MEMBER = "member"
-    LEGAL = "legal"
-    SALES = "sales"
-    PLATFORM_ADMIN = "platform_admin"
-
-
-SUBSCRIBER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.MEMBER})
-STAFF_ROLES = frozenset({Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN})
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import UTCDateTime
+from dpa_service.core.ids import new_id
+from dpa_service.core.validation import STRICT_BODY, Email, Name
 
 
 class SubscriberRole(StrEnum):

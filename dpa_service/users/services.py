@@ -9,19 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor, Principal, generate_api_key
-from dpa_service.clock import utcnow
-from dpa_service.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
-from dpa_service.users.models import (
-    ApiKey,
-    ApiKeyCreated,
-    ApiKeyPublic,
-    Role,
-    StaffCreate,
-    User,
-    UserCreate,
-    UserCreated,
-)
+from dpa_service.core.clock import utcnow
+from dpa_service.core.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.users.keys import generate_api_key
+from dpa_service.users.models import ApiKey, ApiKeyCreated, ApiKeyPublic, StaffCreate, User, UserCreate, UserCreated
 
 
 async def _ensure_email_free(session: AsyncSession, tenant_id: uuid.UUID | None, email: str) -> None:

@@ -7,7 +7,6 @@ import hashlib
 import io
 import shutil
 import subprocess
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -16,9 +15,9 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from dpa_service.app import create_app
-from dpa_service.db import Database
-from dpa_service.notifications.mail import read_log
-from dpa_service.settings import Settings
+from dpa_service.core.db import Database
+from dpa_service.core.mailer import read_log
+from dpa_service.core.settings import Settings
 from tests.conftest import running
 from tests.helpers.agreements import approve_standard_dpa, request_variables, token_of
 from tests.helpers.api import Api
@@ -194,7 +193,7 @@ async def test_a_link_for_someone_else_is_only_mailed(parties: tuple[Api, Api], 
 async def test_automatic_countersignature_by_the_named_signatory(parties: tuple[Api, Api], settings: Settings) -> None:
     owner, legal = parties
     legal_me = (await legal.get("/me")).json()
-    app = create_app(replace(settings, auto_countersign_email=legal_me["email"]))
+    app = create_app(settings.model_copy(update={"auto_countersign_email": legal_me["email"]}))
     # In this loop, like the app the fixtures started: a blocking test client would stall that one's writers.
     async with (
         running(app),

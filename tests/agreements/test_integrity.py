@@ -15,11 +15,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dpa_service.agreements import services
-from dpa_service.agreements.models import AgreementDocument
-from dpa_service.auth import Actor, Principal
-from dpa_service.db import Database, Scope
-from dpa_service.signing.models import Signature
-from dpa_service.users.models import Role
+from dpa_service.agreements.models import AgreementDocument, Signature
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor, Principal, Role
 from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_own_signature, to_status, token_of
 from tests.helpers.api import Api
 from tests.helpers.isolation import Probe, assert_isolated

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from dpa_service.agreements.models import SignatureRequest
 from dpa_service.agreements.services import expire_overdue
-from dpa_service.clock import utcnow
-from dpa_service.db import Database, Scope
-from dpa_service.signing.models import SignatureRequest
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
 from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_variables, sign, to_status
 from tests.helpers.api import Api
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 
 import httpx
 import pytest
 from pypdf import PdfReader
 
-from dpa_service import registry
 from dpa_service.app import create_app
-from dpa_service.db import Database
+from dpa_service.core import registry
+from dpa_service.core.db import Database
+from dpa_service.core.mailer import read_log
+from dpa_service.core.settings import Settings
 from dpa_service.logs import redact
-from dpa_service.notifications.mail import read_log
-from dpa_service.settings import Settings
 from tests.conftest import running
 from tests.helpers.agreements import approve_standard_dpa, request_own_signature, request_variables, to_status, token_of
 from tests.helpers.api import Api
@@ -30,7 +29,7 @@ async def test_mailed_links_follow_public_base_url_not_the_host_header(
     parties: tuple[Api, Api], settings: Settings
 ) -> None:
     owner, legal = parties
-    app = create_app(replace(settings, public_base_url="https://dpa.processor.example"))
+    app = create_app(settings.model_copy(update={"public_base_url": "https://dpa.processor.example"}))
     async with (
         running(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://attacker.example") as http,

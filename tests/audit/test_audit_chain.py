@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dpa_service.audit.services import event_hash
-from dpa_service.db import Database, Scope
+from dpa_service.core.db import Database, Scope
 from tests.helpers.api import Api
 
 

@@ -14,9 +14,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from dpa_service import migrate
-from dpa_service.db import make_engine
+from dpa_service.core.db import make_engine
+from dpa_service.core.settings import DatabaseSettings, Settings
 from dpa_service.models import TENANT_OWNED_TABLES, metadata
-from dpa_service.settings import DatabaseSettings, Settings
 
 
 async def _diff_and_tables(url: str) -> tuple[list, set[str]]:

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from dpa_service.db import Database, Scope
+from dpa_service.core.db import Database, Scope
 from dpa_service.models import TENANT_OWNED_TABLES
 from tests.helpers.api import Api
 

@@ -7,10 +7,10 @@ import re
 import uuid
 from typing import Any
 
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope
-from dpa_service.templates import services as templates
-from dpa_service.templates.bundle import shipped_bundles
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor
+from dpa_service.template_versions import services as templates
+from dpa_service.template_versions.bundle import shipped_bundles
 from tests.helpers.api import Api
 
 
@@ -28,8 +28,7 @@ async def approve_standard_dpa(db: Database) -> None:
 
 
 def _staff() -> Any:
-    from dpa_service.auth import Principal
-    from dpa_service.users.models import Role
+    from dpa_service.core.identity import Principal, Role
 
     return Principal(uuid.uuid4(), None, Role.LEGAL, "t@x.example", "T", uuid.uuid4())
 

@@ -11,9 +11,9 @@ import httpx
 from httpx import Response
 from sqlalchemy import select
 
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope
-from dpa_service.users.models import Role, StaffCreate, User
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor, Role
+from dpa_service.users.models import StaffCreate, User
 from dpa_service.users.services import create_staff
 
 API = "/api/v1"

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from dpa_service.app import create_app
-from dpa_service.clock import utcnow
-from dpa_service.db import Database
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database
+from dpa_service.core.settings import Settings
 from dpa_service.notifications.webhooks import verify_signature
 from dpa_service.notifications.worker import run_once
-from dpa_service.settings import Settings
 from tests.conftest import running
 from tests.helpers.agreements import approve_standard_dpa
 from tests.helpers.api import Api, bootstrap_admin
@@ -81,7 +81,7 @@ async def signed_receiver() -> AsyncIterator[tuple[Receiver, str]]:
 async def web(settings: Settings, db: Database) -> AsyncIterator[tuple[httpx.AsyncClient, Api]]:
     """The service with webhooks to private addresses allowed (a development setting), and a platform admin."""
     await approve_standard_dpa(db)
-    app = create_app(replace(settings, webhook_allow_private=True))
+    app = create_app(settings.model_copy(update={"webhook_allow_private": True}))
     async with running(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as http:

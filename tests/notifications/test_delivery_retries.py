@@ -14,13 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from dpa_service.clock import travel_to, utcnow
-from dpa_service.db import Database, Scope
+from dpa_service.core.clock import travel_to, utcnow
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.mailer import Mail, read_log
+from dpa_service.core.settings import Settings
 from dpa_service.notifications import worker
-from dpa_service.notifications.mail import Mail, MailDelivery, read_log
+from dpa_service.notifications.models import MailDelivery
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.notifications.worker import RETRY_WINDOW
-from dpa_service.settings import Settings
 from tests.helpers.api import Api
 from tests.helpers.receiver import Receiver, drain
 

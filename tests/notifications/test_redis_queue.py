@@ -14,10 +14,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from dpa_service.db import Database, Scope
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.settings import Settings
+from dpa_service.notifications.models import WebhookDelivery
 from dpa_service.notifications.outbox import enqueue_many
-from dpa_service.notifications.webhooks import WebhookDelivery
-from dpa_service.settings import Settings
 from tests.conftest import IN_CI
 from tests.helpers.api import Api
 from tests.helpers.receiver import Receiver

@@ -6,19 +6,18 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 import httpx
 from sqlalchemy import update
 
 from dpa_service.app import create_app
-from dpa_service.clock import utcnow
-from dpa_service.db import Database, Scope
-from dpa_service.notifications.mail import read_log
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.mailer import read_log
+from dpa_service.core.settings import Settings
+from dpa_service.notifications.models import WebhookDelivery
 from dpa_service.notifications.outbox import enqueue_many
-from dpa_service.notifications.webhooks import WebhookDelivery
-from dpa_service.settings import Settings
 from tests.conftest import running
 from tests.helpers.api import Api
 from tests.helpers.isolation import Probe, assert_isolated
@@ -47,7 +46,7 @@ async def test_signed_delivery_retry_dead_letter_and_replay(
     target, base = signed_receiver
     url = base + "/hooks"
     owner = await admin.new_tenant()
-    app = create_app(replace(settings, webhook_allow_private=True))
+    app = create_app(settings.model_copy(update={"webhook_allow_private": True}))
     async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         me = Api(http, owner.key)
         created = await me.post("/webhook-endpoints", {"url": url, "events": ["transfer.mechanism_invalidated"]})
@@ -146,7 +145,7 @@ async def test_agreement_status_changes_reach_subscribed_endpoints(
     url = base + "/hooks"
     await approve_standard_dpa(db)
     owner = await admin.new_tenant()
-    app = create_app(replace(settings, webhook_allow_private=True))
+    app = create_app(settings.model_copy(update={"webhook_allow_private": True}))
     async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         me = Api(http, owner.key)
         created = await me.post("/webhook-endpoints", {"url": url, "events": ["agreement.status_changed"]})

@@ -13,12 +13,12 @@ import httpx
 from sqlalchemy import select
 
 from dpa_service.agreements.models import Agreement
-from dpa_service.clock import travel_to, utcnow
-from dpa_service.db import Database, Scope
-from dpa_service.notifications.mail import read_log
+from dpa_service.core.clock import travel_to, utcnow
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.mailer import read_log
+from dpa_service.core.settings import Settings
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.webhooks import verify_signature
-from dpa_service.settings import Settings
 from dpa_service.subprocessors.services import PUBLISHED_TOPIC, record_deemed_acceptances
 from tests.helpers.agreements import to_status
 from tests.helpers.api import Api

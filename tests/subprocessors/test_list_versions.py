@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from dpa_service import registry
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope
+from dpa_service.core import registry
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor
 from dpa_service.subprocessors import services
 from tests.helpers.agreements import to_status
 from tests.helpers.api import Api

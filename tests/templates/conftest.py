@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from dpa_service.templates.bundle import TemplateBundle, shipped_bundles
-from dpa_service.templates.context import build_context
-from dpa_service.templates.models import TemplateVersion
-from dpa_service.templates.rendering import RenderJob
-from dpa_service.templates.services import render_job
+from dpa_service.documents.rendering import RenderJob
+from dpa_service.template_versions.bundle import TemplateBundle, shipped_bundles
+from dpa_service.template_versions.context import build_context
+from dpa_service.template_versions.models import TemplateVersion
+from dpa_service.template_versions.services import render_job
 
 
 @pytest.fixture(scope="session")

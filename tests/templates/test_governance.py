@@ -8,10 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope
-from dpa_service.templates.models import TemplateCreate
-from dpa_service.templates.services import create_version
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor
+from dpa_service.template_versions.models import TemplateCreate
+from dpa_service.template_versions.services import create_version
 from tests.helpers.api import Api
 
 SCHEMA = {

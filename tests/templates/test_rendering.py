@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from dpa_service import registry
-from dpa_service.exceptions import InvalidInput
-from dpa_service.templates.models import TemplateVersion
-from dpa_service.templates.rendering import Renderer, render_sync
-from dpa_service.templates.variables import validate_variables
+from dpa_service.core import registry
+from dpa_service.core.exceptions import InvalidInput
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.rendering import render_sync
+from dpa_service.template_versions.models import TemplateVersion
+from dpa_service.template_versions.variables import validate_variables
 from tests.templates.conftest import job_for, pdf_text, squash
 
 

@@ -6,10 +6,10 @@ import hashlib
 
 from sqlalchemy import select
 
-from dpa_service.auth import Actor
-from dpa_service.db import Database, Scope
-from dpa_service.templates.models import TemplateVersion
-from dpa_service.templates.services import sync_from_files
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor
+from dpa_service.template_versions.models import TemplateVersion
+from dpa_service.template_versions.services import sync_from_files
 from tests.helpers.api import Api
 from tests.templates.conftest import pdf_text, squash
 from tests.templates.test_governance import new_template

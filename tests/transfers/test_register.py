@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from dpa_service.clock import utcnow
-from dpa_service.db import Database, Scope
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers.models import Transfer

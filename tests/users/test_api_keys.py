@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import select
 
-from dpa_service.db import Database, Scope
+from dpa_service.core.db import Database, Scope
 from dpa_service.users.models import ApiKey
 from tests.helpers.api import Api
 from tests.helpers.isolation import Probe, assert_isolated

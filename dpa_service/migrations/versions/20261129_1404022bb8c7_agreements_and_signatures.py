@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
+import dpa_service.core.db
 from dpa_service.migrations.security import enable_tenant_rls, freeze_columns, grant_app, make_append_only
 
 revision: str = '1404022bb8c7'
@@ -34,21 +34,21 @@ def upgrade() -> None:
     sa.Column('custom_clauses', sa.JSON(), nullable=False),
     sa.Column('review_comment', sa.Text(), nullable=True),
     sa.Column('reviewed_by', sa.Uuid(), nullable=True),
-    sa.Column('reviewed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('subprocessor_list_version', sa.Integer(), nullable=True),
     sa.Column('created_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('signed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('executed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('signed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('executed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('effective_date', sa.Date(), nullable=True),
     sa.Column('document_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('sealed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('voided_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sealed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('voided_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('void_reason', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('superseded_by', sa.Uuid(), nullable=True),
-    sa.Column('superseded_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('superseded_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['template_id'], ['template_versions.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -62,8 +62,8 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('content', sa.LargeBinary(), nullable=False),
-    sa.Column('sealed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sealed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('agreement_id'),
@@ -84,9 +84,9 @@ def upgrade() -> None:
     sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('document_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('requested_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -106,7 +106,7 @@ def upgrade() -> None:
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('typed_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('signed_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('signed_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('consent', sa.Boolean(), nullable=False),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
+import dpa_service.core.db
 from dpa_service.migrations.security import enable_tenant_rls, grant_app, make_append_only
 
 revision: str = '45e329278431'
@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('legal_reference', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('recorded_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('affected_tenants', sa.Integer(), nullable=False),
     sa.Column('affected_transfers', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -43,8 +43,8 @@ def upgrade() -> None:
     sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('mechanism', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
     sa.Column('planned_date', sa.Date(), nullable=False),
     sa.Column('created_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -86,8 +86,8 @@ def upgrade() -> None:
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('agreement_id', sa.Uuid(), nullable=True),
     sa.Column('created_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')

@@ -11,13 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
-from dpa_service.migrations.security import (
-    create_app_role,
-    enable_tenant_rls,
-    grant_app,
-    make_append_only,
-)
+import dpa_service.core.db
+from dpa_service.migrations.security import create_app_role, enable_tenant_rls, grant_app, make_append_only
 
 revision: str = '7dbe8aaa044f'
 down_revision: str | None = None
@@ -32,7 +27,7 @@ def upgrade() -> None:
     sa.Column('chain', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=True),
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Uuid(), nullable=True),
     sa.Column('actor_role', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -68,8 +63,8 @@ def upgrade() -> None:
     sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=False),
     sa.Column('response', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key_hash')
     )
     with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
@@ -90,8 +85,8 @@ def upgrade() -> None:
     sa.Column('eu_representative_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('users',
@@ -100,7 +95,7 @@ def upgrade() -> None:
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -115,8 +110,8 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('prefix', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('key_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
+import dpa_service.core.db
 from dpa_service.migrations.security import enable_tenant_rls, grant_app
 
 revision: str = '8e4a4ec32c70'
@@ -29,8 +29,8 @@ def upgrade() -> None:
     sa.Column('events', sa.JSON(), nullable=False),
     sa.Column('secret_sealed', sa.LargeBinary(), nullable=False),
     sa.Column('created_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -46,12 +46,12 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('retry_until', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('retry_until', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoints.id'], ),
     sa.ForeignKeyConstraint(['message_id'], ['outbox.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
+import dpa_service.core.db
 from dpa_service.migrations.security import freeze_columns, grant_app
 
 revision: str = 'd2f8cc95f5e0'
@@ -38,10 +38,10 @@ def upgrade() -> None:
     sa.Column('author_id', sa.Uuid(), nullable=True),
     sa.Column('submitted_by', sa.Uuid(), nullable=True),
     sa.Column('approver_id', sa.Uuid(), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('approved_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('retired_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('approved_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('retired_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('template_versions', schema=None) as batch_op:

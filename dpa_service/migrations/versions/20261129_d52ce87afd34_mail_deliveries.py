@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
+import dpa_service.core.db
 from dpa_service.migrations.security import enable_tenant_rls, grant_app
 
 
@@ -32,11 +32,11 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('retry_until', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('retry_until', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['message_id'], ['outbox.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import dpa_service.db
+import dpa_service.core.db
 from dpa_service.migrations.security import enable_tenant_rls, freeze_columns, grant_app, make_append_only
 
 revision: str = 'ec4a953bb3dc'
@@ -34,12 +34,12 @@ def upgrade() -> None:
     sa.Column('notice_days', sa.Integer(), nullable=True),
     sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.Column('created_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('published_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('published_by', sa.Uuid(), nullable=True),
-    sa.Column('effective_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('effective_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('notified_tenants', sa.Integer(), nullable=False),
-    sa.Column('effective_recorded_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('effective_recorded_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('version')
     )
@@ -54,8 +54,8 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('change_id', sa.Uuid(), nullable=True),
     sa.Column('published_by', sa.Uuid(), nullable=True),
-    sa.Column('published_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('effective_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('effective_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('number')
     )
@@ -65,9 +65,9 @@ def upgrade() -> None:
     sa.Column('change_id', sa.Uuid(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
-    sa.Column('accepted_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('accepted_by', sa.Uuid(), nullable=True),
-    sa.Column('recorded_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['change_id'], ['subprocessor_changes.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -83,11 +83,11 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('raised_by', sa.Uuid(), nullable=True),
-    sa.Column('raised_at', dpa_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('raised_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('resolution', sa.Text(), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('resolved_by', sa.Uuid(), nullable=True),
-    sa.Column('resolved_at', dpa_service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', dpa_service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['change_id'], ['subprocessor_changes.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
     sa.PrimaryKeyConstraint('id')

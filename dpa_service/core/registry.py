@@ -22,7 +22,7 @@ def data_root(name: str) -> Traversable:
     packaged = resources.files("dpa_service") / "_data" / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / name
+    return Path(__file__).resolve().parents[2] / name
 
 
 def load_json(relative: str) -> Any:

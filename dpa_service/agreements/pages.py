@@ -18,11 +18,11 @@ from litestar.params import FromPath
 
 from dpa_service.agreements import services as agreements
 from dpa_service.agreements.controllers import public
-from dpa_service.clock import rfc3339
-from dpa_service.exceptions import DPAError, InvalidInput
-from dpa_service.registry import processor
-from dpa_service.signing.services import consent_sha256, consent_text
-from dpa_service.templates.rendering import compiled_template
+from dpa_service.agreements.links import consent_sha256, consent_text
+from dpa_service.core.clock import rfc3339
+from dpa_service.core.exceptions import DPAError, InvalidInput
+from dpa_service.core.registry import processor
+from dpa_service.documents.rendering import compiled_template
 
 logger = logging.getLogger("dpa_service.signing")
 
@@ -40,7 +40,7 @@ PAGE = "sign.html.j2"
 
 @cache
 def _page_source() -> str:
-    return (resources.files("dpa_service.signing") / PAGE).read_text(encoding="utf-8")
+    return (resources.files("dpa_service.agreements") / PAGE).read_text(encoding="utf-8")
 
 
 def page(status: int, heading: str, **context: Any) -> Response[str]:

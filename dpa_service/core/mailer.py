@@ -1,4 +1,4 @@
-"""E-mail: appended to a mail log under `$DPA_VAR_DIR/mail/` by default, sent through SMTP when SMTP_URL is set.
+"""Sending e-mail: appended to a mail log under `$DPA_VAR_DIR/mail/` by default, through SMTP when SMTP_URL is set.
 
 SMTP_URL looks like `smtp://user:password@host:587` (STARTTLS) or `smtps://user:password@host:465`.
 Notifications become `MailDelivery` rows when the outbox is fanned out, and the worker sends them with the same
@@ -13,48 +13,17 @@ import logging
 import os
 import smtplib
 import ssl
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import anyio
-from sqlalchemy import Index, Text
-from sqlmodel import Field, SQLModel
 
-from dpa_service.clock import rfc3339, utcnow
-from dpa_service.db import UTCDateTime
-from dpa_service.ids import new_id
-from dpa_service.settings import Settings
+from dpa_service.core.clock import rfc3339, utcnow
+from dpa_service.core.settings import Settings
 
 logger = logging.getLogger("dpa_service.mail")
-
-
-class MailDelivery(SQLModel, table=True):
-    """One notification e-mail to one address, sent by the worker (pending -> delivered, or dead after 3 days)."""
-
-    __tablename__ = "mail_deliveries"
-    __table_args__ = (
-        Index("ix_mail_deliveries_tenant_id_id", "tenant_id", "id"),
-        Index("ix_mail_deliveries_due", "status", "next_attempt_at"),
-        Index("uq_mail_deliveries_message_recipient", "message_id", "recipient", unique=True),
-    )
-
-    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
-    message_id: uuid.UUID = Field(foreign_key="outbox.id")
-    recipient: str = Field(max_length=320)
-    subject: str = Field(max_length=500)
-    body: str = Field(sa_type=Text)
-    status: str = Field(default="pending", max_length=20)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
-    retry_until: datetime = Field(sa_type=UTCDateTime)
-    last_error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 @dataclass(frozen=True)
@@ -66,7 +35,7 @@ class Mail:
 
 class Mailer:
     def __init__(self, settings: Settings) -> None:
-        self.smtp_url = settings.smtp_url
+        self.smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
         self.sender = settings.mail_from
         self.log_path = settings.var_dir / "mail" / "outbox.jsonl"
 

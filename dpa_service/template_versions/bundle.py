@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from dpa_service.registry import data_root
-from dpa_service.templates.models import TemplateVersion
+from dpa_service.core.registry import data_root
+from dpa_service.template_versions.models import TemplateVersion
 
 
 @dataclass(frozen=True)

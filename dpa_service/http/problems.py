@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import IntegrityError
 
-from dpa_service.exceptions import DPAError, FieldError
+from dpa_service.core.exceptions import DPAError, FieldError
 
 logger = logging.getLogger("dpa_service.errors")
 

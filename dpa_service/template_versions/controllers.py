@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dpa_service.auth import Principal, require_roles
-from dpa_service.deps import ActorDep, DbDep, PrincipalDep, RendererDep
-from dpa_service.idempotency import create_once, created
-from dpa_service.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor
-from dpa_service.templates import services
-from dpa_service.templates.models import TemplateCreate, TemplateDetail, TemplatePublic, TemplateStatus
-from dpa_service.users.models import Role
+from dpa_service.core.identity import Principal, Role
+from dpa_service.http.auth import require_roles
+from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep, RendererDep
+from dpa_service.http.idempotency import create_once, created
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor
+from dpa_service.template_versions import services
+from dpa_service.template_versions.models import TemplateCreate, TemplateDetail, TemplatePublic, TemplateStatus
 
 legal_only = require_roles(Role.LEGAL)
 

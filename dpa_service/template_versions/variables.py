@@ -14,8 +14,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from dpa_service import registry
-from dpa_service.exceptions import FieldError, InvalidInput
+from dpa_service.core import registry
+from dpa_service.core.exceptions import FieldError, InvalidInput
 
 
 @lru_cache(maxsize=32)

@@ -15,14 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from litestar import Request, Response
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
@@ -32,10 +28,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
-from dpa_service.auth import Principal
-from dpa_service.clock import as_utc, utcnow
-from dpa_service.db import Database, UTCDateTime
-from dpa_service.exceptions import FieldError, IdempotencyKeyReused, InvalidInput
+from dpa_service.core.clock import as_utc, utcnow
+from dpa_service.core.db import Database, UTCDateTime
+from dpa_service.core.exceptions import FieldError, IdempotencyKeyReused, InvalidInput
+from dpa_service.core.identity import Principal
+from dpa_service.core.secrets import Sealer
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
@@ -72,18 +69,8 @@ def _key_hash(secret: bytes, key: str, user_id: uuid.UUID) -> str:
     return hmac.new(secret, f"{user_id}:{key}".encode(), hashlib.sha256).hexdigest()
 
 
-def _cipher(secret: bytes, key: str, user_id: uuid.UUID) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=user_id.bytes, info=b"dpa idempotent response")
-    return AESGCM(hkdf.derive(secret + b"\0" + key.encode()))
-
-
-def _seal(secret: bytes, key: str, user_id: uuid.UUID, payload: bytes) -> bytes:
-    nonce = os.urandom(12)
-    return nonce + _cipher(secret, key, user_id).encrypt(nonce, payload, None)
-
-
-def _open(secret: bytes, key: str, user_id: uuid.UUID, sealed: bytes) -> bytes:
-    return _cipher(secret, key, user_id).decrypt(sealed[:12], sealed[12:], None)
+def _sealer(secret: bytes, key: str, user_id: uuid.UUID) -> Sealer:
+    return Sealer(secret + b"\0" + key.encode(), b"dpa idempotent response", salt=user_id.bytes)
 
 
 async def purge_expired(session: AsyncSession) -> int:
@@ -157,7 +144,7 @@ async def create_once(
         stored = await _claim(session, claim)
         if stored is None:
             payload = _json_bytes((await work(session)).model_dump(mode="json"))
-            claim.status_code, claim.response = status_code, _seal(secret, key, principal.user_id, payload)
+            claim.status_code, claim.response = status_code, _sealer(secret, key, principal.user_id).seal(payload)
             await session.flush()
     if stored is None:
         return Response(payload, status_code=status_code, media_type="application/json")
@@ -167,7 +154,7 @@ async def create_once(
             [FieldError(HEADER, "was already used with a different request body")],
         )
     return Response(
-        _open(secret, key, principal.user_id, stored.response),
+        _sealer(secret, key, principal.user_id).open(stored.response),
         status_code=stored.status_code,
         media_type="application/json",
         headers={"Idempotent-Replayed": "true"},

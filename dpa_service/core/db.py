@@ -20,8 +20,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import DateTime, TypeDecorator
 
-from dpa_service.clock import as_utc
-from dpa_service.settings import DatabaseSettings
+from dpa_service.core.clock import as_utc
+from dpa_service.core.settings import DatabaseSettings
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SET_SCOPE = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.cross_tenant', :cross, true)")

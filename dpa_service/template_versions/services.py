@@ -17,22 +17,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
-from dpa_service.auth import Actor, Principal
-from dpa_service.clock import utcnow
-from dpa_service.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
-from dpa_service.templates.bundle import TemplateBundle, assets_dir, content_sha256, shipped_bundles
-from dpa_service.templates.context import build_context
-from dpa_service.templates.models import TemplateCreate, TemplatePublic, TemplateStatus, TemplateVersion
-from dpa_service.templates.rendering import (
-    Renderer,
+from dpa_service.core.clock import utcnow
+from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.rendering import (
     RenderJob,
     TemplateRenderError,
     TemplateSourceError,
     check_source,
     render_html,
 )
-from dpa_service.templates.variables import check_schema, validate_variables
-from dpa_service.users.models import Role
+from dpa_service.template_versions.bundle import TemplateBundle, assets_dir, content_sha256, shipped_bundles
+from dpa_service.template_versions.context import build_context
+from dpa_service.template_versions.models import TemplateCreate, TemplatePublic, TemplateStatus, TemplateVersion
+from dpa_service.template_versions.variables import check_schema, validate_variables
 
 S = TemplateStatus
 

@@ -16,10 +16,10 @@ from functools import cache
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dpa_service.clock import as_utc, utcnow
-from dpa_service.exceptions import Gone, NotFound
-from dpa_service.registry import data_root
-from dpa_service.signing.models import RequestStatus, Signature, SignatureRequest
+from dpa_service.agreements.models import RequestStatus, Signature, SignatureRequest
+from dpa_service.core.clock import as_utc, utcnow
+from dpa_service.core.exceptions import Gone, NotFound
+from dpa_service.core.registry import data_root
 
 
 @cache

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from dpa_service import registry
-from dpa_service.templates.models import TemplateVersion
+from dpa_service.core import registry
+from dpa_service.template_versions.models import TemplateVersion
 
 
 def _mechanism(code: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Annotated, Generic, TypeVar
 from litestar.params import QueryParameter
 from pydantic import BaseModel
 
-from dpa_service.exceptions import InvalidInput
+from dpa_service.core.exceptions import InvalidInput
 
 T = TypeVar("T")
 S = TypeVar("S")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,7 +29,8 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from dpa_service.private_files import write_once
+from dpa_service.core.secrets import write_once
+from dpa_service.core.settings import Settings
 
 SEAL_FIELD = "DPAServiceSeal"
 _generate_lock = threading.Lock()
@@ -47,17 +47,14 @@ class SealConfig:
     organization: str = "DPA service"
 
     @classmethod
-    def from_env(cls, var_dir: Path, organization: str = "DPA service") -> SealConfig:
-        def path(name: str) -> Path | None:
-            value = os.environ.get(name)
-            return Path(value) if value else None
-
+    def from_settings(cls, settings: Settings, organization: str = "DPA service") -> SealConfig:
+        password = settings.seal_pkcs12_password
         return cls(
-            keys_dir=var_dir / "keys",
-            key_path=path("DPA_SEAL_KEY_PATH"),
-            cert_path=path("DPA_SEAL_CERT_PATH"),
-            pkcs12_path=path("DPA_SEAL_PKCS12_PATH"),
-            pkcs12_password=os.environ.get("DPA_SEAL_PKCS12_PASSWORD"),
+            keys_dir=settings.var_dir / "keys",
+            key_path=settings.seal_key_path,
+            cert_path=settings.seal_cert_path,
+            pkcs12_path=settings.seal_pkcs12_path,
+            pkcs12_password=password.get_secret_value() if password else None,
             organization=organization,
         )
 

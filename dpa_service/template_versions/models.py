@@ -11,10 +11,10 @@ from pydantic import StringConstraints
 from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 
-from dpa_service.clock import utcnow
-from dpa_service.db import UTCDateTime
-from dpa_service.ids import new_id
-from dpa_service.validation import STRICT_BODY
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import UTCDateTime
+from dpa_service.core.ids import new_id
+from dpa_service.core.validation import STRICT_BODY
 
 
 class TemplateStatus(StrEnum):

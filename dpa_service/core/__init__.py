@@ -1,0 +1,1 @@
+"""Framework-free ground floor: settings, identity, database and tenant scope, clock, ids, errors, registry, secrets."""

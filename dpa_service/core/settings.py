@@ -1,0 +1,160 @@
+"""All configuration, read from environment variables (pydantic-settings), with defaults that run on one machine.
+
+`Environment` is the raw environment, one field per variable (README, "Configuration"); `Settings` is what the
+service uses, checked once at start: a bad combination (production without PUBLIC_BASE_URL, an unsafe switch
+outside development) refuses to start with a message naming the variable. Secrets are `SecretStr`, so they never
+appear in a repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_APP_ROLE = "dpa_app"
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    """Owner (or superuser) login: migrations run as it."""
+    app_url: str | None = None
+    """Optional separate non-owner login for serving; otherwise the app does SET ROLE `app_role`."""
+    app_role: str = DEFAULT_APP_ROLE
+    pool_size: int = 10
+    echo: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith("postgresql")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    var_dir: Path
+    database: DatabaseSettings
+    environment: Literal["development", "test", "production"] = "development"
+    public_base_url: str | None = None
+    log_level: str = "INFO"
+    webhook_allow_private: bool = False
+    signing_link_days: int = Field(default=14, ge=1, le=90)
+    auto_countersign_email: str | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "DPA service <no-reply@localhost>"
+    run_worker: bool = True
+    redis_url: str | None = None
+    queue_name: str = "dpa-webhook-deliveries"
+    secret_key: SecretStr | None = None
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    render_processes: int | None = Field(default=None, ge=1, le=64)
+    render_timeout_seconds: float = Field(default=120.0, gt=0)
+    seal_key_path: Path | None = None
+    seal_cert_path: Path | None = None
+    seal_pkcs12_path: Path | None = None
+    seal_pkcs12_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.environment == "production" and not self.public_base_url:
+            raise ValueError("PUBLIC_BASE_URL is required in production: e-mailed links must not follow Host headers")
+        if self.webhook_allow_private and not self.is_development:
+            raise ValueError(
+                "DPA_WEBHOOK_ALLOW_PRIVATE=1 is for development only: it would let webhooks reach internal hosts"
+            )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return Environment().to_settings()
+
+
+class Environment(BaseSettings):
+    """The environment variables the service reads (empty values count as unset)."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore")
+
+    DPA_VAR_DIR: Path = Path("./var")
+    DATABASE_URL: str | None = None
+    DATABASE_APP_URL: str | None = None
+    DATABASE_APP_ROLE: str = DEFAULT_APP_ROLE
+    DATABASE_POOL_SIZE: int = 10
+    DATABASE_ECHO: bool = False
+    DPA_ENV: str = "development"
+    PUBLIC_BASE_URL: str | None = None
+    DPA_LOG_LEVEL: str = "INFO"
+    DPA_WEBHOOK_ALLOW_PRIVATE: bool = False
+    DPA_SIGNING_LINK_DAYS: int = 14
+    DPA_AUTO_COUNTERSIGN_EMAIL: str | None = None
+    SMTP_URL: SecretStr | None = None
+    MAIL_FROM: str = "DPA service <no-reply@localhost>"
+    DPA_IN_PROCESS_WORKER: bool = True
+    REDIS_URL: str | None = None
+    DPA_QUEUE_NAME: str = "dpa-webhook-deliveries"
+    DPA_SECRET_KEY: SecretStr | None = None
+    DPA_RATE_LIMIT: int = 60
+    DPA_RENDER_PROCESSES: int | None = None
+    DPA_RENDER_TIMEOUT: float = 120.0
+    DPA_SEAL_KEY_PATH: Path | None = None
+    DPA_SEAL_CERT_PATH: Path | None = None
+    DPA_SEAL_PKCS12_PATH: Path | None = None
+    DPA_SEAL_PKCS12_PASSWORD: SecretStr | None = None
+
+    def to_settings(self) -> Settings:
+        if self.DPA_ENV not in ENVIRONMENTS:
+            raise ValueError(f"DPA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.DPA_ENV!r}")
+        var_dir = self.DPA_VAR_DIR.resolve()
+        default_db = f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"
+        return Settings(
+            var_dir=var_dir,
+            database=DatabaseSettings(
+                url=self.DATABASE_URL or default_db,
+                app_url=self.DATABASE_APP_URL,
+                app_role=self.DATABASE_APP_ROLE,
+                pool_size=self.DATABASE_POOL_SIZE,
+                echo=self.DATABASE_ECHO,
+            ),
+            environment=self.DPA_ENV,  # type: ignore[arg-type]  # checked against ENVIRONMENTS above
+            public_base_url=self.PUBLIC_BASE_URL.rstrip("/") if self.PUBLIC_BASE_URL else None,
+            log_level=self.DPA_LOG_LEVEL,
+            webhook_allow_private=self.DPA_WEBHOOK_ALLOW_PRIVATE,
+            signing_link_days=self.DPA_SIGNING_LINK_DAYS,
+            auto_countersign_email=self.DPA_AUTO_COUNTERSIGN_EMAIL,
+            smtp_url=self.SMTP_URL,
+            mail_from=self.MAIL_FROM,
+            run_worker=self.DPA_IN_PROCESS_WORKER,
+            redis_url=self.REDIS_URL,
+            queue_name=self.DPA_QUEUE_NAME,
+            secret_key=self.DPA_SECRET_KEY,
+            rate_limit_per_minute=self.DPA_RATE_LIMIT,
+            render_processes=self.DPA_RENDER_PROCESSES,
+            render_timeout_seconds=self.DPA_RENDER_TIMEOUT,
+            seal_key_path=self.DPA_SEAL_KEY_PATH,
+            seal_cert_path=self.DPA_SEAL_CERT_PATH,
+            seal_pkcs12_path=self.DPA_SEAL_PKCS12_PATH,
+            seal_pkcs12_password=self.DPA_SEAL_PKCS12_PASSWORD,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def clear_settings_cache() -> None:
+    """Forget the cached settings (after `dpa serve` sets a default in os.environ)."""
+    get_settings.cache_clear()
