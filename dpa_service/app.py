@@ -1,4 +1,5 @@
-"""create_app(): the whole wiring in small steps."""
+"""create_app(): the composition root. Every piece of wiring is one small step below; nothing else reads settings
+to decide what runs."""
 
 from __future__ import annotations
 
@@ -6,34 +7,34 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-import anyio
 from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 
-from dpa_service import __version__
+from dpa_service import __version__, reactions
+from dpa_service.agreements import signing
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
-from dpa_service.agreements.pages import SigningPages
-from dpa_service.agreements.services import expire_overdue
+from dpa_service.agreements.pages import SigningPages, page
 from dpa_service.audit.controllers import AuditController
-from dpa_service.core.db import Database, Scope
+from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
 from dpa_service.core.registry import processor
 from dpa_service.core.secrets import load_app_secret
 from dpa_service.core.settings import Settings, get_settings
+from dpa_service.documents.pool import shared_pool
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.seal import Seal, SealConfig
 from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
-from dpa_service.http.deps import dependencies
+from dpa_service.http.deps import DbDep, dependencies
 from dpa_service.http.idempotency import purge_expired
+from dpa_service.http.openapi import openapi_assets_router, openapi_config
 from dpa_service.http.problems import exception_handlers, request_id_middleware
+from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_stores
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.queue import run_forever
 from dpa_service.subprocessors.controllers import (
@@ -42,8 +43,10 @@ from dpa_service.subprocessors.controllers import (
     SubprocessorsController,
     TenantSubprocessorsController,
 )
-from dpa_service.subprocessors.services import ensure_seeded, record_deemed_acceptances
+from dpa_service.subprocessors.deemed import record_deemed_acceptances
+from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions.controllers import TemplatesController
+from dpa_service.template_versions.services import import_shipped
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
 from dpa_service.transfers.controllers import (
     TransferMechanismsController,
@@ -53,14 +56,38 @@ from dpa_service.transfers.controllers import (
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
 
-# Paths that do not take an API key: health, the OpenAPI document, and (later) signing links and webhooks,
-# which carry their own secret.
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/sign/", "^/webhooks/"]
+logger = logging.getLogger("dpa_service.app")
+
+# Paths that take no API key: health, the OpenAPI document, signing links and webhooks (which carry their own
+# secret), and document verification (whoever holds the PDF may check it).
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/sign/", "^/webhooks/", "^/api/v1/documents/verify$"]
+
+ROUTES: list[Any] = [
+    IdentityController,
+    ApiKeyController,
+    TenantsController,
+    OwnTenantController,
+    AuditController,
+    TemplatesController,
+    AgreementsController,
+    DocumentsController,
+    SigningPages,
+    TransferMechanismsController,
+    TransfersController,
+    TransferNoticesController,
+    SubprocessorsController,
+    SubprocessorChangesController,
+    ObjectionsController,
+    TenantSubprocessorsController,
+    WebhookEndpointsController,
+    WebhookDeliveriesController,
+]
 
 
-@get("/health", tags=["Operations"], operation_id="health", exclude_from_auth=True)
-async def health(state: State) -> Response[dict[str, str]]:
-    database_ok = await state.db.ping()
+@get("/health", tags=["Operations"], operation_id="health", exclude_from_auth=True, security=[])
+async def health(db: DbDep) -> Response[dict[str, str]]:
+    """Liveness and the database: `{status, database}`, 503 when the database is unreachable."""
+    database_ok = await db.ping()
     body = {"status": "ok" if database_ok else "degraded", "database": "ok" if database_ok else "unreachable"}
     return Response(body, status_code=200 if database_ok else 503)
 
@@ -71,49 +98,60 @@ async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
     records past their 24 hours."""
     while True:
         try:
-            await expire_overdue(db)
+            await signing.expire_overdue(db)
             await record_deemed_acceptances(db)
-            async with db.transaction(Scope.system()) as session:
-                await purge_expired(session)
+            await purge_expired(db)
         except Exception:  # the next round retries; the server must not die of it
-            logging.getLogger("dpa_service.app").exception("housekeeping failed")
+            logger.exception("housekeeping failed")
         await asyncio.sleep(every_seconds)
 
 
-async def _deliver_outbox(app: Litestar, settings: Settings) -> None:
-    """The in-process worker (`dpa worker` runs the same loop on its own); on Redis when REDIS_URL is set."""
-    if not settings.run_worker:
-        return
-    await run_forever(
-        app.state.db,
-        app.state.mailer,
-        app.state.secret,
-        allow_private=settings.webhook_allow_private,
-        redis_url=settings.redis_url,
-        queue_name=settings.queue_name,
-    )
+async def _first_start(db: Database) -> None:
+    """A fresh service loads the sub-processor list and offers the shipped templates to legal as drafts."""
+    try:
+        await ensure_seeded(db)
+        await import_shipped(db)
+    except Exception:  # an unreachable or unmigrated database must not stop /health from saying so
+        logger.exception("could not load the reference data on start")
 
 
-def _lifespan(settings: Settings):
+def _problem_page(status: int, heading: str, detail: str) -> Response[str]:
+    return page(status, heading, message=detail, problem=True)
+
+
+async def _open_state(app: Litestar, settings: Settings) -> None:
+    state = app.state
+    state.db = Database(settings.database)
+    state.secret = load_app_secret(settings)
+    state.authenticate = functools.partial(authenticate, state.db)
+    state.renderer = Renderer(shared_pool(), timeout=settings.render_timeout_seconds)
+    state.mailer = Mailer(settings)
+    state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), state.renderer)
+    state.problem_page = _problem_page
+    await state.renderer.start()
+    await state.seal.load()
+
+
+def _lifespan(settings: Settings) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.db = Database(settings.database)
-        try:
-            await ensure_seeded(app.state.db)
-        except Exception:  # an unreachable or unmigrated database must not stop /health from saying so
-            logging.getLogger("dpa_service.app").exception("could not load the sub-processor list")
-        app.state.secret = load_app_secret(settings)
-        app.state.authenticate = functools.partial(authenticate, app.state.db)
-        app.state.renderer = Renderer()
-        app.state.mailer = Mailer(settings)
-        app.state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
-        await anyio.to_thread.run_sync(app.state.seal.load_certificate)
-        sweeper = asyncio.create_task(_housekeeping(app.state.db))
-        deliverer = asyncio.create_task(_deliver_outbox(app, settings))
+        await _open_state(app, settings)
+        await _first_start(app.state.db)
+        tasks = [asyncio.create_task(_housekeeping(app.state.db))]
+        if settings.run_worker:  # the in-process worker; `dpa worker` runs the same loop on its own
+            deliver = run_forever(
+                app.state.db,
+                app.state.mailer,
+                app.state.secret,
+                allow_private=settings.webhook_allow_private,
+                redis_url=settings.redis_url,
+                queue_name=settings.queue_name,
+            )
+            tasks.append(asyncio.create_task(deliver))
         try:
             yield
         finally:
-            for task in (sweeper, deliverer):
+            for task in tasks:
                 task.cancel()
                 # Let each finish unwinding its transaction before the engine goes away.
                 with contextlib.suppress(asyncio.CancelledError):
@@ -123,57 +161,33 @@ def _lifespan(settings: Settings):
     return lifespan
 
 
-def _openapi() -> OpenAPIConfig:
-    return OpenAPIConfig(
-        title="DPA service",
-        version=__version__,
-        path="/schema",
-        render_plugins=[SwaggerRenderPlugin()],
-        components=Components(
-            security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
-        ),
-        security=[{"apiKey": []}],
-    )
+def _middleware(settings: Settings) -> list[Any]:
+    # The rate limit runs before authentication, so refused requests never reach the database.
+    return [
+        request_id_middleware,
+        rate_limit_middleware(settings.rate_limit_per_minute),
+        DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level)
+    reactions.install()
     config = AppConfig(
-        route_handlers=[
-            health,
-            IdentityController,
-            ApiKeyController,
-            TenantsController,
-            OwnTenantController,
-            AuditController,
-            TemplatesController,
-            AgreementsController,
-            DocumentsController,
-            SigningPages,
-            TransferMechanismsController,
-            TransfersController,
-            TransferNoticesController,
-            SubprocessorsController,
-            SubprocessorChangesController,
-            ObjectionsController,
-            TenantSubprocessorsController,
-            WebhookEndpointsController,
-            WebhookDeliveriesController,
-        ],
+        route_handlers=[health, *ROUTES, openapi_assets_router()],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        middleware=[
-            request_id_middleware,
-            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
-        ],
-        openapi_config=_openapi(),
+        middleware=_middleware(settings),
+        openapi_config=openapi_config(__version__),
+        stores=rate_limit_stores(settings.redis_url),
         lifespan=[_lifespan(settings)],
         state=State({"settings": settings}),
-        # Signing links are opened from e-mail: form posts carry no API key and need no CSRF token, since the
-        # token in the URL is the only secret and is single-use.
         debug=False,
         # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.
         request_max_body_size=25 * 1024 * 1024,
     )
     return Litestar.from_config(config)
+
+
+__all__ = ["PUBLIC_PATHS", "create_app"]

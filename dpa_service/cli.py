@@ -15,26 +15,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from dpa_service import migrate
+from dpa_service import migrate, reactions
 from dpa_service.audit import services as audit
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import Conflict
-from dpa_service.core.identity import Actor
-from dpa_service.core.settings import get_settings
+from dpa_service.core.identity import Actor, Role
+from dpa_service.core.settings import clear_settings_cache, get_settings
 from dpa_service.logs import log_config
 
 T = TypeVar("T")
 
 
-def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]], scope: Scope | None = None) -> T:
+def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run one service call on a fresh connection (the CLI is its own process: it installs the reactions too)."""
+
     async def run() -> T:
+        reactions.install()
         db = Database(get_settings().database)
         try:
-            async with db.transaction(scope or Scope.system()) as session:
-                return await work(session)
+            return await work(db)
         finally:
             await db.dispose()
 
@@ -61,7 +61,7 @@ def serve(host: str, port: int, workers: int) -> None:
     # Links e-mailed to signers point here unless PUBLIC_BASE_URL says otherwise (never at a Host header).
     wildcard = host in {"0.0.0.0", "::"}  # noqa: S104 - recognising the operator's choice, not binding
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{'localhost' if wildcard else host}:{port}")
-    get_settings.cache_clear()
+    clear_settings_cache()
     _migrate()
     uvicorn.run(
         "dpa_service.app:create_app",
@@ -142,7 +142,7 @@ def bootstrap(email: str, name: str) -> None:
 
     _migrate()
     try:
-        created = _in_transaction(lambda s: bootstrap_platform_admin(s, email, name))
+        created = _with_db(lambda db: bootstrap_platform_admin(db, email, name))
     except Conflict as exc:
         click.echo(f"refused: {exc.detail}", err=True)
         sys.exit(1)
@@ -155,7 +155,7 @@ def demo() -> None:
     from dpa_service.demo import seed_demo
 
     _migrate()
-    click.echo(json.dumps(_in_transaction(seed_demo), indent=2))
+    click.echo(json.dumps(_with_db(seed_demo), indent=2))
 
 
 @main.group()
@@ -167,23 +167,20 @@ def templates() -> None:
 @click.option("--author", "author_email", default=None, help="E-mail of the legal user who authored the change.")
 def templates_sync(author_email: str | None) -> None:
     """Import changed template files as new draft versions (idempotent by content hash)."""
-    from dpa_service.core.identity import Role
     from dpa_service.template_versions.services import sync_from_files
-    from dpa_service.users.models import User
+    from dpa_service.users.services import staff_member
 
-    async def work(session: AsyncSession) -> list[str]:
+    async def work(db: Database) -> list[str]:
         actor = Actor.system("templates sync")
         if author_email:
-            author = await session.scalar(
-                select(User).where(User.email == author_email.lower(), User.role == Role.LEGAL.value)
-            )
+            author = await staff_member(db, author_email, Role.LEGAL)
             if author is None:
                 raise click.ClickException(f"no legal user with e-mail {author_email}")
-            actor = Actor(user_id=author.id, role=author.role, tenant_id=None, user_agent="dpa templates sync")
-        return [f"{v.key} v{v.version} ({v.sha256[:12]})" for v in await sync_from_files(session, actor)]
+            actor = Actor(user_id=author.id, role=author.role.value, tenant_id=None, user_agent="dpa templates sync")
+        return [f"{v.key} v{v.version} ({v.sha256[:12]})" for v in await sync_from_files(db, actor)]
 
     _migrate()
-    created = _in_transaction(work)
+    created = _with_db(work)
     for line in created:
         click.echo(f"new draft: {line}")
     if not created:
@@ -194,7 +191,7 @@ def templates_sync(author_email: str | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def verify(path: Path) -> None:
     """Check a PDF against the executed agreements and the service seal (exit 0 verified, 1 tampered, 2 unknown)."""
-    from dpa_service.agreements.services import verify_document
+    from dpa_service.agreements.verification import verify_document
     from dpa_service.core.registry import processor
     from dpa_service.documents.seal import Seal, SealConfig
 
@@ -202,7 +199,7 @@ def verify(path: Path) -> None:
     seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
     content = path.read_bytes()
     _migrate()
-    result = _in_transaction(lambda session: verify_document(session, seal, content))
+    result = _with_db(lambda db: verify_document(db, seal, content))
     click.echo(json.dumps(result, default=str))
     sys.exit({"verified": 0, "tampered": 1}.get(result["status"], 2))
 
@@ -210,17 +207,10 @@ def verify(path: Path) -> None:
 @main.command("expire-links")
 def expire_links() -> None:
     """Close expired signing links now (the server also does this every few minutes)."""
-    from dpa_service.agreements.services import expire_overdue
-
-    async def run() -> int:
-        db = Database(get_settings().database)
-        try:
-            return await expire_overdue(db)
-        finally:
-            await db.dispose()
+    from dpa_service.agreements.signing import expire_overdue
 
     _migrate()
-    click.echo(f"expired {asyncio.run(run())} signing link(s)")
+    click.echo(f"expired {_with_db(expire_overdue)} signing link(s)")
 
 
 @main.group()
@@ -237,7 +227,7 @@ def registry_sync() -> None:
     is list version 1; a later edit becomes a proposed change that legal publishes with notice.
     """
     from dpa_service.core import registry as reference
-    from dpa_service.subprocessors import services as subprocessors
+    from dpa_service.subprocessors.registry_sync import sync_registry
 
     for loader in (reference.mechanisms, reference.adequacy_decisions, reference.subprocessor_seed):
         loader.cache_clear()
@@ -251,7 +241,7 @@ def registry_sync() -> None:
         f"{len(reference.subprocessor_seed().get('items', []))} sub-processors: consistent"
     )
     _migrate()
-    result = _in_transaction(lambda session: subprocessors.sync_registry(session, Actor.system("registry-sync")))
+    result = _with_db(lambda db: sync_registry(db, Actor.system("registry-sync")))
     messages = {
         "seeded": f"sub-processor list version {result.version} loaded, in force now",
         "unchanged": f"sub-processor list unchanged (version {result.version})",
@@ -271,17 +261,13 @@ def audit_group() -> None:
 @click.option("--tenant", "tenant_id", type=click.UUID, default=None, help="Only this tenant's chain.")
 def audit_verify(tenant_id: uuid.UUID | None) -> None:
     """Verify the platform chain and every tenant's chain (exit code 1 at the first break)."""
-    from dpa_service.tenants.models import Tenant
+    from dpa_service.tenants.services import all_ids
 
-    async def work(session: AsyncSession) -> list[dict[str, Any]]:
-        tenants: list[uuid.UUID | None]
-        if tenant_id is not None:
-            tenants = [tenant_id]
-        else:
-            tenants = [None, *(await session.execute(select(Tenant.id).order_by(Tenant.id))).scalars()]
-        return [(await audit.verify_chain(session, t)).model_dump() for t in tenants]
+    async def work(db: Database) -> list[dict[str, Any]]:
+        tenants: list[uuid.UUID | None] = [tenant_id] if tenant_id is not None else [None, *await all_ids(db)]
+        return [(await audit.verify(db, Scope.system(), t)).model_dump() for t in tenants]
 
-    results = _in_transaction(work)
+    results = _with_db(work)
     broken = [r for r in results if not r["ok"]]
     for result in results:
         status = "ok" if result["ok"] else f"BROKEN at seq {result['broken_seq']}: {result['problem']}"

@@ -1,14 +1,17 @@
-"""Demo data for trying the service out: staff, two Subscribers, and a fresh key for each person."""
+"""Demo data for trying the service out: staff, two Subscribers, the shipped templates approved, and a fresh key for
+each person (idempotent: a second run only hands out new keys)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
+from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Role
+from dpa_service.template_versions import services as templates
+from dpa_service.template_versions.models import TemplateStatus, TemplateVersion
 from dpa_service.tenants.models import Tenant, TenantCreate
 from dpa_service.tenants.services import create_tenant
 from dpa_service.users.models import User
@@ -43,85 +46,94 @@ DEMO_TENANTS = (
 )
 
 
-async def _fresh_key(session: AsyncSession, user: User) -> str:
-    api_key, key = new_api_key(user, name="demo")
-    session.add(api_key)
-    await session.flush()
-    await audit.record(
-        session,
-        Actor.system("demo"),
-        "api_key.created",
-        "api_key",
-        api_key.id,
-        tenant_id=user.tenant_id,
-        data={"user_id": str(user.id), "prefix": api_key.prefix, "name": "demo"},
-    )
+async def _fresh_key(db: Database, user: User) -> str:
+    async with db.transaction(Scope.system()) as session:
+        api_key, key = new_api_key(user, name="demo")
+        session.add(api_key)
+        await session.flush()
+        await audit.record(
+            session,
+            Actor.system("demo"),
+            "api_key.created",
+            "api_key",
+            api_key.id,
+            tenant_id=user.tenant_id,
+            data={"user_id": str(user.id), "prefix": api_key.prefix, "name": "demo"},
+        )
     return key
 
 
-async def _approve_shipped_templates(session: AsyncSession, actor: Actor) -> dict[str, str]:
+async def _approve_shipped_templates(db: Database, actor: Actor, legal: Actor) -> dict[str, str]:
     """Import the shipped templates and have the demo legal user approve any key with no approved version."""
-    from dpa_service.template_versions import services as templates
-    from dpa_service.template_versions.models import TemplateStatus, TemplateVersion
-
-    await templates.sync_from_files(session, actor)
-    legal = await session.scalar(select(User).where(User.tenant_id.is_(None), User.role == Role.LEGAL.value))
-    assert legal is not None, "demo legal user missing"
-    reviewer = Actor(user_id=legal.id, role=legal.role, tenant_id=None, user_agent="dpa demo")
+    await templates.sync_from_files(db, actor)
+    async with db.transaction(Scope.system(), write=False) as session:
+        keys = (await session.execute(select(TemplateVersion.key).distinct())).scalars().all()
     approved: dict[str, str] = {}
-    keys = (await session.execute(select(TemplateVersion.key).distinct())).scalars().all()
     for key in keys:
-        current = await templates.current_version(session, key)
+        current = await templates.current_version(db, Scope.system(), key)
         if current is None:
-            latest = (
-                (
+            async with db.transaction(Scope.system(), write=False) as session:
+                latest = (
                     await session.execute(
                         select(TemplateVersion)
                         .where(TemplateVersion.key == key, TemplateVersion.status == TemplateStatus.DRAFT.value)
                         .order_by(TemplateVersion.version.desc())
                     )
-                )
-                .scalars()
-                .first()
-            )
+                ).scalars().first()  # fmt: skip
             if latest is None:
                 continue
-            await templates.transition(session, actor, latest.id, "submit")
-            current = await templates.transition(session, reviewer, latest.id, "approve")
-        approved[key] = f"v{current.version} approved"
+            await templates.transition(db, actor, latest.id, "submit")
+            done = await templates.transition(db, legal, latest.id, "approve")
+            approved[key] = f"v{done.version} approved"
+        else:
+            approved[key] = f"v{current.version} approved"
     return approved
 
 
-async def seed_demo(session: AsyncSession) -> dict[str, Any]:
-    actor = Actor.system("demo")
-    out: dict[str, Any] = {"staff": {}, "tenants": {}}
+async def _staff(db: Database, actor: Actor) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for email, name, role in DEMO_STAFF:
-        user = await session.scalar(select(User).where(User.tenant_id.is_(None), User.email == email))
+        async with db.transaction(Scope.system(), write=False) as session:
+            user = await session.scalar(select(User).where(User.tenant_id.is_(None), User.email == email))
         if user is None:
-            user, api_key, key = await add_user(session, tenant_id=None, email=email, name=name, role=role)
-            await audit.record(
-                session,
-                actor,
-                "staff.created",
-                "user",
-                user.id,
-                tenant_id=None,
-                data={"email": email, "role": role.value, "api_key_prefix": api_key.prefix},
-            )
+            async with db.transaction(Scope.system()) as session:
+                new = await add_user(db, Scope.system(), tenant_id=None, email=email, name=name, role=role)
+                await audit.record(
+                    session, actor, "staff.created", "user", new.id, tenant_id=None,
+                    data={"email": email, "role": role.value, "api_key_prefix": new.api_key_prefix},
+                )  # fmt: skip
+            key = new.api_key
         else:
-            key = await _fresh_key(session, user)
-        out["staff"][role.value] = {"email": email, "api_key": key}
-    out["templates"] = await _approve_shipped_templates(session, actor)
+            key = await _fresh_key(db, user)
+        out[role.value] = {"email": email, "api_key": key}
+    return out
+
+
+async def seed_demo(db: Database) -> dict[str, Any]:
+    actor = Actor.system("demo")
+    out: dict[str, Any] = {"staff": await _staff(db, actor), "tenants": {}}
+    legal = await _legal_actor(db)
+    out["templates"] = await _approve_shipped_templates(db, actor, legal)
     for data in DEMO_TENANTS:
-        tenant = await session.scalar(select(Tenant).where(Tenant.legal_name == data.legal_name))
+        async with db.transaction(Scope.system(), write=False) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.legal_name == data.legal_name))
+            owner = (
+                await session.scalar(select(User).where(User.tenant_id == tenant.id, User.email == data.admin_email))
+                if tenant
+                else None
+            )
         if tenant is None:
-            created = await create_tenant(session, actor, data)
+            created = await create_tenant(db, actor, data)
             tenant_id, key = created.id, created.admin_api_key
         else:
-            owner = await session.scalar(
-                select(User).where(User.tenant_id == tenant.id, User.email == data.admin_email)
-            )
             assert owner is not None, "demo tenant without its owner"
-            tenant_id, key = tenant.id, await _fresh_key(session, owner)
+            tenant_id, key = tenant.id, await _fresh_key(db, owner)
         out["tenants"][data.name] = {"id": str(tenant_id), "owner_email": data.admin_email, "api_key": key}
     return out
+
+
+async def _legal_actor(db: Database) -> Actor:
+    async with db.transaction(Scope.system(), write=False) as session:
+        legal = await session.scalar(select(User).where(User.tenant_id.is_(None), User.role == Role.LEGAL.value))
+    assert legal is not None, "demo legal user missing"
+    return Actor(user_id=legal.id, role=legal.role, tenant_id=None, user_agent="dpa demo")

@@ -7,7 +7,13 @@ from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.http.idempotency import IdempotencyRecord
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
-from dpa_service.subprocessors.models import Acceptance, Objection, SubprocessorChange, SubprocessorVersion
+from dpa_service.subprocessors.models import (
+    Acceptance,
+    Authorization,
+    Objection,
+    SubprocessorChange,
+    SubprocessorVersion,
+)
 from dpa_service.template_versions.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers.models import MechanismInvalidation, Transfer, TransferNotice
@@ -35,6 +41,7 @@ TENANT_OWNED_TABLES = (
     "mail_deliveries",
     "subprocessor_objections",
     "subprocessor_acceptances",
+    "subprocessor_authorizations",
 )
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "AuditHead",
+    "Authorization",
     "IdempotencyRecord",
     "MailDelivery",
     "MechanismInvalidation",

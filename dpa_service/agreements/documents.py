@@ -14,18 +14,14 @@ from html.parser import HTMLParser
 from importlib import resources
 from typing import Any
 
-import anyio
-
 from dpa_service.agreements.links import consent_text
 from dpa_service.agreements.models import Agreement, Signature
 from dpa_service.core.clock import as_utc, rfc3339
 from dpa_service.core.registry import processor
 from dpa_service.documents.renderer import Renderer
-from dpa_service.documents.rendering import RenderedPdf, compiled_template, layout, render_html
+from dpa_service.documents.rendering import RenderedPdf, RenderJob, compiled_template, layout, render_html
 from dpa_service.documents.seal import Seal
-from dpa_service.template_versions.context import build_context, subprocessor_annex
-from dpa_service.template_versions.models import TemplateVersion
-from dpa_service.template_versions.services import render_job
+from dpa_service.template_versions.services import TemplateVersion, build_context, render_job, subprocessor_annex
 
 CERTIFICATE = "certificate.html.j2"
 
@@ -87,6 +83,7 @@ def _compose(parts: list[tuple[str, str, Any]]) -> bytes:
 
 
 async def executed_pdf(
+    renderer: Renderer,
     seal: Seal,
     version: TemplateVersion,
     agreement: Agreement,
@@ -128,15 +125,16 @@ async def executed_pdf(
         "consent_text": consent_text(),
         "annex_items": len(annex["items"]),
     }
-    certificate = compiled_template("certificate:" + CERTIFICATE, CERTIFICATE, _certificate_source())
-
-    def build() -> bytes:  # templating and layout are CPU work: all of it off the event loop
-        return _compose(
-            [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
-        )
-
-    pdf = await anyio.to_thread.run_sync(build)
+    pdf = await renderer.run(build_executed, job, certificate_context)
     return await seal.seal(pdf, reason=f"Executed DPA {agreement.id}", location=processor().get("country"))
+
+
+def build_executed(job: RenderJob, certificate_context: dict[str, Any]) -> bytes:
+    """The DPA as executed followed by its certificate of completion, as one PDF (CPU work: runs in the pool)."""
+    certificate = compiled_template("certificate:" + CERTIFICATE, CERTIFICATE, _certificate_source())
+    return _compose(
+        [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
+    )
 
 
 class _TextOf(HTMLParser):
@@ -175,13 +173,25 @@ def _visible_text(html: str) -> list[str]:
     return parser.text()
 
 
-def custom_clause_diff(version: TemplateVersion, agreement: Agreement, subprocessors: dict[str, Any]) -> list[str]:
+async def custom_clause_diff(
+    renderer: Renderer, version: TemplateVersion, agreement: Agreement, subprocessors: dict[str, Any]
+) -> list[str]:
     """A unified diff of the agreement's text against the same agreement without its custom clauses."""
-    customized = render_html(render_job(version, draft_context(version, agreement, subprocessors)))
-    standard_context = {**draft_context(version, agreement, subprocessors), "custom_clauses": []}
-    standard = render_html(render_job(version, standard_context))
+    context = draft_context(version, agreement, subprocessors)
+    return await renderer.run(
+        diff_text, render_job(version, context), render_job(version, {**context, "custom_clauses": []})
+    )
+
+
+def diff_text(customized: RenderJob, standard: RenderJob) -> list[str]:
+    """Render both texts and compare what a reader sees (CPU work: runs in the pool)."""
     return list(
         difflib.unified_diff(
-            _visible_text(standard), _visible_text(customized), "standard text", "with custom clauses", lineterm="", n=2
+            _visible_text(render_html(standard)),
+            _visible_text(render_html(customized)),
+            "standard text",
+            "with custom clauses",
+            lineterm="",
+            n=2,
         )
     )

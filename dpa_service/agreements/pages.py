@@ -16,13 +16,14 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ClientException, SerializationException
 from litestar.params import FromPath
 
-from dpa_service.agreements import services as agreements
-from dpa_service.agreements.controllers import public
+from dpa_service.agreements import execution, signing
 from dpa_service.agreements.links import consent_sha256, consent_text
 from dpa_service.core.clock import rfc3339
 from dpa_service.core.exceptions import DPAError, InvalidInput
 from dpa_service.core.registry import processor
+from dpa_service.core.settings import Settings
 from dpa_service.documents.rendering import compiled_template
+from dpa_service.http.deps import DbDep, RendererDep, SealDep, SettingsDep
 
 logger = logging.getLogger("dpa_service.signing")
 
@@ -65,100 +66,125 @@ class SigningPages(Controller):
     tags = ["Signing"]
     include_in_schema = True
 
-    @get("/{token:str}", operation_id="signingPage", exclude_from_auth=True, media_type="text/html")
-    async def view(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
+    @get("/{token:str}", operation_id="signingPage", exclude_from_auth=True, media_type="text/html", security=[])
+    async def view(
+        self, token: FromPath[str], request: Request[Any, Any, Any], db: DbDep, settings: SettingsDep
+    ) -> Response[str]:
+        """The signer's page (no key: the token is the secret): the agreement, the SHA-256 of the exact PDF, the
+        consent text and the form; a used or expired link is 410, an unknown one 404."""
         try:
-            signing_request, agreement = await agreements.signing_view(request.app.state.db, token)
+            signing_request, agreement = await signing.signing_view(db, token)
         except DPAError as exc:
             return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
-        return page(200, "Review and sign", form=True, **self._summary(request, token, signing_request, agreement))
+        return page(200, "Review and sign", form=True, **_summary(request, settings, token, signing_request, agreement))
 
-    @get("/{token:str}/document", operation_id="signingDocument", exclude_from_auth=True, media_type="application/pdf")
-    async def document(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
-        content = await agreements.signing_document(request.app.state.db, request.app.state.renderer, token)
+    @get(
+        "/{token:str}/document",
+        operation_id="signingDocument",
+        exclude_from_auth=True,
+        media_type="application/pdf",
+        security=[],
+    )
+    async def document(self, token: FromPath[str], db: DbDep, renderer: RendererDep) -> Response[bytes]:
+        """The exact PDF the signer is asked to sign (its SHA-256 is on the page)."""
+        content = await signing.signing_document(db, renderer, token)
         return Response(
             content,
             media_type="application/pdf",
             headers={**SECURITY_HEADERS, "Content-Disposition": 'inline; filename="dpa-to-sign.pdf"'},
         )
 
-    @post("/{token:str}", operation_id="signAgreement", exclude_from_auth=True, status_code=200)
-    async def sign(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+    @post("/{token:str}", operation_id="signAgreement", exclude_from_auth=True, status_code=200, security=[])
+    async def sign(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        db: DbDep,
+        renderer: RendererDep,
+        seal: SealDep,
+        settings: SettingsDep,
+    ) -> Response[Any]:
+        """Sign (form or JSON): `{typed_name, consent: true, authority_confirmed: true}` -> agreement `signed`;
+        missing consent or authority is 422, and nothing changes on any refusal."""
         as_json = _wants_json(request)
         try:
             # The link first: an unknown, used or expired link says so whatever the form holds.
-            await agreements.signing_view(request.app.state.db, token)
+            await signing.signing_view(db, token)
+            form = await _signing_form(request, as_json)
+            agreement = await signing.sign_with_token(
+                db, token, form, ip=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"),
+            )  # fmt: skip
         except DPAError as exc:
             if as_json:
                 raise
-            return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
-        try:
-            raw: Any = (await request.json() or {}) if as_json else dict(await request.form())
-        except SerializationException as exc:
-            raise ClientException("The request body is not valid JSON.") from exc
-        if not isinstance(raw, dict):
-            raise InvalidInput.field("body", "must be a JSON object")
-        form = agreements.SigningForm(
-            typed_name=str(raw.get("typed_name") or ""),
-            consent=_truthy(raw.get("consent")),
-            authority_confirmed=_truthy(raw.get("authority_confirmed")),
-            document_sha256=str(raw["document_sha256"]) if raw.get("document_sha256") else None,
-        )
-        db, state = request.app.state.db, request.app.state
-        ip = request.client.host if request.client else None
-        try:
-            agreement = await agreements.sign_with_token(
-                db, token, form, ip=ip, user_agent=request.headers.get("user-agent")
-            )
-        except DPAError as exc:
-            if as_json:
-                raise
-            return await self._form_error(request, token, exc, form.typed_name)
-        if state.settings.auto_countersign_email:
-            agreement = await agreements.auto_countersign(
-                db, state.renderer, state.seal, state.settings.auto_countersign_email, agreement
-            )
+            return await _form_error(request, db, settings, token, exc)
+        if settings.auto_countersign_email:
+            agreement = await execution.auto_countersign(db, renderer, seal, settings.auto_countersign_email, agreement)
         if as_json:
-            return Response(public(agreement).model_dump(mode="json"), status_code=200)
+            return Response(agreement.model_dump(mode="json"), status_code=200)
+        return page(200, "Signed", message=SIGNED_MESSAGE)
+
+
+SIGNED_MESSAGE = (
+    "Thank you: your signature is recorded. The processor will countersign, "
+    "and the executed agreement will be sent to you."
+)
+
+
+async def _signing_form(request: Request[Any, Any, Any], as_json: bool) -> signing.SigningForm:
+    try:
+        raw: Any = (await request.json() or {}) if as_json else dict(await request.form())
+    except SerializationException as exc:
+        raise ClientException("The request body is not valid JSON.") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInput.field("body", "must be a JSON object")
+    return signing.SigningForm(
+        typed_name=str(raw.get("typed_name") or ""),
+        consent=_truthy(raw.get("consent")),
+        authority_confirmed=_truthy(raw.get("authority_confirmed")),
+        document_sha256=str(raw["document_sha256"]) if raw.get("document_sha256") else None,
+    )
+
+
+async def _form_error(
+    request: Request[Any, Any, Any], db: Any, settings: Settings, token: str, exc: DPAError
+) -> Response[str]:
+    if isinstance(exc, InvalidInput):
+        try:
+            signing_request, agreement = await signing.signing_view(db, token)
+        except DPAError as gone:
+            return page(gone.status_code, "This signing link cannot be used", message=gone.detail, problem=True)
+        typed = str((dict(await request.form())).get("typed_name") or "")
         return page(
-            200,
-            "Signed",
-            message="Thank you: your signature is recorded. The processor will countersign, "
-            "and the executed agreement will be sent to you.",
+            422,
+            "Review and sign",
+            form=True,
+            errors=exc.errors,
+            typed_name=typed,
+            **_summary(request, settings, token, signing_request, agreement),
         )
+    return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
 
-    async def _form_error(
-        self, request: Request[Any, Any, Any], token: str, exc: DPAError, typed: str
-    ) -> Response[str]:
-        if isinstance(exc, InvalidInput):
-            signing_request, agreement = await agreements.signing_view(request.app.state.db, token)
-            return page(
-                422,
-                "Review and sign",
-                form=True,
-                errors=exc.errors,
-                typed_name=typed,
-                **self._summary(request, token, signing_request, agreement),
-            )
-        return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
 
-    @staticmethod
-    def _summary(request: Request[Any, Any, Any], token: str, signing_request: Any, agreement: Any) -> dict[str, Any]:
-        base = request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
-        return {
-            "summary": {
-                "title": "Data Processing Agreement",
-                "template": f"{agreement.template_key} v{agreement.template_version}",
-                "reference": str(agreement.id),
-                "controller": agreement.variables.get("controller", {}).get("legal_name", ""),
-                "processor": processor()["legal_name"],
-                "signer_name": signing_request.signer_name,
-                "signer_title": signing_request.signer_title,
-                "signer_email": signing_request.signer_email,
-                "expires_at": rfc3339(signing_request.expires_at).replace("T", " ").removesuffix("Z"),
-                "document_url": f"{base}/sign/{token}/document",
-                "document_sha256": signing_request.document_sha256,
-            },
-            "consent_text": consent_text(),
-            "consent_sha256": consent_sha256(),
-        }
+def _summary(
+    request: Request[Any, Any, Any], settings: Settings, token: str, signing_request: Any, agreement: Any
+) -> dict[str, Any]:
+    base = settings.public_base_url or str(request.base_url).rstrip("/")
+    return {
+        "summary": {
+            "title": "Data Processing Agreement",
+            "template": f"{agreement.template_key} v{agreement.template_version}",
+            "reference": str(agreement.id),
+            "controller": agreement.variables.get("controller", {}).get("legal_name", ""),
+            "processor": processor()["legal_name"],
+            "signer_name": signing_request.signer_name,
+            "signer_title": signing_request.signer_title,
+            "signer_email": signing_request.signer_email,
+            "expires_at": rfc3339(signing_request.expires_at).replace("T", " ").removesuffix("Z"),
+            "document_url": f"{base}/sign/{token}/document",
+            "document_sha256": signing_request.document_sha256,
+        },
+        "consent_text": consent_text(),
+        "consent_sha256": consent_sha256(),
+    }

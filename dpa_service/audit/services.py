@@ -19,10 +19,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dpa_service.audit.models import GENESIS_HASH, PLATFORM_CHAIN, AuditEvent, AuditHead, ChainVerification
+from dpa_service.audit.models import (
+    GENESIS_HASH,
+    PLATFORM_CHAIN,
+    AuditEvent,
+    AuditEventPublic,
+    AuditHead,
+    ChainVerification,
+)
 from dpa_service.core.clock import rfc3339, utcnow
-from dpa_service.core.identity import Actor
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
+from dpa_service.http.pagination import Page, decode_int_cursor, page_of
 
 
 def chain_of(tenant_id: uuid.UUID | None) -> str:
@@ -107,7 +116,7 @@ async def record(
     return event
 
 
-async def list_events(
+async def _events(
     session: AsyncSession, tenant_id: uuid.UUID | None, *, after_seq: int, limit: int
 ) -> Sequence[AuditEvent]:
     query = (
@@ -146,3 +155,34 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> Ch
             return broken(count + 1, f"events {count + 1}..{head_seq} were removed from the end of the chain")
         return broken(count, "the last event does not match the recorded head of the chain")
     return ChainVerification(ok=True, events=count, head=prev_hash, chain=chain)
+
+
+def chain_scope(principal: Principal, tenant_id: uuid.UUID | None) -> tuple[uuid.UUID | None, Scope]:
+    """Subscribers always read their own chain; staff read the platform chain or narrow to one tenant's."""
+    if not principal.is_staff:
+        return principal.tenant_id, principal.scope
+    if tenant_id is not None:
+        return tenant_id, Scope.tenant(tenant_id)
+    return None, principal.scope
+
+
+async def list_events(
+    db: Database, principal: Principal, *, tenant_id: uuid.UUID | None, cursor: str | None, limit: int
+) -> Page[AuditEventPublic]:
+    chain_tenant, scope = chain_scope(principal, tenant_id)
+    async with db.transaction(scope, write=False) as session:
+        rows = await _events(session, chain_tenant, after_seq=decode_int_cursor(cursor), limit=limit + 1)
+    return page_of(
+        rows, limit, lambda e: AuditEventPublic.model_validate(e, from_attributes=True), lambda e: str(e.seq)
+    )
+
+
+async def verify(db: Database, scope: Scope, tenant_id: uuid.UUID | None) -> ChainVerification:
+    """Walk one chain (a tenant's, or the platform's with `tenant_id` None) and report the first break."""
+    async with db.transaction(scope, write=False) as session:
+        return await verify_chain(session, tenant_id)
+
+
+async def verify_for(db: Database, principal: Principal, tenant_id: uuid.UUID | None) -> ChainVerification:
+    chain_tenant, scope = chain_scope(principal, tenant_id)
+    return await verify(db, scope, chain_tenant)

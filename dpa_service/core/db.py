@@ -3,6 +3,11 @@
 Every unit of work runs in `Database.transaction(scope)`: one transaction, whose tenant scope is applied
 on PostgreSQL with `set_config(..., true)` (transaction-local) so that row-level security filters every
 statement a second time. A session opened any other way has no tenant set, and the policies then show it nothing.
+
+Services own their transactions: each public service function opens `db.transaction(scope)` itself. Called while
+another service function's transaction is open (in the same task, same scope), it joins that transaction instead
+of opening a second one, the way Django's `atomic()` nests; so use cases compose (creating a tenant adds its owner,
+executing a DPA records the transfers it implies) and commit or roll back as one.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +124,19 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     return engine
 
 
+@dataclass
+class _OpenTransaction:
+    database: Database
+    session: AsyncSession = field(repr=False)
+    scope: Scope
+    write: bool
+    open: bool = True
+
+
+# The transaction the current task is in, if any (see `Database.transaction`).
+_current: ContextVar[_OpenTransaction | None] = ContextVar("dpa_open_transaction", default=None)
+
+
 class Database:
     """The application's connection to its database, as the non-owner application role."""
 
@@ -135,13 +154,31 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, scope: Scope, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """One transaction in `scope`: committed when the block ends, rolled back if it raises."""
+        """One transaction in `scope`: committed when the block ends, rolled back if it raises.
+
+        Inside another open transaction of this database (same task), the block joins it: same session, one commit.
+        Joining needs the same scope, and a write cannot join a read-only transaction: both are programming errors.
+        """
+        outer = _current.get()
+        if outer is not None and outer.open and outer.database is self:
+            if outer.scope != scope:
+                raise RuntimeError(f"a step in {scope} cannot join a transaction in {outer.scope}")
+            if write and not outer.write:
+                raise RuntimeError("a write cannot join a read-only transaction")
+            yield outer.session
+            return
         maker = self._write if write else self._read
         async with maker() as session, session.begin():
             session.info["scope"] = scope
             if self.is_postgres:
                 await session.execute(_SET_SCOPE, self._scope_params(scope))
-            yield session
+            state = _OpenTransaction(self, session, scope, write)
+            token = _current.set(state)
+            try:
+                yield session
+            finally:
+                state.open = False
+                _current.reset(token)
 
     @asynccontextmanager
     async def read_connection(self, scope: Scope) -> AsyncIterator[AsyncConnection]:

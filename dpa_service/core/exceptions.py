@@ -6,8 +6,9 @@
     ├── NotFound                  404  absent, or another tenant's (never say which)
     ├── Conflict                  409  illegal state transition, duplicate, in-flight duplicate request
     ├── Gone                      410  a signing link already used, voided or expired
-    └── InvalidInput              422  well-formed but wrong; `errors` names each failing field
-        └── IdempotencyKeyReused  422  same Idempotency-Key, different body
+    ├── InvalidInput              422  well-formed but wrong; `errors` names each failing field
+    │   └── IdempotencyKeyReused  422  same Idempotency-Key, different body
+    └── Unavailable               503  could not be done now (a render crashed or timed out); try again
 
 Services raise these; controllers never build error responses by hand.
 """
@@ -15,6 +16,7 @@ Services raise these; controllers never build error responses by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class InvalidInput(DPAError):
         super().__init__(detail or "The request is not valid.")
         self.errors = errors or []
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt with its field errors when it crosses from a render worker to the request's process.
+        return (type(self), (self.detail, self.errors))
+
     @classmethod
     def field(cls, field: str, message: str) -> InvalidInput:
         return cls(f"{field}: {message}", [FieldError(field, message)])
@@ -72,3 +78,8 @@ class InvalidInput(DPAError):
 
 class IdempotencyKeyReused(InvalidInput):
     title = "Idempotency-Key reused"
+
+
+class Unavailable(DPAError):
+    status_code = 503
+    title = "Service unavailable"

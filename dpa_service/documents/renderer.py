@@ -1,25 +1,66 @@
-"""The render front: a bounded cache of finished PDFs, and one render per document however many ask at once."""
+"""The render front: finished PDFs cached, one render per document however many ask at once, and all CPU work
+(WeasyPrint layout, composing, diffing) in the process pool, so the event loop never waits for a render.
+
+A render that crashes its worker or outlives `timeout` fails that request with a 503 problem; the pool replaces
+the worker and the server carries on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import anyio
-
+from dpa_service.core.exceptions import Unavailable
+from dpa_service.documents.pool import JobTimedOut, PoolError, ProcessPool, WorkerCrashed, shared_pool
 from dpa_service.documents.rendering import RenderedPdf, RenderJob, render_sync
+
+logger = logging.getLogger("dpa_service.rendering")
+
+T = TypeVar("T")
+# What every worker imports once at start, so no request pays for it.
+PRELOAD = ("weasyprint", "pyhanko.sign", "dpa_service.documents.rendering", "dpa_service.documents.seal")
+
+
+def document_pool(size: int | None = None) -> ProcessPool:
+    """The process-wide pool documents are made in."""
+    return shared_pool(size, preload=PRELOAD)
+
+
+class RenderFailed(Unavailable):
+    title = "Document rendering failed"
 
 
 class Renderer:
-    """PDF rendering with a bounded cache of finished documents and a cap on concurrent renders."""
+    """PDF rendering with a bounded cache of finished documents, off the event loop."""
 
-    def __init__(self, *, max_cache_bytes: int = 64 * 1024 * 1024, concurrency: int = 2) -> None:
+    def __init__(
+        self, pool: ProcessPool | None = None, *, timeout: float = 120.0, max_cache_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.pool = pool or document_pool()
+        self.timeout = timeout
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_bytes = 0
         self._max_cache_bytes = max_cache_bytes
-        self._limiter = anyio.CapacityLimiter(concurrency)
         self._in_flight: dict[str, asyncio.Task[bytes]] = {}
+
+    async def start(self) -> None:
+        """Start the workers now, so the first request does not wait for them."""
+        await self.pool.start()
+
+    async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """Run CPU-bound document work in the pool; `fn` is a module-level function."""
+        try:
+            return await self.pool.run(fn, *args, timeout=self.timeout)
+        except JobTimedOut as exc:
+            logger.error("%s did not finish within %.0f s; its worker was replaced", fn.__name__, self.timeout)
+            raise RenderFailed(f"The document took longer than {self.timeout:.0f} s to produce; try again.") from exc
+        except (WorkerCrashed, PoolError) as exc:
+            logger.error("%s failed in its worker: %s", fn.__name__, exc)
+            raise RenderFailed("The document could not be produced; try again, or contact support.") from exc
 
     async def render(self, job: RenderJob) -> RenderedPdf:
         key = job.cache_key
@@ -35,7 +76,7 @@ class Renderer:
 
     async def _render(self, key: str, job: RenderJob) -> bytes:
         try:
-            content = await anyio.to_thread.run_sync(render_sync, job, limiter=self._limiter)
+            content = await self.run(render_sync, job)
             self._store(key, content)
             return content
         finally:

@@ -30,7 +30,7 @@ from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from dpa_service.core.exceptions import Conflict
+from dpa_service.core.exceptions import Conflict, InvalidInput
 from dpa_service.core.registry import country_name
 
 logger = logging.getLogger("dpa_service.rendering")
@@ -67,11 +67,54 @@ class TemplateFolderFetcher(URLFetcher):
         raise ValueError("this URL is outside the template's folder")
 
 
+class MissingVariable(jinja2.UndefinedError):
+    """The template used a variable the document's variables do not have; `path` names it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} is used by the template but missing")
+        self.path = path
+
+
+class _Tracked(dict[str, Any]):
+    """The document's variables, each mapping knowing its dotted path, so a missing one can be named."""
+
+    __slots__ = ("_dpa_path",)  # underscore: the sandbox never shows it to a template
+
+
+def _track(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        tracked = _Tracked({key: _track(item, f"{path}.{key}") for key, item in value.items()})
+        tracked._dpa_path = path
+        return tracked
+    if isinstance(value, list):
+        return [_track(item, f"{path}.{index}") for index, item in enumerate(value)]
+    return value
+
+
+class _NamingUndefined(jinja2.StrictUndefined):
+    """StrictUndefined that names a missing variable by its path (`variables.controller.legal_name`)."""
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        owner, name = self._undefined_obj, self._undefined_name
+        if isinstance(owner, _Tracked) and isinstance(name, str):
+            raise MissingVariable(f"{owner._dpa_path}.{name}")
+        return super()._fail_with_undefined_error(*args, **kwargs)
+
+
+# Jinja binds `__str__`, `__bool__`, `__iter__`, ... to the base class's failing function when the class is made:
+# point them at ours.
+for _name in dir(jinja2.StrictUndefined):
+    if getattr(jinja2.StrictUndefined, _name) is jinja2.Undefined._fail_with_undefined_error:
+        setattr(_NamingUndefined, _name, _NamingUndefined._fail_with_undefined_error)
+
+
 def _environment(entrypoint: str, source: str) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
         loader=jinja2.DictLoader({entrypoint: source}),
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
+        undefined=_NamingUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -120,8 +163,13 @@ class RenderedPdf:
 
 def render_html(job: RenderJob) -> str:
     template = compiled_template(job.template_sha256, job.entrypoint, job.source)
+    context = job.context
+    if isinstance(context.get("variables"), dict):
+        context = {**context, "variables": _track(context["variables"], "variables")}
     try:
-        return template.render(job.context)
+        return template.render(context)
+    except MissingVariable as exc:
+        raise InvalidInput.field(exc.path, "is used by the template but missing: add it to the variables") from exc
     except jinja2.UndefinedError as exc:
         raise TemplateRenderError(f"the template used something the document does not have: {exc.message}") from exc
     except jinja2.exceptions.SecurityError as exc:

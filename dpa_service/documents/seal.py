@@ -13,9 +13,10 @@ import io
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 
+import anyio
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,12 +26,13 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from dpa_service.core.secrets import write_once
 from dpa_service.core.settings import Settings
+from dpa_service.documents.renderer import Renderer
 
 SEAL_FIELD = "DPAServiceSeal"
 _generate_lock = threading.Lock()
@@ -113,68 +115,86 @@ class SealCheck:
     detail: str = ""
 
 
-class Seal:
-    def __init__(self, config: SealConfig) -> None:
-        self.config = config
+@lru_cache(maxsize=4)
+def signer_for(config: SealConfig) -> signers.SimpleSigner:
+    """The seal's key and certificate, made on first use (once per process: the parent and each worker)."""
+    if config.pkcs12_path:
+        password = config.pkcs12_password.encode() if config.pkcs12_password else None
+        loaded = signers.SimpleSigner.load_pkcs12(str(config.pkcs12_path), passphrase=password)
+    else:
+        key_path = config.key_path or config.keys_dir / "seal.key.pem"
+        cert_path = config.cert_path or config.keys_dir / "seal.cert.pem"
+        if not config.key_path:
+            with _generate_lock:
+                if not key_path.exists():
+                    _generate(config, key_path, cert_path)
+        loaded = signers.SimpleSigner.load(str(key_path), str(cert_path))
+    if loaded is None:
+        raise RuntimeError("the seal key or certificate could not be loaded")
+    return loaded
 
-    @cached_property
-    def signer(self) -> signers.SimpleSigner:
-        config = self.config
-        if config.pkcs12_path:
-            password = config.pkcs12_password.encode() if config.pkcs12_password else None
-            loaded = signers.SimpleSigner.load_pkcs12(str(config.pkcs12_path), passphrase=password)
-        else:
-            key_path = config.key_path or config.keys_dir / "seal.key.pem"
-            cert_path = config.cert_path or config.keys_dir / "seal.cert.pem"
-            if not config.key_path:
-                with _generate_lock:
-                    if not key_path.exists():
-                        _generate(config, key_path, cert_path)
-            loaded = signers.SimpleSigner.load(str(key_path), str(cert_path))
-        if loaded is None:
-            raise RuntimeError("the seal key or certificate could not be loaded")
-        return loaded
+
+def seal_pdf(config: SealConfig, pdf: bytes, reason: str, location: str | None) -> bytes:
+    """PAdES-seal `pdf` (CPU work: runs in a pool worker, where pyHanko's sync API may start its own loop)."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    meta = signers.PdfSignatureMetadata(
+        field_name=SEAL_FIELD,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason,
+        location=location,
+    )
+    return signers.sign_pdf(writer, meta, signer=signer_for(config)).getvalue()
+
+
+def check_pdf(config: SealConfig, pdf: bytes) -> SealCheck:
+    """Is `pdf` sealed by this service, unmodified since? (CPU work: runs in a pool worker.)"""
+    certificate = signer_for(config).signing_cert
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        embedded = [s for s in reader.embedded_signatures if s.field_name == SEAL_FIELD]
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        return SealCheck(ValidationStatus.UNSEALED, detail=f"not a readable PDF ({type(exc).__name__})")
+    if not embedded:
+        return SealCheck(ValidationStatus.UNSEALED, detail="no seal of this service")
+    signature = embedded[-1]
+    if signature.signer_cert.dump() != certificate.dump():
+        return SealCheck(ValidationStatus.NOT_OURS, detail="sealed with another certificate")
+    try:
+        status = validate_pdf_signature(signature, ValidationContext(trust_roots=[certificate]))
+    except Exception as exc:
+        return SealCheck(ValidationStatus.INVALID, detail=f"seal could not be validated: {exc}")
+    sealed_at = status.signer_reported_dt
+    if not (status.intact and status.valid and status.trusted):
+        return SealCheck(ValidationStatus.INVALID, sealed_at, "the sealed bytes were changed")
+    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+        return SealCheck(ValidationStatus.INVALID, sealed_at, "content was added after sealing")
+    return SealCheck(ValidationStatus.VALID, sealed_at)
+
+
+class Seal:
+    """The service seal as the app uses it: sealing and checking run in the document pool."""
+
+    def __init__(self, config: SealConfig, renderer: Renderer | None = None) -> None:
+        self.config = config
+        self._renderer = renderer
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            self._renderer = Renderer()
+        return self._renderer
 
     @property
     def certificate(self) -> asn1_x509.Certificate:
-        return self.signer.signing_cert
+        return signer_for(self.config).signing_cert
 
-    def load_certificate(self) -> None:
+    async def load(self) -> None:
         """Make (or read) the key now, so the first countersignature does not pay for it."""
-        _ = self.signer
+        await anyio.to_thread.run_sync(signer_for, self.config)
 
     async def seal(self, pdf: bytes, *, reason: str, location: str | None = None) -> bytes:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-        meta = signers.PdfSignatureMetadata(
-            field_name=SEAL_FIELD,
-            subfilter=fields.SigSeedSubFilter.PADES,
-            md_algorithm="sha256",
-            reason=reason,
-            location=location,
-        )
-        out = await signers.async_sign_pdf(writer, meta, signer=self.signer)
-        return out.getvalue()
+        return await self.renderer.run(seal_pdf, self.config, pdf, reason, location)
 
     async def check(self, pdf: bytes) -> SealCheck:
-        """Is `pdf` sealed by this service, unmodified since?"""
-        try:
-            reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-            embedded = [s for s in reader.embedded_signatures if s.field_name == SEAL_FIELD]
-        except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-            return SealCheck(ValidationStatus.UNSEALED, detail=f"not a readable PDF ({type(exc).__name__})")
-        if not embedded:
-            return SealCheck(ValidationStatus.UNSEALED, detail="no seal of this service")
-        signature = embedded[-1]
-        if signature.signer_cert.dump() != self.certificate.dump():
-            return SealCheck(ValidationStatus.NOT_OURS, detail="sealed with another certificate")
-        context = ValidationContext(trust_roots=[self.certificate])
-        try:
-            status = await async_validate_pdf_signature(signature, context)
-        except Exception as exc:
-            return SealCheck(ValidationStatus.INVALID, detail=f"seal could not be validated: {exc}")
-        sealed_at = status.signer_reported_dt
-        if not (status.intact and status.valid and status.trusted):
-            return SealCheck(ValidationStatus.INVALID, sealed_at, "the sealed bytes were changed")
-        if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
-            return SealCheck(ValidationStatus.INVALID, sealed_at, "content was added after sealing")
-        return SealCheck(ValidationStatus.VALID, sealed_at)
+        return await self.renderer.run(check_pdf, self.config, pdf)

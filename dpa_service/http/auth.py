@@ -22,13 +22,22 @@ Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
 
 class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        principal = await optional_principal(connection)
+        if principal is None:
             raise AuthenticationError("Send an API key as 'Authorization: Bearer <key>'.")
-        authenticate: Authenticator = connection.app.state.authenticate
-        principal = await authenticate(key.strip())
         return AuthenticationResult(user=principal, auth=principal.api_key_id)
+
+
+async def optional_principal(connection: ASGIConnection) -> Principal | None:
+    """The caller of an endpoint that needs no key: None without one, 401 for a key that is not valid."""
+    header = connection.headers.get("authorization", "")
+    if not header:
+        return None
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthenticationError("Send an API key as 'Authorization: Bearer <key>'.")
+    authenticate: Authenticator = connection.app.state.authenticate
+    return await authenticate(key.strip())
 
 
 def actor_of(connection: ASGIConnection) -> Actor:

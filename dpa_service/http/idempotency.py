@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from dpa_service.core.clock import as_utc, utcnow
-from dpa_service.core.db import Database, UTCDateTime
+from dpa_service.core.db import Database, Scope, UTCDateTime
 from dpa_service.core.exceptions import FieldError, IdempotencyKeyReused, InvalidInput
 from dpa_service.core.identity import Principal
 from dpa_service.core.secrets import Sealer
@@ -73,10 +73,11 @@ def _sealer(secret: bytes, key: str, user_id: uuid.UUID) -> Sealer:
     return Sealer(secret + b"\0" + key.encode(), b"dpa idempotent response", salt=user_id.bytes)
 
 
-async def purge_expired(session: AsyncSession) -> int:
+async def purge_expired(db: Database) -> int:
     """Forget records past their 24 hours (the server does this now and then)."""
-    result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
-    return result.rowcount or 0
+    async with db.transaction(Scope.system()) as session:
+        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _json_bytes(value: object) -> bytes:
@@ -114,16 +115,18 @@ async def create_once(
     db: Database,
     request: Request,
     principal: Principal,
-    work: Callable[[AsyncSession], Awaitable[BaseModel]],
+    work: Callable[[], Awaitable[BaseModel]],
     *,
     status_code: int = 201,
 ) -> Response[bytes]:
-    """Run `work` in one transaction and answer `status_code`, honouring the request's Idempotency-Key."""
+    """Run `work` (a service call) in one transaction and answer `status_code`, honouring the Idempotency-Key.
+
+    The service's own transaction joins the one opened here (core.db), so the claim, the object created and the
+    stored response commit together or not at all."""
     key = request.headers.get(HEADER)
     secret: bytes = request.app.state.secret
     if key is None:
-        async with db.transaction(principal.scope) as session:
-            result = await work(session)
+        result = await work()
         return Response(
             _json_bytes(result.model_dump(mode="json")),
             status_code=status_code,
@@ -143,7 +146,7 @@ async def create_once(
     async with db.transaction(principal.scope) as session:
         stored = await _claim(session, claim)
         if stored is None:
-            payload = _json_bytes((await work(session)).model_dump(mode="json"))
+            payload = _json_bytes((await work()).model_dump(mode="json"))
             claim.status_code, claim.response = status_code, _sealer(secret, key, principal.user_id).seal(payload)
             await session.flush()
     if stored is None:

@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import IntegrityError
 
-from dpa_service.core.exceptions import DPAError, FieldError
+from dpa_service.core.exceptions import DPAError, FieldError, Unavailable
 
 logger = logging.getLogger("dpa_service.errors")
 
@@ -88,6 +88,9 @@ def problem(
 def _domain_error(request: Request[Any, Any, Any], exc: DPAError) -> Response[dict[str, Any]]:
     errors = getattr(exc, "errors", None)
     headers = {"WWW-Authenticate": 'Bearer realm="dpa"'} if exc.status_code == 401 else None
+    if isinstance(exc, Unavailable):
+        logger.warning("%s on %s: %s", exc.title, request.url.path, exc.detail)
+        return problem(request, exc.status_code, exc.detail, title=exc.title, headers={"Retry-After": "30"})
     if exc.status_code >= 500:
         return _unexpected(request, exc)
     return problem(request, exc.status_code, exc.detail, title=exc.title, errors=errors, headers=headers)

@@ -1,5 +1,8 @@
 """The outbox: notifications written in the same transaction as the change that causes them.
 
+This is the notifications domain's API for the others: `enqueue_many` inside the caller's transaction, and
+`first_queued_at` to report who was told when.
+
 A delivery worker (e-mail to the tenant's owners and admins, signed webhooks) reads pending messages;
 `dedupe_key` makes each notification exist once however often the change is replayed.
 """
@@ -7,11 +10,11 @@ A delivery worker (e-mail to the tenant's owners and admins, signed webhooks) re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,3 +63,20 @@ async def enqueue_many(
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     await session.execute(insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
     return len(rows)
+
+
+async def first_queued_at(
+    session: AsyncSession, topic: str, tenant_ids: Sequence[uuid.UUID], *, where: tuple[str, str]
+) -> dict[uuid.UUID, datetime]:
+    """When each tenant was first sent a `topic` message whose payload has `where` = (key, value)."""
+    key, value = where
+    rows = await session.execute(
+        select(OutboxMessage.tenant_id, func.min(OutboxMessage.created_at))
+        .where(
+            OutboxMessage.topic == topic,
+            OutboxMessage.tenant_id.in_(tenant_ids),
+            OutboxMessage.payload[key].as_string() == value,
+        )
+        .group_by(OutboxMessage.tenant_id)
+    )
+    return {tenant_id: at for tenant_id, at in rows.all() if tenant_id is not None}

@@ -23,12 +23,11 @@ from sqlalchemy import Select, select
 
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.identity import Role
 from dpa_service.core.mailer import Mail, Mailer
 from dpa_service.notifications.models import DeliveryStatus, MailDelivery, WebhookDelivery, WebhookEndpoint, wants
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.webhooks import UnsafeUrl, check_url, open_secret, signature_header
-from dpa_service.users.models import User
+from dpa_service.users import services as users
 
 logger = logging.getLogger("dpa_service.worker")
 
@@ -95,7 +94,7 @@ async def fan_out(db: Database) -> int:
         )
         tenant_ids = {m.tenant_id for m in messages if m.tenant_id}
         endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
-        recipients: dict[uuid.UUID, list[str]] = defaultdict(list)
+        recipients = await users.notification_addresses(db, tenant_ids)
         if tenant_ids:
             for endpoint in (
                 await session.execute(
@@ -105,14 +104,6 @@ async def fan_out(db: Database) -> int:
                 )
             ).scalars():
                 endpoints[endpoint.tenant_id].append(endpoint)
-            for tenant_id, email in (
-                await session.execute(
-                    select(User.tenant_id, User.email).where(
-                        User.tenant_id.in_(tenant_ids), User.role.in_([Role.OWNER.value, Role.ADMIN.value])
-                    )
-                )
-            ).all():
-                recipients[tenant_id].append(email)
         now = utcnow()
         for message in messages:
             body = event_body(message)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
-from dpa_service.core.exceptions import NotFound
 from dpa_service.core.identity import Principal, Role
-from dpa_service.http.auth import require_roles, subscriber_admin, subscriber_only
+from dpa_service.http.auth import legal_only, require_roles, subscriber_admin, subscriber_only
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
 from dpa_service.http.idempotency import create_once, created
-from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
-from dpa_service.subprocessors import services
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from dpa_service.subprocessors import answers, authorization, publishing, services
 from dpa_service.subprocessors.models import (
     AcceptancePublic,
     ChangeCreate,
@@ -27,7 +27,6 @@ from dpa_service.subprocessors.models import (
     VersionPublic,
 )
 
-legal_only = require_roles(Role.LEGAL)
 objection_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)
 
 ChangeStatus = Annotated[
@@ -45,16 +44,13 @@ class SubprocessorsController(Controller):
 
     @get("/", operation_id="currentSubprocessors")
     async def current(self, principal: PrincipalDep, db: DbDep) -> VersionPublic:
-        async with db.transaction(principal.scope, write=False) as session:
-            version = await services.current_version(session)
-        if version is None:
-            raise NotFound("No sub-processor list has been published yet.")
-        return services.version_public(version)
+        """The sub-processor list in force now, with its version and the date it took effect."""
+        return await services.current_list(db, principal)
 
     @get("/versions/{number:int}", operation_id="subprocessorListVersion")
     async def version(self, number: VersionNumber, principal: PrincipalDep, db: DbDep) -> VersionPublic:
-        async with db.transaction(principal.scope, write=False) as session:
-            return services.version_public(await services.get_version(session, number))
+        """A past or pending version of the list, whole."""
+        return await services.list_version(db, principal, number)
 
 
 class SubprocessorChangesController(Controller):
@@ -65,10 +61,9 @@ class SubprocessorChangesController(Controller):
     async def publish(
         self, data: JSONBody[ChangeCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        async def work(session: Any) -> ChangePublic:
-            return services.change_public(await services.publish_change(session, actor, data))
-
-        return await create_once(db, request, request.user, work)
+        """Legal publishes a change (`add`, `remove`, `notice_days`, `reason`): the next list version, pending for
+        the notice period (at least 30 days unless `urgent`); every tenant with an executed DPA is notified."""
+        return await create_once(db, request, request.user, partial(publishing.publish_change, db, actor, data))
 
     @get("/", operation_id="listSubprocessorChanges")
     async def list_changes(
@@ -79,31 +74,20 @@ class SubprocessorChangesController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[ChangePublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows = await services.list_changes(
-                session, staff=principal.is_staff, status=status, before=decode_id_cursor(cursor), limit=limit
-            )
-        return page_of(
-            rows, limit, lambda c: services.change_public(c, staff=principal.is_staff), lambda change: str(change.id)
-        )
+        """Changes, newest first, with their status (`pending`, `effective`; staff also see `proposed`)."""
+        return await publishing.list_changes(db, principal, status=status, cursor=cursor, limit=limit)
 
     @get("/{change_id:uuid}", operation_id="getSubprocessorChange")
     async def get_change(self, change_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> ChangePublic:
-        async with db.transaction(principal.scope, write=False) as session:
-            change = await services.get_change(session, change_id, staff=principal.is_staff)
-        return services.change_public(change, staff=principal.is_staff)
+        """One change, with its notice period and objection deadline."""
+        return await publishing.get_change(db, principal, change_id)
 
     @post("/{change_id:uuid}/publish", guards=[legal_only], operation_id="publishSubprocessorProposal", status_code=200)
     async def publish_proposal(
-        self,
-        change_id: FromPath[uuid.UUID],
-        data: JSONBody[ProposalPublish],
-        principal: PrincipalDep,
-        db: DbDep,
-        actor: ActorDep,
+        self, change_id: FromPath[uuid.UUID], data: JSONBody[ProposalPublish], db: DbDep, actor: ActorDep
     ) -> ChangePublic:
-        async with db.transaction(principal.scope) as session:
-            return services.change_public(await services.publish_proposal(session, actor, change_id, data))
+        """Legal publishes the change `dpa registry sync` proposed from the registry file, with notice."""
+        return await publishing.publish_proposal(db, actor, change_id, data)
 
     @post(
         "/{change_id:uuid}/objections",
@@ -119,10 +103,10 @@ class SubprocessorChangesController(Controller):
         db: DbDep,
         actor: ActorDep,
     ) -> Response[bytes]:
-        async def work(session: Any) -> ObjectionPublic:
-            return services.objection_public(await services.object_to(session, actor, change_id, data))
-
-        return await create_once(db, request, request.user, work)
+        """A Subscriber with an executed DPA objects to a pending change (before `effective_at`, else 409)."""
+        return await create_once(
+            db, request, request.user, partial(answers.object_to, db, actor, request.user, change_id, data)
+        )
 
     @post(
         "/{change_id:uuid}/acceptance",
@@ -133,12 +117,8 @@ class SubprocessorChangesController(Controller):
     async def accept(
         self, change_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        async def work(session: Any) -> AcceptancePublic:
-            return AcceptancePublic.model_validate(
-                await services.accept(session, actor, change_id), from_attributes=True
-            )
-
-        return await create_once(db, request, request.user, work)
+        """A Subscriber accepts a pending change expressly, before its notice period ends."""
+        return await create_once(db, request, request.user, partial(answers.accept, db, actor, request.user, change_id))
 
 
 class ObjectionsController(Controller):
@@ -156,23 +136,17 @@ class ObjectionsController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[ObjectionPublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows = await services.list_objections(
-                session,
-                tenant_id=tenant_id,
-                change_id=change_id,
-                status=status,
-                after=decode_id_cursor(cursor),
-                limit=limit,
-            )
-        return page_of(rows, limit, services.objection_public, lambda o: str(o.id))
+        """Objections: legal sees every tenant's (`?tenant_id=` narrows), a Subscriber its own."""
+        return await answers.list_objections(
+            db, principal, tenant_id=tenant_id, change_id=change_id, status=status, cursor=cursor, limit=limit
+        )
 
     @get("/{objection_id:uuid}", guards=[objection_readers], operation_id="getObjection")
     async def get_objection(
         self, objection_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep
     ) -> ObjectionPublic:
-        async with db.transaction(principal.scope, write=False) as session:
-            return services.objection_public(await services.get_objection(session, objection_id))
+        """One objection, with legal's resolution once there is one."""
+        return await answers.get_objection(db, principal, objection_id)
 
     @post("/{objection_id:uuid}/resolve", guards=[legal_only], operation_id="resolveObjection", status_code=200)
     async def resolve(
@@ -183,15 +157,15 @@ class ObjectionsController(Controller):
         db: DbDep,
         actor: ActorDep,
     ) -> ObjectionPublic:
-        async with db.transaction(principal.scope) as session:
-            return services.objection_public(await services.resolve_objection(session, actor, objection_id, data))
+        """Legal resolves an objection (`resolution`, `outcome`); the tenant is told in the words recorded."""
+        return await answers.resolve_objection(db, actor, principal, objection_id, data)
 
     @post("/{objection_id:uuid}/withdraw", guards=[subscriber_admin], operation_id="withdrawObjection", status_code=200)
     async def withdraw(
         self, objection_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, actor: ActorDep
     ) -> ObjectionPublic:
-        async with db.transaction(principal.scope) as session:
-            return services.objection_public(await services.withdraw_objection(session, actor, objection_id))
+        """The Subscriber withdraws its own objection: that is its acceptance of the change."""
+        return await answers.withdraw_objection(db, actor, principal, objection_id)
 
 
 class TenantSubprocessorsController(Controller):
@@ -200,5 +174,5 @@ class TenantSubprocessorsController(Controller):
 
     @get("/", guards=[subscriber_only], operation_id="tenantAuthorizedSubprocessors")
     async def authorized(self, principal: PrincipalDep, db: DbDep) -> TenantAuthorization:
-        async with db.transaction(principal.scope, write=False) as session:
-            return await services.tenant_authorization(session)
+        """The list the caller authorized (its executed DPA's, advanced by accepted changes) and what is pending."""
+        return await authorization.tenant_authorization(db, principal)

@@ -6,6 +6,8 @@ SubprocessorChange    how a version came to be: added/removed, notice, reason; o
 Objection             a tenant's objection to a change (tenant-owned); legal resolves it
 Acceptance            a tenant's acceptance of a change: express, deemed at the deadline, or after its
                       objection was withdrawn (tenant-owned, append-only)
+Authorization         what one tenant's executed DPA authorized: the list version it pinned and the DPA's
+                      contact address (tenant-owned), written when the DPA is executed, ended when superseded
 """
 
 from __future__ import annotations
@@ -129,6 +131,24 @@ class Acceptance(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Authorization(SQLModel, table=True):
+    """The list version an executed DPA pinned, and where its notices go (Annex I.A contact, clause 6.2).
+
+    This domain's own record, written by its reaction to the DPA's execution: the agreements' variables stay theirs.
+    At most one per tenant is current (`ended_at` null): executing a newer DPA ends the previous one.
+    """
+
+    __tablename__ = "subprocessor_authorizations"
+    __table_args__ = (Index("ix_subprocessor_authorizations_tenant_ended", "tenant_id", "ended_at"),)
+
+    agreement_id: uuid.UUID = Field(primary_key=True, foreign_key="agreements.id")
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    list_version: int
+    contact_email: str | None = Field(default=None, max_length=320)
+    authorized_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 # --- API schemas ----------------------------------------------------------------------------------------------
 
 
@@ -240,6 +260,10 @@ class ObjectionPublic(BaseModel):
     outcome: str | None
     resolved_by: uuid.UUID | None
     resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, objection: Objection) -> ObjectionPublic:
+        return cls.model_validate({**objection.model_dump(), "status": "resolved" if objection.resolved_at else "open"})
 
 
 class AcceptancePublic(BaseModel):

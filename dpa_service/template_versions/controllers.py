@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dpa_service.core.identity import Principal, Role
-from dpa_service.http.auth import require_roles
+from dpa_service.core.identity import Principal
+from dpa_service.http.auth import legal_only
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep, RendererDep
 from dpa_service.http.idempotency import create_once, created
-from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from dpa_service.template_versions import services
 from dpa_service.template_versions.models import TemplateCreate, TemplateDetail, TemplatePublic, TemplateStatus
 
-legal_only = require_roles(Role.LEGAL)
-
 KeyFilter = Annotated[str | None, QueryParameter(name="key", max_length=100)]
 StatusFilter = Annotated[TemplateStatus | None, QueryParameter(name="status")]
+TemplateId = FromPath[uuid.UUID]
 
 
 class TemplatesController(Controller):
@@ -30,11 +30,9 @@ class TemplatesController(Controller):
     async def create(
         self, data: JSONBody[TemplateCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        async def work(session: Any) -> TemplateDetail:
-            version = await services.create_version(session, actor, data)
-            return TemplateDetail.model_validate(version, from_attributes=True)
-
-        return await create_once(db, request, request.user, work)
+        """Legal writes a new draft version of a template key (`key`, `title`, `source`, `variables_schema?`); a new
+        key without a schema accepts any variables, and a missing one is reported when a document renders."""
+        return await create_once(db, request, request.user, partial(services.create_version, db, actor, data))
 
     @get("/", operation_id="listTemplateVersions")
     async def list_versions(
@@ -46,51 +44,29 @@ class TemplatesController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[TemplatePublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows, current = await services.list_versions(
-                session, principal, key=key, status=status, after=decode_id_cursor(cursor), limit=limit
-            )
-        shown = rows[:limit]
-        return Page[TemplatePublic](
-            items=[services.public(row, current) for row in shown],
-            next_cursor=encode_cursor(str(shown[-1].id)) if len(rows) > limit else None,
-        )
+        """Template versions; Subscribers, sales and platform admins see `approved` versions only."""
+        return await services.list_versions(db, principal, key=key, status=status, cursor=cursor, limit=limit)
 
     @get("/{template_id:uuid}", operation_id="getTemplateVersion")
-    async def get_version(self, template_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> TemplateDetail:
-        async with db.transaction(principal.scope, write=False) as session:
-            version = await services.get_version(session, principal, template_id)
-            current = await services.current_ids(session, {version.key})
-        return TemplateDetail.model_validate(
-            version, from_attributes=True, update={"current": current.get(version.key) == version.id}
-        )
+    async def get_version(self, template_id: TemplateId, principal: PrincipalDep, db: DbDep) -> TemplateDetail:
+        """One version with its source, stylesheet and variables schema (a draft is 404 to anyone but legal)."""
+        return await services.get_version(db, principal, template_id)
 
     @post("/{template_id:uuid}/submit", guards=[legal_only], operation_id="submitTemplateVersion", status_code=200)
-    async def submit(
-        self, template_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, actor: ActorDep
-    ) -> TemplatePublic:
-        return await self._transition(template_id, "submit", principal, db, actor)
+    async def submit(self, template_id: TemplateId, db: DbDep, actor: ActorDep) -> TemplatePublic:
+        """`draft -> in_review`: the version goes to a second legal user for approval."""
+        return await services.transition(db, actor, template_id, "submit")
 
     @post("/{template_id:uuid}/approve", guards=[legal_only], operation_id="approveTemplateVersion", status_code=200)
-    async def approve(
-        self, template_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, actor: ActorDep
-    ) -> TemplatePublic:
-        return await self._transition(template_id, "approve", principal, db, actor)
+    async def approve(self, template_id: TemplateId, db: DbDep, actor: ActorDep) -> TemplatePublic:
+        """`in_review -> approved` by a legal user other than its author and submitter (403 otherwise); the newest
+        approved version of a key is the one new agreements use."""
+        return await services.transition(db, actor, template_id, "approve")
 
     @post("/{template_id:uuid}/retire", guards=[legal_only], operation_id="retireTemplateVersion", status_code=200)
-    async def retire(
-        self, template_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, actor: ActorDep
-    ) -> TemplatePublic:
-        return await self._transition(template_id, "retire", principal, db, actor)
-
-    @staticmethod
-    async def _transition(
-        template_id: uuid.UUID, action: str, principal: Principal, db: Any, actor: Any
-    ) -> TemplatePublic:
-        async with db.transaction(principal.scope) as session:
-            version = await services.transition(session, actor, template_id, action)
-            current = await services.current_ids(session, {version.key})
-        return services.public(version, current)
+    async def retire(self, template_id: TemplateId, db: DbDep, actor: ActorDep) -> TemplatePublic:
+        """`approved -> retired`: no new agreements with it; those made with it stay valid."""
+        return await services.transition(db, actor, template_id, "retire")
 
     @get(
         "/{template_id:uuid}/preview",
@@ -99,16 +75,15 @@ class TemplatesController(Controller):
         media_type="application/pdf",
     )
     async def preview(
-        self, template_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, renderer: RendererDep
+        self, template_id: TemplateId, principal: PrincipalDep, db: DbDep, renderer: RendererDep
     ) -> Response[bytes]:
-        async with db.transaction(principal.scope, write=False) as session:
-            version = await services.get_version(session, principal, template_id)
-        pdf = await services.preview(renderer, version)
+        """The version rendered as PDF with its sample variables; `X-Content-SHA256` is the PDF's hash."""
+        shown = await services.preview(db, renderer, principal, template_id)
         return Response(
-            pdf.content,
+            shown.pdf.content,
             media_type="application/pdf",
             headers={
-                "X-Content-SHA256": pdf.sha256,
-                "Content-Disposition": f'inline; filename="{version.key}-v{version.version}-preview.pdf"',
+                "X-Content-SHA256": shown.pdf.sha256,
+                "Content-Disposition": f'inline; filename="{shown.filename}"',
             },
         )

@@ -9,7 +9,7 @@ The approver must be a legal user other than the author. Approving makes a versi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -18,22 +18,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.rendering import (
+    RenderedPdf,
     RenderJob,
     TemplateRenderError,
     TemplateSourceError,
     check_source,
     render_html,
 )
+from dpa_service.http.pagination import Page, decode_id_cursor, encode_cursor
 from dpa_service.template_versions.bundle import TemplateBundle, assets_dir, content_sha256, shipped_bundles
-from dpa_service.template_versions.context import build_context
-from dpa_service.template_versions.models import TemplateCreate, TemplatePublic, TemplateStatus, TemplateVersion
+from dpa_service.template_versions.context import build_context, subprocessor_annex
+from dpa_service.template_versions.models import (
+    TemplateCreate,
+    TemplateDetail,
+    TemplatePublic,
+    TemplateStatus,
+    TemplateVersion,
+)
 from dpa_service.template_versions.variables import check_schema, validate_variables
 
 S = TemplateStatus
+# A template posted without a schema accepts any variables; a variable the text needs and the agreement lacks is
+# then reported when the document renders (422 naming it).
+PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
+
+# What other domains use from here, beside the functions below.
+__all__ = ["TemplateVersion", "build_context", "subprocessor_annex", "validate_variables"]
 
 # The one lifecycle of a template version: (status, action) -> new status. Anything else is 409.
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -124,39 +139,49 @@ async def _check_renders(version: TemplateVersion) -> None:
     )
     try:
         await anyio.to_thread.run_sync(render_html, render_job(version, context))
-    except TemplateRenderError as exc:
+    except (TemplateRenderError, InvalidInput) as exc:
         raise InvalidInput.field("source", f"does not render with the sample variables: {exc.detail}") from exc
 
 
-async def create_version(session: AsyncSession, actor: Actor, data: TemplateCreate) -> TemplateVersion:
+async def create_version(db: Database, actor: Actor, data: TemplateCreate) -> TemplateDetail:
     """A new draft version; what the request leaves out is taken from the key's latest version (or its files)."""
-    latest = await _latest(session, data.key)
-    shipped = _shipped(data.key) if latest is None else None
-    base: Any = latest or shipped
-    schema = data.variables_schema if data.variables_schema is not None else getattr(base, "variables_schema", None)
-    if schema is None:
-        raise InvalidInput.field("variables_schema", "is required for a new template key")
-    return await _add_version(
-        session,
-        actor,
-        key=data.key,
-        title=data.title,
-        source=data.source,
-        stylesheet=data.stylesheet if data.stylesheet is not None else getattr(base, "stylesheet", ""),
-        entrypoint=getattr(base, "entrypoint", "dpa.html.j2"),
-        variables_schema=schema,
-        sample_variables=data.sample_variables
-        if data.sample_variables is not None
-        else getattr(base, "sample_variables", {}),
-        obligations=list(getattr(base, "obligations", [])),
-        via="api",
-    )
+    async with db.transaction(Scope.system()) as session:
+        latest = await _latest(session, data.key)
+        shipped = _shipped(data.key) if latest is None else None
+        base: Any = latest or shipped
+        schema = data.variables_schema if data.variables_schema is not None else getattr(base, "variables_schema", None)
+        version = await _add_version(
+            session,
+            actor,
+            key=data.key,
+            title=data.title,
+            source=data.source,
+            stylesheet=data.stylesheet if data.stylesheet is not None else getattr(base, "stylesheet", ""),
+            entrypoint=getattr(base, "entrypoint", "dpa.html.j2"),
+            variables_schema=schema if schema is not None else PERMISSIVE_SCHEMA,
+            sample_variables=data.sample_variables
+            if data.sample_variables is not None
+            else getattr(base, "sample_variables", {}),
+            obligations=list(getattr(base, "obligations", [])),
+            via="api",
+        )
+        return detail(version, current=False)
 
 
-async def sync_from_files(session: AsyncSession, actor: Actor) -> list[TemplateVersion]:
-    """Import each shipped template whose content is new as a draft version (idempotent by content hash)."""
+async def sync_from_files(db: Database, actor: Actor, *, only_new_keys: bool = False) -> list[TemplatePublic]:
+    """Import each shipped template whose content is new as a draft version (idempotent by content hash).
+
+    `only_new_keys`: import only keys with no version at all (a fresh service's first start)."""
+    async with db.transaction(Scope.system()) as session:
+        created = await _import(session, actor, only_new_keys=only_new_keys)
+        return [public(version, {}) for version in created]
+
+
+async def _import(session: AsyncSession, actor: Actor, *, only_new_keys: bool) -> list[TemplateVersion]:
     created = []
     for bundle in shipped_bundles():
+        if only_new_keys and await _latest(session, bundle.key) is not None:
+            continue
         known = await session.scalar(
             select(func.count())
             .select_from(TemplateVersion)
@@ -182,7 +207,14 @@ async def sync_from_files(session: AsyncSession, actor: Actor) -> list[TemplateV
     return created
 
 
-async def transition(session: AsyncSession, actor: Actor, template_id: uuid.UUID, action: str) -> TemplateVersion:
+async def transition(db: Database, actor: Actor, template_id: uuid.UUID, action: str) -> TemplatePublic:
+    """Move a version through `draft -> in_review -> approved -> retired` (four eyes on approval)."""
+    async with db.transaction(Scope.system()) as session:
+        version = await _transition(session, actor, template_id, action)
+        return public(version, await current_ids(session, {version.key}))
+
+
+async def _transition(session: AsyncSession, actor: Actor, template_id: uuid.UUID, action: str) -> TemplateVersion:
     version = await session.get(TemplateVersion, template_id, with_for_update=True)
     if version is None:
         raise NotFound("Template version not found.")
@@ -241,36 +273,56 @@ async def current_ids(session: AsyncSession, keys: set[str]) -> dict[str, uuid.U
     return current
 
 
-async def current_version(session: AsyncSession, key: str) -> TemplateVersion | None:
-    ids = await current_ids(session, {key})
-    return await session.get(TemplateVersion, ids[key]) if key in ids else None
+async def current_version(db: Database, scope: Scope, key: str) -> TemplateVersion | None:
+    """The version of `key` new agreements are made with (None if no version is approved)."""
+    async with db.transaction(scope, write=False) as session:
+        ids = await current_ids(session, {key})
+        return await session.get(TemplateVersion, ids[key]) if key in ids else None
 
 
 async def list_versions(
-    session: AsyncSession,
+    db: Database,
     principal: Principal,
     *,
     key: str | None,
     status: str | None,
-    after: uuid.UUID | None,
+    cursor: str | None,
     limit: int,
-) -> tuple[Sequence[TemplateVersion], dict[str, uuid.UUID]]:
+) -> Page[TemplatePublic]:
+    """Versions by id; legal sees every status, everyone else approved ones."""
     query = select(TemplateVersion).where(*_visible(principal)).order_by(TemplateVersion.id).limit(limit + 1)
     if key:
         query = query.where(TemplateVersion.key == key)
     if status:
         query = query.where(TemplateVersion.status == status)
-    if after:
+    if (after := decode_id_cursor(cursor)) is not None:
         query = query.where(TemplateVersion.id > after)
-    rows = (await session.execute(query)).scalars().all()
-    return rows, await current_ids(session, {row.key for row in rows})
+    async with db.transaction(principal.scope, write=False) as session:
+        rows = (await session.execute(query)).scalars().all()
+        current = await current_ids(session, {row.key for row in rows})
+    shown = rows[:limit]
+    return Page[TemplatePublic](
+        items=[public(row, current) for row in shown],
+        next_cursor=encode_cursor(str(shown[-1].id)) if len(rows) > limit else None,
+    )
 
 
-async def get_version(session: AsyncSession, principal: Principal, template_id: uuid.UUID) -> TemplateVersion:
+async def _visible_version(session: AsyncSession, principal: Principal, template_id: uuid.UUID) -> TemplateVersion:
     version = await session.get(TemplateVersion, template_id)
     if version is None or (not _sees_all_versions(principal) and version.status != S.APPROVED):
         raise NotFound("Template version not found.")
     return version
+
+
+async def get_version(db: Database, principal: Principal, template_id: uuid.UUID) -> TemplateDetail:
+    async with db.transaction(principal.scope, write=False) as session:
+        version = await _visible_version(session, principal, template_id)
+        current = await current_ids(session, {version.key})
+    return detail(version, current=current.get(version.key) == version.id)
+
+
+def detail(version: TemplateVersion, *, current: bool) -> TemplateDetail:
+    return TemplateDetail.model_validate(version, from_attributes=True, update={"current": current})
 
 
 def public(version: TemplateVersion, current: dict[str, uuid.UUID]) -> TemplatePublic:
@@ -290,20 +342,35 @@ def render_job(version: TemplateVersion, context: dict[str, Any]) -> RenderJob:
     )
 
 
-async def preview(renderer: Renderer, version: TemplateVersion) -> Any:
+@dataclass(frozen=True)
+class Preview:
+    pdf: RenderedPdf
+    filename: str
+
+
+async def preview(db: Database, renderer: Renderer, principal: Principal, template_id: uuid.UUID) -> Preview:
     """The version rendered with its sample variables (legal's preview)."""
+    async with db.transaction(principal.scope, write=False) as session:
+        version = await _visible_version(session, principal, template_id)
     if not version.sample_variables:
         raise Conflict("This template version has no sample variables to preview with.")
     validate_variables(version.variables_schema, version.sample_variables, prefix="sample_variables")
     context = build_context(
         version, version.sample_variables, reference="PREVIEW", status="preview", generated_on=utcnow().date()
     )
-    return await renderer.render(render_job(version, context))
+    pdf = await renderer.render(render_job(version, context))
+    return Preview(pdf, f"{version.key}-v{version.version}-preview.pdf")
 
 
-async def version_by_id(session: AsyncSession, template_id: uuid.UUID) -> TemplateVersion:
+async def version_by_id(db: Database, scope: Scope, template_id: uuid.UUID) -> TemplateVersion:
     """A version for internal use (an agreement's pinned template), whatever its status."""
-    version = await session.get(TemplateVersion, template_id)
+    async with db.transaction(scope, write=False) as session:
+        version = await session.get(TemplateVersion, template_id)
     if version is None:
         raise NotFound("Template version not found.")
     return version
+
+
+async def import_shipped(db: Database) -> list[TemplatePublic]:
+    """On start: each shipped template whose key has no version yet becomes a draft for legal to approve."""
+    return await sync_from_files(db, Actor.system("startup"), only_new_keys=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
@@ -12,13 +13,9 @@ from dpa_service.core.identity import Principal
 from dpa_service.http.auth import platform_admin_only, staff_only, subscriber_admin, subscriber_only
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
 from dpa_service.http.idempotency import create_once, created
-from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantCreate, TenantCreated, TenantPublic, TenantUpdate
-
-
-def _public(tenant: Any) -> TenantPublic:
-    return TenantPublic.model_validate(tenant, from_attributes=True)
 
 
 class TenantsController(Controller):
@@ -29,30 +26,22 @@ class TenantsController(Controller):
 
     @post("/", guards=[platform_admin_only], operation_id="createTenant", responses=created(TenantCreated))
     async def create_tenant(
-        self,
-        data: JSONBody[TenantCreate],
-        request: Request[Principal, Any, Any],
-        db: DbDep,
-        actor: ActorDep,
+        self, data: JSONBody[TenantCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        return await create_once(db, request, request.user, lambda s: services.create_tenant(s, actor, data))
+        """A new Subscriber and its first user, the `owner`, whose API key (`admin_api_key`) is shown this once."""
+        return await create_once(db, request, request.user, partial(services.create_tenant, db, actor, data))
 
     @get("/", guards=[staff_only], operation_id="listTenants")
     async def list_tenants(
-        self,
-        principal: PrincipalDep,
-        db: DbDep,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, principal: PrincipalDep, db: DbDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[TenantPublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows = await services.list_tenants(session, after=decode_id_cursor(cursor), limit=limit)
-            return page_of(rows, limit, _public, lambda t: str(t.id))
+        """Every Subscriber, oldest first."""
+        return await services.list_tenants(db, principal, cursor=cursor, limit=limit)
 
     @get("/{tenant_id:uuid}", guards=[staff_only], operation_id="getTenant")
     async def get_tenant(self, tenant_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> TenantPublic:
-        async with db.transaction(principal.scope, write=False) as session:
-            return _public(await services.get_tenant(session, tenant_id))
+        """One Subscriber's profile."""
+        return await services.get_tenant(db, principal.scope, tenant_id)
 
 
 class OwnTenantController(Controller):
@@ -63,18 +52,12 @@ class OwnTenantController(Controller):
 
     @get("/", guards=[subscriber_only], operation_id="getOwnTenant")
     async def get_own(self, principal: PrincipalDep, db: DbDep) -> TenantPublic:
-        assert principal.tenant_id is not None
-        async with db.transaction(principal.scope, write=False) as session:
-            return _public(await services.get_tenant(session, principal.tenant_id))
+        """The caller's own profile: legal name, address, registration number, contacts, DPO, EU representative."""
+        return await services.own_tenant(db, principal)
 
     @patch("/", guards=[subscriber_admin], operation_id="updateOwnTenant")
     async def update_own(
-        self,
-        data: JSONBody[TenantUpdate],
-        principal: PrincipalDep,
-        db: DbDep,
-        actor: ActorDep,
+        self, data: JSONBody[TenantUpdate], principal: PrincipalDep, db: DbDep, actor: ActorDep
     ) -> TenantPublic:
-        assert principal.tenant_id is not None
-        async with db.transaction(principal.scope) as session:
-            return _public(await services.update_profile(session, actor, principal.tenant_id, data))
+        """Change the caller's profile (a JSON merge patch: absent keeps, null clears an optional field)."""
+        return await services.update_profile(db, actor, principal, data)

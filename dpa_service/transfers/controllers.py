@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.identity import Principal, Role
-from dpa_service.http.auth import require_roles, subscriber_admin
+from dpa_service.http.auth import legal_only, require_roles, subscriber_admin
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
 from dpa_service.http.idempotency import create_once, created
-from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, encode_cursor, page_of
-from dpa_service.transfers import services
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from dpa_service.transfers import invalidations, notices, services
 from dpa_service.transfers.models import (
     AffectedReport,
     AssessmentItem,
@@ -30,7 +30,6 @@ from dpa_service.transfers.models import (
     TransferUpdate,
 )
 
-legal_only = require_roles(Role.LEGAL)
 register_readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)
 register_editors = require_roles(Role.OWNER, Role.ADMIN, Role.LEGAL)
 
@@ -39,36 +38,15 @@ MechanismFilter = Annotated[str | None, QueryParameter(name="mechanism", max_len
 AsOf = Annotated[date | None, QueryParameter(name="as_of", description="YYYY-MM-DD; default today (UTC)")]
 
 
-def _public(transfer: Any) -> TransferPublic:
-    return TransferPublic.model_validate(transfer, from_attributes=True)
-
-
 class TransferMechanismsController(Controller):
     path = "/api/v1/transfer-mechanisms"
     tags = ["Transfers"]
 
     @get("/", operation_id="listTransferMechanisms")
     async def catalogue(self, principal: PrincipalDep, db: DbDep) -> Page[MechanismPublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            invalid = await services.invalidations(session)
-        items = [
-            MechanismPublic(
-                code=m.code,
-                name=m.name,
-                jurisdiction=m.jurisdiction,
-                kind=m.kind,
-                valid_from=m.valid_from,
-                valid_until=m.valid_until,
-                legal_reference=m.legal_reference,
-                requires_certified_importer=m.requires_certified_importer,
-                destinations=list(m.destinations),
-                successors=list(m.successors),
-                risk_note=m.risk_note or None,
-                invalidated_from=invalid.get(m.code),
-            )
-            for m in registry.mechanisms().values()
-        ]
-        return Page[MechanismPublic](items=items, next_cursor=None)
+        """The catalogue of transfer mechanisms (`valid_from` inclusive, `valid_until` exclusive) and any recorded
+        invalidation."""
+        return await services.catalogue(db, principal)
 
     @post(
         "/{code:str}/invalidation",
@@ -84,11 +62,11 @@ class TransferMechanismsController(Controller):
         db: DbDep,
         actor: ActorDep,
     ) -> Response[bytes]:
-        async def work(session: Any) -> InvalidationPublic:
-            invalidation = await services.record_invalidation(session, actor, code, data)
-            return InvalidationPublic.model_validate(invalidation, from_attributes=True)
-
-        return await create_once(db, request, request.user, work)
+        """Legal records that a mechanism is invalid from a date (`invalid_from`, `reason`, `legal_reference`);
+        every tenant relying on it is notified once."""
+        return await create_once(
+            db, request, request.user, partial(invalidations.record_invalidation, db, actor, code, data)
+        )
 
     @get("/{code:str}/affected", guards=[legal_only], operation_id="affectedByTransferMechanism")
     async def affected(
@@ -99,16 +77,8 @@ class TransferMechanismsController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> AffectedReport:
-        async with db.transaction(principal.scope, write=False) as session:
-            result = await services.affected(session, code, after=decode_id_cursor(cursor), limit=limit)
-        return AffectedReport(
-            code=code,
-            invalid_from=result.invalid_from,
-            items=result.items,
-            tenants=result.tenants,
-            open=sum(item["remediation"] == "open" for item in result.items),
-            next_cursor=encode_cursor(str(result.items[-1]["tenant_id"])) if result.more and result.items else None,
-        )
+        """Tenants and transfers relying on a mechanism from its invalidation date, with remediation status."""
+        return await invalidations.affected(db, principal, code, cursor=cursor, limit=limit)
 
 
 class TransfersController(Controller):
@@ -119,10 +89,10 @@ class TransfersController(Controller):
     async def create(
         self, data: JSONBody[TransferCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        async def work(session: Any) -> TransferPublic:
-            return _public(await services.create_transfer(session, actor, request.user, data))
-
-        return await create_once(db, request, request.user, work)
+        """A Subscriber records an international transfer and the mechanism it relies on."""
+        return await create_once(
+            db, request, request.user, partial(services.create_transfer, db, actor, request.user, data)
+        )
 
     @get("/", guards=[register_readers], operation_id="listTransfers")
     async def list_transfers(
@@ -134,11 +104,10 @@ class TransfersController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[TransferPublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows = await services.list_transfers(
-                session, tenant_id=tenant_id, mechanism=mechanism, after=decode_id_cursor(cursor), limit=limit
-            )
-        return page_of(rows, limit, _public, lambda t: str(t.id))
+        """The register: a Subscriber's own transfers; legal sees all (`?tenant_id=` narrows)."""
+        return await services.list_transfers(
+            db, principal, tenant_id=tenant_id, mechanism=mechanism, cursor=cursor, limit=limit
+        )
 
     @get("/assessment", guards=[register_readers], operation_id="assessTransfers")
     async def assessment(
@@ -150,19 +119,17 @@ class TransfersController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[AssessmentItem]:
+        """Every transfer active on `as_of` (default today) with whether its mechanism covered it that day, why,
+        and the mechanisms that would."""
         day = as_of or utcnow().date()
-        async with db.transaction(principal.scope, write=False) as session:
-            items = await services.assessment(
-                session, day, tenant_id=tenant_id, after=decode_id_cursor(cursor), limit=limit
-            )
-        return page_of(items, limit, lambda item: item, lambda item: str(item.transfer_id))
+        return await services.assessment(db, principal, day, tenant_id=tenant_id, cursor=cursor, limit=limit)
 
     @get("/{transfer_id:uuid}", guards=[register_readers], operation_id="getTransfer")
     async def get_transfer(
         self, transfer_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep
     ) -> TransferPublic:
-        async with db.transaction(principal.scope, write=False) as session:
-            return _public(await services.get_transfer(session, transfer_id))
+        """One transfer."""
+        return await services.get_transfer(db, principal, transfer_id)
 
     @patch("/{transfer_id:uuid}", guards=[register_editors], operation_id="updateTransfer")
     async def update(
@@ -173,8 +140,8 @@ class TransfersController(Controller):
         db: DbDep,
         actor: ActorDep,
     ) -> TransferPublic:
-        async with db.transaction(principal.scope) as session:
-            return _public(await services.update_transfer(session, actor, transfer_id, data))
+        """Change a transfer (a JSON merge patch); transfers are never deleted: set `end_date`."""
+        return await services.update_transfer(db, actor, principal, transfer_id, data)
 
 
 class TransferNoticesController(Controller):
@@ -185,11 +152,11 @@ class TransferNoticesController(Controller):
     async def create(
         self, data: JSONBody[TransferNoticeCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        async def work(session: Any) -> TransferNoticePublic:
-            notice = await services.create_notice(session, actor, request.user, data)
-            return TransferNoticePublic.model_validate(notice, from_attributes=True)
-
-        return await create_once(db, request, request.user, work)
+        """A Subscriber's prior written notice of a transfer outside the EU/EEA; a past date or an EEA destination
+        is 422."""
+        return await create_once(
+            db, request, request.user, partial(notices.create_notice, db, actor, request.user, data)
+        )
 
     @get("/", guards=[register_readers], operation_id="listTransferNotices")
     async def list_notices(
@@ -200,10 +167,5 @@ class TransferNoticesController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[TransferNoticePublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows = await services.list_notices(
-                session, tenant_id=tenant_id, after=decode_id_cursor(cursor), limit=limit
-            )
-        return page_of(
-            rows, limit, lambda n: TransferNoticePublic.model_validate(n, from_attributes=True), lambda n: str(n.id)
-        )
+        """Transfer notices: a Subscriber's own; legal reads every tenant's."""
+        return await notices.list_notices(db, principal, tenant_id=tenant_id, cursor=cursor, limit=limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -12,7 +13,7 @@ from dpa_service.core.identity import Principal
 from dpa_service.http.auth import platform_admin_only, subscriber_admin
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
 from dpa_service.http.idempotency import create_once, created
-from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_id_cursor, page_of
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from dpa_service.users import services
 from dpa_service.users.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, StaffCreate, UserCreate, UserCreated
 
@@ -23,40 +24,23 @@ class IdentityController(Controller):
 
     @get("/me", operation_id="getMe")
     async def me(self, principal: PrincipalDep) -> Me:
-        return Me(
-            id=principal.user_id,
-            email=principal.email,
-            name=principal.name,
-            role=principal.role.value,
-            tenant_id=principal.tenant_id,
-        )
+        """The caller: id, e-mail, name, role and tenant (`tenant_id` is null for staff)."""
+        return services.me(principal)
 
-    @post(
-        "/staff",
-        guards=[platform_admin_only],
-        operation_id="createStaff",
-        responses=created(UserCreated),
-    )
+    @post("/staff", guards=[platform_admin_only], operation_id="createStaff", responses=created(UserCreated))
     async def create_staff(
-        self,
-        data: JSONBody[StaffCreate],
-        request: Request[Principal, Any, Any],
-        db: DbDep,
-        actor: ActorDep,
+        self, data: JSONBody[StaffCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        return await create_once(db, request, request.user, lambda s: services.create_staff(s, actor, data))
+        """The platform admin adds a member of staff (`legal`, `sales`, `platform_admin`); the key is shown once."""
+        return await create_once(db, request, request.user, partial(services.create_staff, db, actor, data))
 
     @post("/users", guards=[subscriber_admin], operation_id="createUser", responses=created(UserCreated))
     async def create_user(
-        self,
-        data: JSONBody[UserCreate],
-        request: Request[Principal, Any, Any],
-        db: DbDep,
-        actor: ActorDep,
+        self, data: JSONBody[UserCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        return await create_once(
-            db, request, request.user, lambda s: services.create_tenant_user(s, actor, request.user, data)
-        )
+        """An owner or admin adds a user to its own tenant; only an owner makes another owner."""
+        work = partial(services.create_tenant_user, db, actor, request.user, data)
+        return await create_once(db, request, request.user, work)
 
 
 class ApiKeyController(Controller):
@@ -71,35 +55,20 @@ class ApiKeyController(Controller):
         actor: ActorDep,
         data: JSONBody[ApiKeyCreate | None] = None,
     ) -> Response[bytes]:
-        name = data.name if data else None
-        return await create_once(
-            db, request, request.user, lambda s: services.create_own_api_key(s, actor, request.user, name)
-        )
+        """A new API key for the caller (`name` optional); the key is shown this once, only its prefix later."""
+        work = partial(services.create_own_api_key, db, actor, request.user, data.name if data else None)
+        return await create_once(db, request, request.user, work)
 
     @get("/", operation_id="listApiKeys")
     async def list_keys(
-        self,
-        principal: PrincipalDep,
-        db: DbDep,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, principal: PrincipalDep, db: DbDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[ApiKeyPublic]:
-        async with db.transaction(principal.scope, write=False) as session:
-            rows = await services.list_own_api_keys(session, principal, after=decode_id_cursor(cursor), limit=limit)
-            return page_of(
-                rows,
-                limit,
-                lambda k: ApiKeyPublic.model_validate(k, from_attributes=True),
-                lambda k: str(k.id),
-            )
+        """The caller's own keys, by prefix (never the key itself)."""
+        return await services.list_own_api_keys(db, principal, cursor=cursor, limit=limit)
 
     @delete("/{key_id:uuid}", operation_id="revokeApiKey", status_code=204)
     async def revoke_key(
-        self,
-        key_id: FromPath[uuid.UUID],
-        principal: PrincipalDep,
-        db: DbDep,
-        actor: ActorDep,
+        self, key_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep, actor: ActorDep
     ) -> None:
-        async with db.transaction(principal.scope) as session:
-            await services.revoke_own_api_key(session, actor, principal, key_id)
+        """Revoke one of the caller's keys: it is refused (401) from its next use on."""
+        await services.revoke_own_api_key(db, actor, principal, key_id)

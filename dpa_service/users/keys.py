@@ -33,9 +33,9 @@ def hash_api_key(key: str) -> str:
 
 # Built once: this runs on every request.
 _PRINCIPAL_BY_KEY_HASH = (
-    select(User.id, User.tenant_id, User.role, User.email, User.name, ApiKey.id)  # type: ignore[call-overload]
+    select(User.id, User.tenant_id, User.role, User.email, User.name, ApiKey.id)
     .join(User, User.id == ApiKey.user_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
 )
 
 

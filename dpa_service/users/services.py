@@ -1,19 +1,67 @@
-"""Users, staff and API keys. Callers pass a session inside one transaction (`Database.transaction`)."""
+"""Users, staff and API keys; each public function is one transaction (see core.db)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
-from dpa_service.users.keys import generate_api_key
-from dpa_service.users.models import ApiKey, ApiKeyCreated, ApiKeyPublic, StaffCreate, User, UserCreate, UserCreated
+from dpa_service.http.pagination import Page, decode_id_cursor, page_of
+from dpa_service.users.keys import authenticate, generate_api_key
+from dpa_service.users.models import (
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    Me,
+    StaffCreate,
+    User,
+    UserCreate,
+    UserCreated,
+)
+
+__all__ = ["authenticate"]
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user just made, with its first API key in clear (shown once)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    email: str
+    name: str
+    role: str
+    api_key: str
+    api_key_id: uuid.UUID
+    api_key_prefix: str
+
+    def created(self) -> UserCreated:
+        return UserCreated(
+            id=self.id,
+            email=self.email,
+            name=self.name,
+            role=self.role,
+            tenant_id=self.tenant_id,
+            api_key=self.api_key,
+            api_key_id=self.api_key_id,
+        )
+
+
+def me(principal: Principal) -> Me:
+    return Me(
+        id=principal.user_id,
+        email=principal.email,
+        name=principal.name,
+        role=principal.role.value,
+        tenant_id=principal.tenant_id,
+    )
 
 
 async def _ensure_email_free(session: AsyncSession, tenant_id: uuid.UUID | None, email: str) -> None:
@@ -23,140 +71,162 @@ async def _ensure_email_free(session: AsyncSession, tenant_id: uuid.UUID | None,
         raise Conflict(f"A user with e-mail {email} already exists here.")
 
 
-async def add_user(
-    session: AsyncSession, *, tenant_id: uuid.UUID | None, email: str, name: str, role: Role
-) -> tuple[User, ApiKey, str]:
-    """A new user with a first API key; the key is returned in clear this once."""
-    email = email.lower()
-    await _ensure_email_free(session, tenant_id, email)
-    user = User(tenant_id=tenant_id, email=email, name=name, role=role.value)
-    session.add(user)
-    await session.flush()  # the key's foreign key needs the user row first
-    api_key, key = new_api_key(user, name="initial")
-    session.add(api_key)
-    await session.flush()
-    return user, api_key, key
-
-
 def new_api_key(user: User, name: str | None) -> tuple[ApiKey, str]:
     key, prefix, digest = generate_api_key()
     return ApiKey(tenant_id=user.tenant_id, user_id=user.id, name=name, prefix=prefix, key_hash=digest), key
 
 
-def _created(user: User, api_key: ApiKey, key: str) -> UserCreated:
-    return UserCreated(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        tenant_id=user.tenant_id,
-        api_key=key,
-        api_key_id=api_key.id,
-    )
+async def add_user(
+    db: Database, scope: Scope, *, tenant_id: uuid.UUID | None, email: str, name: str, role: Role
+) -> NewUser:
+    """A new user with a first API key (for a tenant being created, or staff); not audited here: the caller's
+    event says why the user exists."""
+    async with db.transaction(scope) as session:
+        email = email.lower()
+        await _ensure_email_free(session, tenant_id, email)
+        user = User(tenant_id=tenant_id, email=email, name=name, role=role.value)
+        session.add(user)
+        await session.flush()  # the key's foreign key needs the user row first
+        api_key, key = new_api_key(user, name="initial")
+        session.add(api_key)
+        await session.flush()
+        return NewUser(user.id, tenant_id, user.email, user.name, user.role, key, api_key.id, api_key.prefix)
 
 
-async def create_staff(session: AsyncSession, actor: Actor, data: StaffCreate) -> UserCreated:
-    user, api_key, key = await add_user(session, tenant_id=None, email=data.email, name=data.name, role=Role(data.role))
-    await audit.record(
-        session,
-        actor,
-        "staff.created",
-        "user",
-        user.id,
-        tenant_id=None,
-        data={"email": user.email, "role": user.role, "api_key_prefix": api_key.prefix},
-    )
-    return _created(user, api_key, key)
+async def _add_audited(
+    db: Database, actor: Actor, scope: Scope, action: str, *, tenant_id: uuid.UUID | None, email: str, name: str,
+    role: Role,
+) -> UserCreated:  # fmt: skip
+    async with db.transaction(scope) as session:
+        new = await add_user(db, scope, tenant_id=tenant_id, email=email, name=name, role=role)
+        await audit.record(
+            session,
+            actor,
+            action,
+            "user",
+            new.id,
+            tenant_id=tenant_id,
+            data={"email": new.email, "role": new.role, "api_key_prefix": new.api_key_prefix},
+        )
+        return new.created()
 
 
-async def create_tenant_user(
-    session: AsyncSession, actor: Actor, principal: Principal, data: UserCreate
-) -> UserCreated:
-    tenant_id = principal.tenant_id
-    if tenant_id is None:
+async def create_staff(db: Database, actor: Actor, data: StaffCreate) -> UserCreated:
+    """A member of the processor's staff (legal, sales, platform admin) and a first API key."""
+    return await _add_audited(
+        db, actor, Scope.system(), "staff.created", tenant_id=None, email=data.email, name=data.name,
+        role=Role(data.role),
+    )  # fmt: skip
+
+
+async def create_tenant_user(db: Database, actor: Actor, principal: Principal, data: UserCreate) -> UserCreated:
+    """A user of the caller's own tenant; only an owner makes another owner."""
+    if principal.tenant_id is None:
         raise PermissionDenied("Only a Subscriber's owner or admin adds users to its tenant.")
     if data.role == Role.OWNER and principal.role != Role.OWNER:
         raise PermissionDenied("Only an owner can make another owner.")
-    user, api_key, key = await add_user(
-        session, tenant_id=tenant_id, email=data.email, name=data.name, role=Role(data.role)
-    )
-    await audit.record(
-        session,
-        actor,
-        "user.created",
-        "user",
-        user.id,
-        tenant_id=tenant_id,
-        data={"email": user.email, "role": user.role, "api_key_prefix": api_key.prefix},
-    )
-    return _created(user, api_key, key)
+    return await _add_audited(
+        db, actor, principal.scope, "user.created", tenant_id=principal.tenant_id, email=data.email, name=data.name,
+        role=Role(data.role),
+    )  # fmt: skip
 
 
-async def create_own_api_key(
-    session: AsyncSession, actor: Actor, principal: Principal, name: str | None
-) -> ApiKeyCreated:
-    user = await session.get(User, principal.user_id)
-    if user is None:  # the user vanished between authentication and now
-        raise NotFound("User not found.")
-    api_key, key = new_api_key(user, name)
-    session.add(api_key)
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        "api_key.created",
-        "api_key",
-        api_key.id,
-        tenant_id=principal.tenant_id,
-        data={"user_id": str(user.id), "prefix": api_key.prefix, "name": name},
-    )
-    return ApiKeyCreated(**ApiKeyPublic.model_validate(api_key, from_attributes=True).model_dump(), api_key=key)
+async def create_own_api_key(db: Database, actor: Actor, principal: Principal, name: str | None) -> ApiKeyCreated:
+    async with db.transaction(principal.scope) as session:
+        user = await session.get(User, principal.user_id)
+        if user is None:  # the user vanished between authentication and now
+            raise NotFound("User not found.")
+        api_key, key = new_api_key(user, name)
+        session.add(api_key)
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            "api_key.created",
+            "api_key",
+            api_key.id,
+            tenant_id=principal.tenant_id,
+            data={"user_id": str(user.id), "prefix": api_key.prefix, "name": name},
+        )
+        return ApiKeyCreated(**ApiKeyPublic.model_validate(api_key, from_attributes=True).model_dump(), api_key=key)
 
 
 async def list_own_api_keys(
-    session: AsyncSession, principal: Principal, *, after: uuid.UUID | None, limit: int
-) -> Sequence[ApiKey]:
+    db: Database, principal: Principal, *, cursor: str | None, limit: int
+) -> Page[ApiKeyPublic]:
     query = select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id).limit(limit + 1)
-    if after is not None:
+    if (after := decode_id_cursor(cursor)) is not None:
         query = query.where(ApiKey.id > after)
-    return (await session.execute(query)).scalars().all()
+    async with db.transaction(principal.scope, write=False) as session:
+        rows = (await session.execute(query)).scalars().all()
+    return page_of(rows, limit, lambda k: ApiKeyPublic.model_validate(k, from_attributes=True), lambda k: str(k.id))
 
 
-async def revoke_own_api_key(session: AsyncSession, actor: Actor, principal: Principal, key_id: uuid.UUID) -> None:
-    api_key = await session.get(ApiKey, key_id, with_for_update=True)
-    if api_key is None or api_key.user_id != principal.user_id:
-        raise NotFound("API key not found.")
-    if api_key.revoked_at is not None:
-        return
-    api_key.revoked_at = utcnow()
-    await audit.record(
-        session,
-        actor,
-        "api_key.revoked",
-        "api_key",
-        api_key.id,
-        tenant_id=principal.tenant_id,
-        data={"user_id": str(api_key.user_id), "prefix": api_key.prefix},
-    )
+async def revoke_own_api_key(db: Database, actor: Actor, principal: Principal, key_id: uuid.UUID) -> None:
+    async with db.transaction(principal.scope) as session:
+        api_key = await session.get(ApiKey, key_id, with_for_update=True)
+        if api_key is None or api_key.user_id != principal.user_id:
+            raise NotFound("API key not found.")
+        if api_key.revoked_at is not None:
+            return
+        api_key.revoked_at = utcnow()
+        await audit.record(
+            session,
+            actor,
+            "api_key.revoked",
+            "api_key",
+            api_key.id,
+            tenant_id=principal.tenant_id,
+            data={"user_id": str(api_key.user_id), "prefix": api_key.prefix},
+        )
 
 
-async def bootstrap_platform_admin(session: AsyncSession, email: str, name: str) -> UserCreated:
+async def bootstrap_platform_admin(db: Database, email: str, name: str) -> UserCreated:
     """The very first platform admin; refused once one exists."""
-    existing = await session.scalar(
-        select(func.count()).select_from(User).where(User.role == Role.PLATFORM_ADMIN.value)
-    )
-    if existing:
-        raise Conflict("A platform admin already exists; ask them for a key (POST /api/v1/staff).")
     if "@" not in email:
         raise InvalidInput.field("email", "must be an e-mail address")
-    user, api_key, key = await add_user(session, tenant_id=None, email=email, name=name, role=Role.PLATFORM_ADMIN)
-    await audit.record(
-        session,
-        Actor.system("bootstrap"),
-        "staff.bootstrapped",
-        "user",
-        user.id,
-        tenant_id=None,
-        data={"email": user.email, "role": user.role, "api_key_prefix": api_key.prefix},
-    )
-    return _created(user, api_key, key)
+    async with db.transaction(Scope.system()) as session:
+        existing = await session.scalar(
+            select(func.count()).select_from(User).where(User.role == Role.PLATFORM_ADMIN.value)
+        )
+        if existing:
+            raise Conflict("A platform admin already exists; ask them for a key (POST /api/v1/staff).")
+        return await _add_audited(
+            db, Actor.system("bootstrap"), Scope.system(), "staff.bootstrapped", tenant_id=None, email=email,
+            name=name, role=Role.PLATFORM_ADMIN,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+
+
+async def staff_member(db: Database, email: str, role: Role) -> StaffMember | None:
+    """A member of staff with this e-mail and role (the configured auto-countersigner, a CLI author)."""
+    async with db.transaction(Scope.system(), write=False) as session:
+        user = await session.scalar(
+            select(User).where(User.tenant_id.is_(None), User.email == email.lower(), User.role == role.value)
+        )
+    return StaffMember(user.id, user.email, user.name, Role(user.role)) if user else None
+
+
+async def notification_addresses(
+    db: Database, tenant_ids: set[uuid.UUID], roles: tuple[Role, ...] = (Role.OWNER, Role.ADMIN)
+) -> dict[uuid.UUID, list[str]]:
+    """Each tenant's owners' and admins' addresses (who is told of notices)."""
+    found: dict[uuid.UUID, list[str]] = {tenant_id: [] for tenant_id in tenant_ids}
+    if not tenant_ids:
+        return found
+    async with db.transaction(Scope.system(), write=False) as session:
+        rows = await session.execute(
+            select(User.tenant_id, User.email).where(
+                User.tenant_id.in_(tenant_ids), User.role.in_([role.value for role in roles])
+            )
+        )
+        for tenant_id, email in rows.all():
+            found[tenant_id].append(email)
+    return found

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dpa_service.agreements import services
+from dpa_service.agreements import execution
 from dpa_service.agreements.models import AgreementDocument, Signature
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Principal, Role
@@ -111,7 +111,7 @@ async def test_a_crash_between_seal_and_commit_leaves_it_signed_and_a_retry_comp
         raise RuntimeError("power cut between sealing and commit")
 
     with pytest.raises(RuntimeError, match="power cut"):
-        await services.countersign(
+        await execution.countersign(
             db, client.app.state.renderer, client.app.state.seal, actor, principal, aid, before_commit=crash
         )
     after_crash = (await owner.get(f"/agreements/{aid}")).json()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from dpa_service.agreements.models import SignatureRequest
-from dpa_service.agreements.services import expire_overdue
+from dpa_service.agreements.signing import expire_overdue
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
 from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_variables, sign, to_status

@@ -16,15 +16,12 @@ from tests.helpers.api import Api
 
 async def approve_standard_dpa(db: Database) -> None:
     """Import the shipped templates and approve standard-dpa (idempotent: the PostgreSQL database is shared)."""
-    async with db.transaction(Scope.system()) as session:
-        await templates.sync_from_files(session, Actor.system("test"))
-        if await templates.current_version(session, "standard-dpa") is None:
-            drafts, _ = await templates.list_versions(
-                session, _staff(), key="standard-dpa", status="draft", after=None, limit=10
-            )
-            reviewer = Actor(user_id=uuid.uuid4(), role="legal", tenant_id=None)
-            await templates.transition(session, Actor.system("test"), drafts[-1].id, "submit")
-            await templates.transition(session, reviewer, drafts[-1].id, "approve")
+    await templates.sync_from_files(db, Actor.system("test"))
+    if await templates.current_version(db, Scope.system(), "standard-dpa") is None:
+        drafts = await templates.list_versions(db, _staff(), key="standard-dpa", status="draft", cursor=None, limit=10)
+        reviewer = Actor(user_id=uuid.uuid4(), role="legal", tenant_id=None)
+        await templates.transition(db, Actor.system("test"), drafts.items[-1].id, "submit")
+        await templates.transition(db, reviewer, drafts.items[-1].id, "approve")
 
 
 def _staff() -> Any:

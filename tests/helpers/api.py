@@ -95,9 +95,9 @@ class Api:
 
 async def bootstrap_admin(client: httpx.AsyncClient, db: Database) -> Api:
     email = f"admin-{uuid.uuid4().hex[:8]}@processor.example"
-    async with db.transaction(Scope.system()) as session:
-        created = await create_staff(
-            session, Actor.system("test"), StaffCreate(email=email, name="Admin", role="platform_admin")
-        )
+    created = await create_staff(
+        db, Actor.system("test"), StaffCreate(email=email, name="Admin", role="platform_admin")
+    )
+    async with db.transaction(Scope.system(), write=False) as session:
         assert await session.scalar(select(User.role).where(User.id == created.id)) == Role.PLATFORM_ADMIN
     return Api(client, created.api_key, str(created.id), None)

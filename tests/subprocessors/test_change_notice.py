@@ -19,7 +19,8 @@ from dpa_service.core.mailer import read_log
 from dpa_service.core.settings import Settings
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.webhooks import verify_signature
-from dpa_service.subprocessors.services import PUBLISHED_TOPIC, record_deemed_acceptances
+from dpa_service.subprocessors.deemed import record_deemed_acceptances
+from dpa_service.subprocessors.publishing import PUBLISHED_TOPIC
 from tests.helpers.agreements import to_status
 from tests.helpers.api import Api
 from tests.helpers.receiver import Receiver, drain

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from dpa_service.core import registry
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor
-from dpa_service.subprocessors import services
+from dpa_service.subprocessors import registry_sync, versions
 from tests.helpers.agreements import to_status
 from tests.helpers.api import Api
 from tests.helpers.isolation import Probe, assert_isolated
@@ -90,12 +90,11 @@ async def test_a_changed_registry_file_becomes_a_proposal_that_legal_publishes(
     owner = await admin.new_tenant()
     actor = Actor.system("test")
 
-    async def sync() -> services.SyncResult:
-        async with db.transaction(Scope.system()) as session:
-            return await services.sync_registry(session, actor)
+    async def sync() -> registry_sync.SyncResult:
+        return await registry_sync.sync_registry(db, actor)
 
     async with db.transaction(Scope.system(), write=False) as session:
-        latest = await services.latest_version(session)
+        latest = await versions.latest_version(session)
     assert latest is not None
     edited = {"items": [*latest.items, vendor(name=f"Chatbot AI {secrets.token_hex(3)}")]}
     monkeypatch.setattr(registry, "subprocessor_seed", lambda: edited)

@@ -8,16 +8,15 @@ from sqlalchemy import select
 
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor
-from dpa_service.template_versions.models import TemplateVersion
+from dpa_service.template_versions.models import TemplatePublic, TemplateVersion
 from dpa_service.template_versions.services import sync_from_files
 from tests.helpers.api import Api
 from tests.templates.conftest import pdf_text, squash
 from tests.templates.test_governance import new_template
 
 
-async def _sync(db: Database) -> list[TemplateVersion]:
-    async with db.transaction(Scope.system()) as session:
-        return await sync_from_files(session, Actor.system("test"))
+async def _sync(db: Database) -> list[TemplatePublic]:
+    return await sync_from_files(db, Actor.system("test"))
 
 
 async def test_sync_imports_each_shipped_template_once(db: Database, bundle) -> None:

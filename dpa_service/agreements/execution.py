@@ -1,0 +1,192 @@
+"""Execution: the processor's countersignature, the sealed PDF, supersession, and the lifecycle event.
+
+The PDF is built and sealed before the write transaction (it takes a while and needs no lock); the transaction then
+re-checks the state, so of two concurrent countersignatures exactly one commits and the other is 409. Executing
+publishes `AgreementExecuted` in the same transaction: the sub-processor authorization, the transfers it implies
+and whatever else reacts commit with it, or nothing does (the agreement stays signed, nothing stored).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service.agreements import documents, links
+from dpa_service.agreements.lifecycle import move, next_status
+from dpa_service.agreements.models import Agreement, AgreementDocument, AgreementPublic, AgreementStatus, Signature
+from dpa_service.agreements.services import find, public, sha256
+from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.events import AgreementExecuted, reactions
+from dpa_service.core.exceptions import Conflict, PermissionDenied
+from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.seal import Seal
+from dpa_service.subprocessors import services as subprocessors
+from dpa_service.template_versions import services as templates
+from dpa_service.users import services as users
+
+logger = logging.getLogger("dpa_service.agreements")
+
+
+def _processor_title(email: str) -> str:
+    signatory = registry.processor().get("signatory", {})
+    if email == signatory.get("email"):
+        return str(signatory.get("title", "Authorized signatory"))
+    return "Authorized signatory (Legal)"
+
+
+async def countersign(
+    db: Database,
+    renderer: Renderer,
+    seal: Seal,
+    actor: Actor,
+    principal: Principal,
+    agreement_id: uuid.UUID,
+    *,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
+) -> AgreementPublic:
+    """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
+
+    A crash before the commit leaves the agreement signed with nothing stored; retrying completes it.
+    """
+    if principal.role != Role.LEGAL:
+        raise PermissionDenied("Only the processor's legal team countersigns.")
+    async with db.transaction(principal.scope, write=False) as session:
+        agreement = await find(session, agreement_id)
+        next_status(agreement, "countersign")
+        version = await templates.version_by_id(db, principal.scope, agreement.template_id)
+        list_version, listing = await subprocessors.listing_for(
+            db, principal.scope, agreement.subprocessor_list_version
+        )
+        in_force = await subprocessors.current_version_number(db, principal.scope)
+        subscriber_signatures = list(await links.signatures_of(session, agreement.id))
+    if in_force is not None and in_force > list_version:
+        # Executing now would authorize an outdated list, and the Subscriber was never told of the newer one.
+        raise Conflict(
+            f"The sub-processor list signed (version {list_version}) has been replaced by version "
+            f"{in_force} since; request a new signature."
+        )
+    if not subscriber_signatures:
+        raise Conflict("The agreement has no Subscriber signature to countersign.")
+    signed_sha = subscriber_signatures[-1].document_sha256
+    # The executed PDF is built from what the Subscriber signed: if rebuilding that draft no longer gives the
+    # same bytes (reference data changed since), sealing would put words in its mouth.
+    if (await documents.draft_pdf(renderer, version, agreement, listing)).sha256 != signed_sha:
+        raise Conflict("The document changed since it was signed (reference data moved); request a new signature.")
+    now = utcnow()
+    processor_signature = Signature(
+        tenant_id=agreement.tenant_id,
+        agreement_id=agreement.id,
+        role="processor",
+        user_id=principal.user_id,
+        name=principal.name,
+        email=principal.email,
+        title=_processor_title(principal.email),
+        typed_name=principal.name,
+        signed_at=now,
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        consent=True,
+        consent_text_sha256=links.consent_sha256(),
+        authority_confirmed=True,
+        document_sha256=signed_sha,
+    )
+    sealed = await documents.executed_pdf(
+        renderer,
+        seal,
+        version,
+        agreement,
+        [*subscriber_signatures, processor_signature],
+        effective_date=now.date(),
+        executed_at=now,
+        signed_document_sha256=signed_sha,
+        subprocessors=listing,
+    )
+    async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
+        agreement = await find(session, agreement_id, lock=True)
+        next_status(agreement, "countersign")
+        digest = sha256(sealed)
+        session.add(processor_signature)
+        session.add(
+            AgreementDocument(
+                agreement_id=agreement.id, tenant_id=agreement.tenant_id, sha256=digest, content=sealed, sealed_at=now
+            )
+        )
+        agreement.executed_at, agreement.effective_date, agreement.sealed_at = now, now.date(), now
+        agreement.document_sha256, agreement.subprocessor_list_version = digest, list_version
+        await move(
+            session,
+            actor,
+            agreement,
+            "countersign",
+            {"document_sha256": digest, "effective_date": now.date().isoformat()},
+        )
+        superseded = await _supersede_previous(session, actor, agreement)
+        await reactions.publish(
+            db,
+            AgreementExecuted(
+                actor=actor,
+                tenant_id=agreement.tenant_id,
+                agreement_id=agreement.id,
+                executed_at=now,
+                effective_date=now.date(),
+                subprocessor_list_version=list_version,
+                subprocessors=tuple(listing["items"]),
+                superseded=superseded,
+                contact_email=(agreement.variables.get("controller") or {}).get("contact_email"),
+            ),
+        )
+        if before_commit is not None:
+            await before_commit()
+        return public(agreement)
+
+
+async def _supersede_previous(session: AsyncSession, actor: Actor, agreement: Agreement) -> tuple[uuid.UUID, ...]:
+    """Executing a new DPA supersedes the tenant's previous executed one."""
+    previous = (
+        await session.execute(
+            select(Agreement)
+            .where(
+                Agreement.tenant_id == agreement.tenant_id,
+                Agreement.status == AgreementStatus.EXECUTED,
+                Agreement.id != agreement.id,
+            )
+            .with_for_update()
+        )
+    ).scalars()
+    superseded = []
+    for old in list(previous):
+        old.superseded_by, old.superseded_at = agreement.id, agreement.executed_at
+        await move(session, actor, old, "supersede", {"superseded_by": str(agreement.id)})
+        superseded.append(old.id)
+    return tuple(superseded)
+
+
+async def auto_countersign(
+    db: Database, renderer: Renderer, seal: Seal, email: str, agreement: AgreementPublic
+) -> AgreementPublic:
+    """Countersign at once as the configured legal signatory (DPA_AUTO_COUNTERSIGN_EMAIL), when one is set.
+
+    A failure leaves the agreement signed, for legal to countersign by hand; it never undoes the signature.
+    """
+    signer = await users.staff_member(db, email, Role.LEGAL)
+    if signer is None:
+        logger.error(
+            "DPA_AUTO_COUNTERSIGN_EMAIL %s is not a legal user: agreement %s waits for legal", email, agreement.id
+        )
+        return agreement
+    principal = Principal(signer.id, None, Role.LEGAL, signer.email, signer.name, api_key_id=uuid.UUID(int=0))
+    actor = Actor(user_id=signer.id, role=signer.role.value, tenant_id=None, user_agent="dpa auto-countersign")
+    try:
+        return await countersign(db, renderer, seal, actor, principal, agreement.id)
+    except Exception:
+        logger.exception(
+            "automatic countersignature of agreement %s failed; legal can countersign by hand", agreement.id
+        )
+        return agreement

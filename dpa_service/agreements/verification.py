@@ -1,0 +1,41 @@
+"""Is this PDF one of our executed agreements, unchanged? Anyone holding a copy may ask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from dpa_service.agreements.models import AgreementDocument, DocumentVerification
+from dpa_service.agreements.services import sha256
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.identity import Principal
+from dpa_service.documents.seal import Seal, ValidationStatus
+
+
+async def verify_document(db: Database, seal: Seal, content: bytes, viewer: Principal | None = None) -> dict[str, Any]:
+    """Is this PDF one of our executed agreements, unchanged? `verified`, `tampered` or `unknown`.
+
+    Verified needs both: the exact bytes on record (looked up across tenants, since a counterparty may hold a
+    copy) and a valid seal. The agreement id is only shown to those who may read the agreement.
+    """
+    digest = sha256(content)
+    query = select(AgreementDocument.agreement_id, AgreementDocument.tenant_id, AgreementDocument.sealed_at).where(
+        AgreementDocument.sha256 == digest
+    )
+    # A copy held by anyone is looked up across tenants; only its agreement id is kept from non-owners.
+    async with db.transaction(Scope.system(), write=False) as session:
+        stored = (await session.execute(query)).one_or_none()
+    check = await seal.check(content)
+    if check.status == ValidationStatus.INVALID:
+        return {"status": "tampered", "sealed_at": check.sealed_at, "detail": check.detail}
+    if check.status == ValidationStatus.VALID and stored is not None:
+        visible = viewer is None or viewer.is_staff or viewer.tenant_id == stored[1]
+        return {"status": "verified", "agreement_id": stored[0] if visible else None, "sealed_at": stored[2]}
+    if check.status == ValidationStatus.VALID:
+        return {"status": "unknown", "detail": "sealed by this service, but not an executed agreement on record"}
+    return {"status": "unknown", "detail": check.detail}
+
+
+async def verify(db: Database, seal: Seal, content: bytes, viewer: Principal | None = None) -> DocumentVerification:
+    return DocumentVerification(**await verify_document(db, seal, content, viewer))

@@ -1,0 +1,174 @@
+"""What each tenant has authorized: the list its executed DPA pinned, advanced by the changes it accepted.
+
+The record (`Authorization`) is written by this domain's reaction to a DPA's execution, so nothing here reads the
+agreements' tables. A tenant's authorized list is the pinned version advanced by each later change it accepted
+(expressly, deemed at the deadline, or by withdrawing its objection), in order: an objection that stands stops the
+chain, since each version builds on the one before.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service.core.clock import as_utc, utcnow
+from dpa_service.core.db import Database
+from dpa_service.core.events import AgreementExecuted
+from dpa_service.core.identity import Principal
+from dpa_service.subprocessors.models import (
+    Acceptance,
+    AcceptanceKind,
+    AcceptancePublic,
+    Authorization,
+    ChangeState,
+    Objection,
+    ObjectionPublic,
+    PendingChange,
+    SubprocessorChange,
+    TenantAuthorization,
+)
+from dpa_service.subprocessors.versions import get_version, public_item
+
+
+def current_authorizations() -> Any:
+    """Each tenant's current authorization: at most one per tenant (executing a DPA ends the previous one)."""
+    return select(
+        Authorization.tenant_id, Authorization.list_version, Authorization.agreement_id, Authorization.contact_email
+    ).where(Authorization.ended_at.is_(None))
+
+
+async def authorization_of(session: AsyncSession, tenant_id: uuid.UUID) -> Authorization | None:
+    query = select(Authorization).where(Authorization.tenant_id == tenant_id, Authorization.ended_at.is_(None))
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def record_executed(session: AsyncSession, event: AgreementExecuted) -> None:
+    """The DPA's execution, as this domain keeps it: the list version it pinned and its notice address."""
+    await session.execute(
+        update(Authorization)
+        .where(Authorization.tenant_id == event.tenant_id, Authorization.ended_at.is_(None))
+        .values(ended_at=event.executed_at)
+    )
+    session.add(
+        Authorization(
+            agreement_id=event.agreement_id,
+            tenant_id=event.tenant_id,
+            list_version=event.subprocessor_list_version,
+            contact_email=event.contact_email,
+            authorized_at=event.executed_at,
+        )
+    )
+    await session.flush()
+
+
+def _empty() -> TenantAuthorization:
+    return TenantAuthorization(
+        authorized_version=None,
+        agreement_id=None,
+        effective_at=None,
+        items=[],
+        accepted_changes=[],
+        pending_changes=[],
+        objected_changes=[],
+    )
+
+
+async def tenant_authorization(db: Database, principal: Principal) -> TenantAuthorization:
+    """The caller's authorized list, the changes it accepted since its DPA, and those still open."""
+    tenant_id = principal.tenant_id
+    if tenant_id is None:
+        return _empty()
+    async with db.transaction(principal.scope, write=False) as session:
+        authorization = await authorization_of(session, tenant_id)
+        if authorization is None:
+            return _empty()
+        authorized = await get_version(session, authorization.list_version)
+        changes = list(
+            (
+                await session.execute(
+                    select(SubprocessorChange)
+                    .where(
+                        SubprocessorChange.state == ChangeState.PUBLISHED.value,
+                        SubprocessorChange.version > authorized.number,  # type: ignore[operator]
+                    )
+                    .order_by(SubprocessorChange.version)
+                )
+            ).scalars()
+        )
+        answers = await _answers(session, tenant_id, [change.id for change in changes])
+        number, accepted, pending, objected = _walk(tenant_id, authorized.number, changes, *answers)
+        version = authorized if number == authorized.number else await get_version(session, number)
+    return TenantAuthorization(
+        authorized_version=number,
+        agreement_id=authorization.agreement_id,
+        effective_at=version.effective_at,
+        items=[public_item(item) for item in version.items],
+        accepted_changes=accepted,
+        pending_changes=pending,
+        objected_changes=objected,
+    )
+
+
+async def _answers(
+    session: AsyncSession, tenant_id: uuid.UUID, change_ids: list[uuid.UUID]
+) -> tuple[dict[uuid.UUID, Objection], dict[uuid.UUID, Acceptance]]:
+    objections = await session.execute(
+        select(Objection).where(Objection.tenant_id == tenant_id, Objection.change_id.in_(change_ids))
+    )
+    acceptances = await session.execute(
+        select(Acceptance).where(Acceptance.tenant_id == tenant_id, Acceptance.change_id.in_(change_ids))
+    )
+    return {o.change_id: o for o in objections.scalars()}, {a.change_id: a for a in acceptances.scalars()}
+
+
+def _walk(
+    tenant_id: uuid.UUID,
+    number: int,
+    changes: list[SubprocessorChange],
+    objections: dict[uuid.UUID, Objection],
+    acceptances: dict[uuid.UUID, Acceptance],
+) -> tuple[int, list[AcceptancePublic], list[PendingChange], list[PendingChange]]:
+    """Advance the authorized version through the changes, in order, while each is accepted."""
+    now = utcnow()
+    chain_intact = True
+    accepted: list[AcceptancePublic] = []
+    pending: list[PendingChange] = []
+    objected: list[PendingChange] = []
+    for change in changes:
+        objection, acceptance = objections.get(change.id), acceptances.get(change.id)
+        effective = as_utc(change.effective_at) <= now  # type: ignore[arg-type]
+        answer = AcceptancePublic.model_validate(acceptance, from_attributes=True) if acceptance else None
+        if answer is None and effective and objection is None:
+            # Deemed at the deadline; the job writes the row, but the answer does not wait for it.
+            answer = AcceptancePublic(
+                id=None,
+                tenant_id=tenant_id,
+                change_id=change.id,
+                version=change.version or 0,
+                kind=AcceptanceKind.DEEMED.value,
+                accepted_at=change.effective_at,  # type: ignore[arg-type]
+                accepted_by=None,
+            )
+        entry = PendingChange(
+            id=change.id,
+            version=change.version or 0,
+            effective_at=change.effective_at,  # type: ignore[arg-type]
+            added=change.added,
+            removed=change.removed,
+            reason=change.reason,
+            objection=ObjectionPublic.of(objection) if objection else None,
+            accepted=answer,
+        )
+        if not effective:
+            pending.append(entry)
+        elif answer is None:
+            objected.append(entry)
+            chain_intact = False
+        else:
+            accepted.append(answer)
+            if chain_intact:
+                number = change.version or number
+    return number, accepted, pending, objected

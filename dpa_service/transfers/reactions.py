@@ -1,0 +1,92 @@
+"""How the transfer register reacts to the agreement lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dpa_service.audit import services as audit
+from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.events import AgreementExecuted
+from dpa_service.core.identity import Actor
+from dpa_service.transfers.models import ImporterKind, Transfer
+
+
+async def on_executed(db: Database, event: AgreementExecuted) -> None:
+    """An executed DPA's transfers join the register; those of the DPAs it supersedes end."""
+    async with db.transaction(Scope.tenant(event.tenant_id)) as session:
+        await record_from_dpa(
+            session,
+            event.actor,
+            tenant_id=event.tenant_id,
+            agreement_id=event.agreement_id,
+            effective=event.effective_date,
+            subprocessors=list(event.subprocessors),
+            superseded=event.superseded,
+        )
+
+
+async def record_from_dpa(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    tenant_id: uuid.UUID,
+    agreement_id: uuid.UUID,
+    effective: date,
+    subprocessors: list[dict[str, Any]],
+    superseded: Sequence[uuid.UUID],
+) -> int:
+    """The transfers an executed DPA implies: one per authorized sub-processor location outside the EU/EEA.
+
+    The transfers of the agreements it supersedes end the day before it takes effect.
+    """
+    if superseded:
+        for old in (
+            await session.execute(
+                select(Transfer).where(
+                    Transfer.tenant_id == tenant_id, Transfer.agreement_id.in_(superseded), Transfer.end_date.is_(None)
+                )
+            )
+        ).scalars():
+            old.end_date, old.updated_at = max(old.start_date, effective - timedelta(days=1)), utcnow()
+    created = 0
+    for item in subprocessors:
+        code = item.get("transfer_mechanism")
+        mechanism = registry.mechanisms().get(code or "")
+        for location in item.get("locations", []):
+            country = registry.country(location)
+            if country is None or country.eea or mechanism is None:
+                continue
+            session.add(
+                Transfer(
+                    tenant_id=tenant_id,
+                    importer=item.get("entity", item["name"]),
+                    importer_kind=ImporterKind.SUBPROCESSOR.value,
+                    destination_country=location,
+                    data_categories=list(item.get("data_categories", [])),
+                    mechanism=code,
+                    importer_certified=True if mechanism.requires_certified_importer else None,
+                    start_date=effective,
+                    source="dpa",
+                    agreement_id=agreement_id,
+                )
+            )
+            created += 1
+    if created or superseded:
+        await audit.record(
+            session,
+            actor,
+            "transfer.recorded_from_dpa",
+            "agreement",
+            agreement_id,
+            tenant_id=tenant_id,
+            data={"created": created, "ended_from_superseded": [str(a) for a in superseded]},
+        )
+    return created
