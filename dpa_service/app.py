@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,8 +27,7 @@ from dpa_service.core.mailer import Mailer
 from dpa_service.core.registry import processor
 from dpa_service.core.secrets import load_app_secret
 from dpa_service.core.settings import Settings, get_settings
-from dpa_service.documents.pool import shared_pool
-from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.renderer import Renderer, document_pool
 from dpa_service.documents.seal import Seal, SealConfig
 from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
 from dpa_service.http.deps import DbDep, dependencies
@@ -124,11 +124,14 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     state.db = Database(settings.database)
     state.secret = load_app_secret(settings)
     state.authenticate = functools.partial(authenticate, state.db)
-    state.renderer = Renderer(shared_pool(), timeout=settings.render_timeout_seconds)
+    state.renderer = Renderer(document_pool(settings.render_processes), timeout=settings.render_timeout_seconds)
     state.mailer = Mailer(settings)
     state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), state.renderer)
     state.problem_page = _problem_page
-    await state.renderer.start()
+    try:
+        await state.renderer.start()  # now rather than on the first request; it retries on the next render
+    except Exception:
+        logger.exception("could not start the document workers")
     await state.seal.load()
 
 
@@ -137,6 +140,9 @@ def _lifespan(settings: Settings) -> Callable[[Litestar], contextlib.AbstractAsy
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await _open_state(app, settings)
         await _first_start(app.state.db)
+        # Everything loaded so far lives as long as the process: keep the collector from walking it on every
+        # full collection (a pause every request would feel).
+        gc.freeze()
         tasks = [asyncio.create_task(_housekeeping(app.state.db))]
         if settings.run_worker:  # the in-process worker; `dpa worker` runs the same loop on its own
             deliver = run_forever(

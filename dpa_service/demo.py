@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.db import Database, Scope
@@ -67,7 +68,7 @@ async def _approve_shipped_templates(db: Database, actor: Actor, legal: Actor) -
     """Import the shipped templates and have the demo legal user approve any key with no approved version."""
     await templates.sync_from_files(db, actor)
     async with db.transaction(Scope.system(), write=False) as session:
-        keys = (await session.execute(select(TemplateVersion.key).distinct())).scalars().all()
+        keys = (await session.execute(select(col(TemplateVersion.key)).distinct())).scalars().all()
     approved: dict[str, str] = {}
     for key in keys:
         current = await templates.current_version(db, Scope.system(), key)
@@ -76,8 +77,10 @@ async def _approve_shipped_templates(db: Database, actor: Actor, legal: Actor) -
                 latest = (
                     await session.execute(
                         select(TemplateVersion)
-                        .where(TemplateVersion.key == key, TemplateVersion.status == TemplateStatus.DRAFT.value)
-                        .order_by(TemplateVersion.version.desc())
+                        .where(
+                            col(TemplateVersion.key) == key, col(TemplateVersion.status) == TemplateStatus.DRAFT.value
+                        )
+                        .order_by(col(TemplateVersion.version).desc())
                     )
                 ).scalars().first()  # fmt: skip
             if latest is None:
@@ -94,7 +97,7 @@ async def _staff(db: Database, actor: Actor) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for email, name, role in DEMO_STAFF:
         async with db.transaction(Scope.system(), write=False) as session:
-            user = await session.scalar(select(User).where(User.tenant_id.is_(None), User.email == email))
+            user = await session.scalar(select(User).where(col(User.tenant_id).is_(None), col(User.email) == email))
         if user is None:
             async with db.transaction(Scope.system()) as session:
                 new = await add_user(db, Scope.system(), tenant_id=None, email=email, name=name, role=role)
@@ -116,9 +119,11 @@ async def seed_demo(db: Database) -> dict[str, Any]:
     out["templates"] = await _approve_shipped_templates(db, actor, legal)
     for data in DEMO_TENANTS:
         async with db.transaction(Scope.system(), write=False) as session:
-            tenant = await session.scalar(select(Tenant).where(Tenant.legal_name == data.legal_name))
+            tenant = await session.scalar(select(Tenant).where(col(Tenant.legal_name) == data.legal_name))
             owner = (
-                await session.scalar(select(User).where(User.tenant_id == tenant.id, User.email == data.admin_email))
+                await session.scalar(
+                    select(User).where(col(User.tenant_id) == tenant.id, col(User.email) == data.admin_email)
+                )
                 if tenant
                 else None
             )
@@ -134,6 +139,8 @@ async def seed_demo(db: Database) -> dict[str, Any]:
 
 async def _legal_actor(db: Database) -> Actor:
     async with db.transaction(Scope.system(), write=False) as session:
-        legal = await session.scalar(select(User).where(User.tenant_id.is_(None), User.role == Role.LEGAL.value))
+        legal = await session.scalar(
+            select(User).where(col(User.tenant_id).is_(None), col(User.role) == Role.LEGAL.value)
+        )
     assert legal is not None, "demo legal user missing"
     return Actor(user_id=legal.id, role=legal.role, tenant_id=None, user_agent="dpa demo")

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.agreements import documents, links
 from dpa_service.agreements.lifecycle import move, next_status
@@ -153,9 +154,9 @@ async def _supersede_previous(session: AsyncSession, actor: Actor, agreement: Ag
         await session.execute(
             select(Agreement)
             .where(
-                Agreement.tenant_id == agreement.tenant_id,
-                Agreement.status == AgreementStatus.EXECUTED,
-                Agreement.id != agreement.id,
+                col(Agreement.tenant_id) == agreement.tenant_id,
+                col(Agreement.status) == AgreementStatus.EXECUTED,
+                col(Agreement.id) != agreement.id,
             )
             .with_for_update()
         )
@@ -169,12 +170,14 @@ async def _supersede_previous(session: AsyncSession, actor: Actor, agreement: Ag
 
 
 async def auto_countersign(
-    db: Database, renderer: Renderer, seal: Seal, email: str, agreement: AgreementPublic
+    db: Database, renderer: Renderer, seal: Seal, email: str | None, agreement: AgreementPublic
 ) -> AgreementPublic:
     """Countersign at once as the configured legal signatory (DPA_AUTO_COUNTERSIGN_EMAIL), when one is set.
 
     A failure leaves the agreement signed, for legal to countersign by hand; it never undoes the signature.
     """
+    if not email:
+        return agreement
     signer = await users.staff_member(db, email, Role.LEGAL)
     if signer is None:
         logger.error(

@@ -15,6 +15,7 @@ from functools import cache
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.agreements.models import RequestStatus, Signature, SignatureRequest
 from dpa_service.core.clock import as_utc, utcnow
@@ -52,7 +53,9 @@ async def open_request(
     now = utcnow()
     await session.execute(
         update(SignatureRequest)
-        .where(SignatureRequest.agreement_id == agreement_id, SignatureRequest.status == RequestStatus.PENDING)
+        .where(
+            col(SignatureRequest.agreement_id) == agreement_id, col(SignatureRequest.status) == RequestStatus.PENDING
+        )
         .values(status=RequestStatus.VOIDED.value, closed_at=now)
     )
     token = secrets.token_urlsafe(32)
@@ -77,7 +80,9 @@ async def open_request(
 async def void_pending(session: AsyncSession, agreement_id: uuid.UUID) -> None:
     await session.execute(
         update(SignatureRequest)
-        .where(SignatureRequest.agreement_id == agreement_id, SignatureRequest.status == RequestStatus.PENDING)
+        .where(
+            col(SignatureRequest.agreement_id) == agreement_id, col(SignatureRequest.status) == RequestStatus.PENDING
+        )
         .values(status=RequestStatus.VOIDED.value, closed_at=utcnow())
     )
 
@@ -86,7 +91,7 @@ async def find_by_token(session: AsyncSession, token: str, *, lock: bool = False
     """The request behind a token, or NotFound; never says more about unknown tokens."""
     if not token or len(token) > 200:
         raise NotFound("This signing link does not exist.")
-    query = select(SignatureRequest).where(SignatureRequest.token_hash == token_hash(token))
+    query = select(SignatureRequest).where(col(SignatureRequest.token_hash) == token_hash(token))
     if lock:
         query = query.with_for_update()
     request = (await session.execute(query)).scalar_one_or_none()
@@ -107,14 +112,14 @@ def ensure_usable(request: SignatureRequest, now: datetime | None = None) -> Non
 
 
 async def signatures_of(session: AsyncSession, agreement_id: uuid.UUID) -> Sequence[Signature]:
-    query = select(Signature).where(Signature.agreement_id == agreement_id).order_by(Signature.signed_at)
+    query = select(Signature).where(col(Signature.agreement_id) == agreement_id).order_by(col(Signature.signed_at))
     return (await session.execute(query)).scalars().all()
 
 
 async def overdue(session: AsyncSession, now: datetime | None = None) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
     """(request id, agreement id) of pending links past their expiry (not locked: see `expire`)."""
-    query = select(SignatureRequest.id, SignatureRequest.agreement_id).where(
-        SignatureRequest.status == RequestStatus.PENDING, SignatureRequest.expires_at <= (now or utcnow())
+    query = select(col(SignatureRequest.id), col(SignatureRequest.agreement_id)).where(
+        col(SignatureRequest.status) == RequestStatus.PENDING, col(SignatureRequest.expires_at) <= (now or utcnow())
     )
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 

@@ -18,6 +18,7 @@ from litestar.params import FromPath
 
 from dpa_service.agreements import execution, signing
 from dpa_service.agreements.links import consent_sha256, consent_text
+from dpa_service.agreements.models import AgreementPublic
 from dpa_service.core.clock import rfc3339
 from dpa_service.core.exceptions import DPAError, InvalidInput
 from dpa_service.core.registry import processor
@@ -46,7 +47,14 @@ def _page_source() -> str:
 
 def page(status: int, heading: str, **context: Any) -> Response[str]:
     template = compiled_template("page:" + PAGE, PAGE, _page_source())
-    defaults = {"message": None, "problem": False, "errors": [], "summary": None, "form": False, "typed_name": ""}
+    defaults: dict[str, Any] = {
+        "message": None,
+        "problem": False,
+        "errors": [],
+        "summary": None,
+        "form": False,
+        "typed_name": "",
+    }
     html = template.render({**defaults, **context, "heading": heading})
     return Response(html, status_code=status, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
@@ -108,19 +116,12 @@ class SigningPages(Controller):
         missing consent or authority is 422, and nothing changes on any refusal."""
         as_json = _wants_json(request)
         try:
-            # The link first: an unknown, used or expired link says so whatever the form holds.
-            await signing.signing_view(db, token)
-            form = await _signing_form(request, as_json)
-            agreement = await signing.sign_with_token(
-                db, token, form, ip=request.client.host if request.client else None,
-                user_agent=request.headers.get("user-agent"),
-            )  # fmt: skip
+            agreement = await _sign(request, db, token, as_json)
         except DPAError as exc:
             if as_json:
                 raise
             return await _form_error(request, db, settings, token, exc)
-        if settings.auto_countersign_email:
-            agreement = await execution.auto_countersign(db, renderer, seal, settings.auto_countersign_email, agreement)
+        agreement = await execution.auto_countersign(db, renderer, seal, settings.auto_countersign_email, agreement)
         if as_json:
             return Response(agreement.model_dump(mode="json"), status_code=200)
         return page(200, "Signed", message=SIGNED_MESSAGE)
@@ -130,6 +131,14 @@ SIGNED_MESSAGE = (
     "Thank you: your signature is recorded. The processor will countersign, "
     "and the executed agreement will be sent to you."
 )
+
+
+async def _sign(request: Request[Any, Any, Any], db: Any, token: str, as_json: bool) -> AgreementPublic:
+    # The link first: an unknown, used or expired link says so whatever the form holds.
+    await signing.signing_view(db, token)
+    form = await _signing_form(request, as_json)
+    client = request.client.host if request.client else None
+    return await signing.sign_with_token(db, token, form, ip=client, user_agent=request.headers.get("user-agent"))
 
 
 async def _signing_form(request: Request[Any, Any, Any], as_json: bool) -> signing.SigningForm:

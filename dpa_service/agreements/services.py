@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.agreements import documents, links
 from dpa_service.agreements.lifecycle import BEFORE_EXECUTION, move, next_status
@@ -54,9 +55,9 @@ def public(agreement: Agreement) -> AgreementPublic:
 
 async def find(session: AsyncSession, agreement_id: uuid.UUID, *, lock: bool = False) -> Agreement:
     """Within the session's tenant scope: another tenant's agreement is simply not found."""
-    query = select(Agreement).where(Agreement.id == agreement_id)
+    query = select(Agreement).where(col(Agreement.id) == agreement_id)
     if (tenant := tenant_of(session)) is not None:
-        query = query.where(Agreement.tenant_id == tenant)
+        query = query.where(col(Agreement.tenant_id) == tenant)
     if lock:
         query = query.with_for_update()
     agreement = (await session.execute(query)).scalar_one_or_none()
@@ -79,14 +80,14 @@ async def list_agreements(
     cursor: str | None,
     limit: int,
 ) -> Page[AgreementPublic]:
-    query = select(Agreement).order_by(Agreement.id).limit(limit + 1)
+    query = select(Agreement).order_by(col(Agreement.id)).limit(limit + 1)
     if status:
-        query = query.where(Agreement.status == status)
+        query = query.where(col(Agreement.status) == status)
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(Agreement.id > after)
+        query = query.where(col(Agreement.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         if (tenant := tenant_of(session, tenant_id)) is not None:
-            query = query.where(Agreement.tenant_id == tenant)
+            query = query.where(col(Agreement.tenant_id) == tenant)
         rows = (await session.execute(query)).scalars().all()
     return page_of(rows, limit, public, lambda a: str(a.id))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from dpa_service.agreements.models import AgreementDocument, DocumentVerification
 from dpa_service.agreements.services import sha256
@@ -20,9 +21,9 @@ async def verify_document(db: Database, seal: Seal, content: bytes, viewer: Prin
     copy) and a valid seal. The agreement id is only shown to those who may read the agreement.
     """
     digest = sha256(content)
-    query = select(AgreementDocument.agreement_id, AgreementDocument.tenant_id, AgreementDocument.sealed_at).where(
-        AgreementDocument.sha256 == digest
-    )
+    query = select(
+        col(AgreementDocument.agreement_id), col(AgreementDocument.tenant_id), col(AgreementDocument.sealed_at)
+    ).where(col(AgreementDocument.sha256) == digest)
     # A copy held by anyone is looked up across tenants; only its agreement id is kept from non-owners.
     async with db.transaction(Scope.system(), write=False) as session:
         stored = (await session.execute(query)).one_or_none()

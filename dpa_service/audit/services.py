@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit.models import (
     GENESIS_HASH,
@@ -61,7 +62,7 @@ def event_hash(event: AuditEvent) -> str:
 
 
 async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | None) -> AuditHead:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
         insert(AuditHead)
         .values(chain=chain, tenant_id=tenant_id, seq=0, hash=GENESIS_HASH)
@@ -70,7 +71,7 @@ async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | N
     head = (
         await session.execute(
             select(AuditHead)
-            .where(AuditHead.chain == chain)
+            .where(col(AuditHead.chain) == chain)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
@@ -121,8 +122,8 @@ async def _events(
 ) -> Sequence[AuditEvent]:
     query = (
         select(AuditEvent)
-        .where(AuditEvent.chain == chain_of(tenant_id), AuditEvent.seq > after_seq)
-        .order_by(AuditEvent.seq)
+        .where(col(AuditEvent.chain) == chain_of(tenant_id), col(AuditEvent.seq) > after_seq)
+        .order_by(col(AuditEvent.seq))
         .limit(limit)
     )
     return (await session.execute(query)).scalars().all()
@@ -136,7 +137,10 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> Ch
         return ChainVerification(ok=False, events=count, head=prev_hash, chain=chain, broken_seq=seq, problem=problem)
 
     stream = await session.stream_scalars(
-        select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq).execution_options(yield_per=500)
+        select(AuditEvent)
+        .where(col(AuditEvent.chain) == chain)
+        .order_by(col(AuditEvent.seq))
+        .execution_options(yield_per=500)
     )
     async for event in stream:
         if event.seq != expected_seq:
@@ -148,7 +152,7 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> Ch
         if event.tenant_id != tenant_id:
             return broken(event.seq, "the event belongs to another chain")
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
-    head = (await session.execute(select(AuditHead).where(AuditHead.chain == chain))).scalar_one_or_none()
+    head = (await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain))).scalar_one_or_none()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if (head_seq, head_hash) != (count, prev_hash):
         if head_seq > count:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+from sqlmodel.main import SQLModelConfig
 
 from dpa_service.core import registry
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
-# Request bodies refuse unknown fields: a typo in legal data must not pass silently.
-STRICT_BODY = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Request bodies refuse unknown fields: a typo in legal data must not pass silently. SQLModelConfig (a ConfigDict
+# TypedDict with SQLModel's extra keys, the type SQLModel declares for model_config) so that both SQLModel and plain
+# pydantic models accept it; at runtime it is the same dict.
+STRICT_BODY = SQLModelConfig(extra="forbid", str_strip_whitespace=True)
 
 
 def _email(value: str) -> str:

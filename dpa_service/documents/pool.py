@@ -38,6 +38,7 @@ T = TypeVar("T")
 SIZE_ENV = "DPA_RENDER_PROCESSES"
 STARTUP_TIMEOUT = 60.0  # importing WeasyPrint on a busy machine can take seconds
 CLOSE_GRACE = 2.0
+WORKER_NICENESS = 19  # below the serving process: the scheduler runs requests first, renders in the gaps
 
 _context = multiprocessing.get_context("forkserver")
 # Process.start() from several threads at once races on multiprocessing's process bookkeeping.
@@ -83,6 +84,8 @@ def _dump_error(exc: BaseException) -> tuple[bytes, str]:
 def _worker_main(conn: Connection, preload: Sequence[str]) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A render may take a core for a second; a request being served should not wait behind it for the CPU.
+    os.nice(WORKER_NICENESS)
     try:
         for module in preload:
             importlib.import_module(module)
@@ -345,8 +348,9 @@ class ProcessPool:
                 loop.remove_reader(fd)
         with contextlib.suppress(EOFError, OSError):
             if worker.conn.poll():
-                # Once the first bytes are here the worker is writing the rest right now, so this read is brief.
-                return worker.conn.recv_bytes()
+                # The worker is writing the rest right now; a thread waits for it (a PDF is many pipe-fulls), so
+                # the loop never does.
+                return await asyncio.to_thread(worker.conn.recv_bytes)
         worker.process.join(1.0)
         raise WorkerCrashed(f"worker {worker.process.pid} died during the job (exit code {worker.process.exitcode})")
 

@@ -8,7 +8,6 @@ the worker and the server carries on.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 
 from dpa_service.core.exceptions import Unavailable
 from dpa_service.documents.pool import JobTimedOut, PoolError, ProcessPool, WorkerCrashed, shared_pool
-from dpa_service.documents.rendering import RenderedPdf, RenderJob, render_sync
+from dpa_service.documents.rendering import RenderedPdf, RenderJob, render_pdf
 
 logger = logging.getLogger("dpa_service.rendering")
 
@@ -42,10 +41,10 @@ class Renderer:
     ) -> None:
         self.pool = pool or document_pool()
         self.timeout = timeout
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache: OrderedDict[str, RenderedPdf] = OrderedDict()
         self._cache_bytes = 0
         self._max_cache_bytes = max_cache_bytes
-        self._in_flight: dict[str, asyncio.Task[bytes]] = {}
+        self._in_flight: dict[str, asyncio.Task[RenderedPdf]] = {}
 
     async def start(self) -> None:
         """Start the workers now, so the first request does not wait for them."""
@@ -64,35 +63,35 @@ class Renderer:
 
     async def render(self, job: RenderJob) -> RenderedPdf:
         key = job.cache_key
-        if (content := self._cached(key)) is not None:
-            return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=True)
+        if (cached := self._cached(key)) is not None:
+            return RenderedPdf(cached.content, cached.sha256, cached=True)
         shared = key in self._in_flight
         if not shared:
             # The render runs as its own task: a caller that goes away (client disconnect) does not cancel it
             # for the others waiting on the same document.
             self._in_flight[key] = asyncio.create_task(self._render(key, job))
-        content = await asyncio.shield(self._in_flight[key])
-        return RenderedPdf(content, hashlib.sha256(content).hexdigest(), cached=shared)
+        rendered = await asyncio.shield(self._in_flight[key])
+        return RenderedPdf(rendered.content, rendered.sha256, cached=shared)
 
-    async def _render(self, key: str, job: RenderJob) -> bytes:
+    async def _render(self, key: str, job: RenderJob) -> RenderedPdf:
         try:
-            content = await self.run(render_sync, job)
-            self._store(key, content)
-            return content
+            rendered = await self.run(render_pdf, job)
+            self._store(key, rendered)
+            return rendered
         finally:
             self._in_flight.pop(key, None)
 
-    def _cached(self, key: str) -> bytes | None:
-        content = self._cache.get(key)
-        if content is not None:
+    def _cached(self, key: str) -> RenderedPdf | None:
+        found = self._cache.get(key)
+        if found is not None:
             self._cache.move_to_end(key)
-        return content
+        return found
 
-    def _store(self, key: str, content: bytes) -> None:
-        if len(content) > self._max_cache_bytes:
+    def _store(self, key: str, rendered: RenderedPdf) -> None:
+        if len(rendered.content) > self._max_cache_bytes:
             return
-        self._cache[key] = content
-        self._cache_bytes += len(content)
+        self._cache[key] = rendered
+        self._cache_bytes += len(rendered.content)
         while self._cache_bytes > self._max_cache_bytes:
             _, evicted = self._cache.popitem(last=False)
-            self._cache_bytes -= len(evicted)
+            self._cache_bytes -= len(evicted.content)

@@ -79,6 +79,7 @@ class _Tracked(dict[str, Any]):
     """The document's variables, each mapping knowing its dotted path, so a missing one can be named."""
 
     __slots__ = ("_dpa_path",)  # underscore: the sandbox never shows it to a template
+    _dpa_path: str
 
 
 def _track(value: Any, path: str) -> Any:
@@ -194,3 +195,9 @@ def layout(html: str, stylesheet: str, assets: Path | None) -> Document:
 
 def render_sync(job: RenderJob) -> bytes:
     return html_to_pdf(render_html(job), job.stylesheet, job.assets)
+
+
+def render_pdf(job: RenderJob) -> RenderedPdf:
+    """The PDF and its SHA-256, both computed in the worker (the event loop only receives them)."""
+    content = render_sync(job)
+    return RenderedPdf(content, hashlib.sha256(content).hexdigest())

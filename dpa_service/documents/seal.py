@@ -150,6 +150,8 @@ def seal_pdf(config: SealConfig, pdf: bytes, reason: str, location: str | None) 
 def check_pdf(config: SealConfig, pdf: bytes) -> SealCheck:
     """Is `pdf` sealed by this service, unmodified since? (CPU work: runs in a pool worker.)"""
     certificate = signer_for(config).signing_cert
+    if certificate is None:  # SimpleSigner.load and load_pkcs12 always set it; only the type allows None
+        raise RuntimeError("the seal certificate could not be loaded")
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = [s for s in reader.embedded_signatures if s.field_name == SEAL_FIELD]

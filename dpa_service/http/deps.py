@@ -4,6 +4,7 @@ service secret) and the caller (`principal`, `actor`). Built once in `create_app
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request
@@ -35,7 +36,7 @@ def provide_actor(request: Request[Principal, Any, Any]) -> Actor:
     return actor_of(request)
 
 
-dependencies = {
+dependencies: dict[str, Provide | Callable[..., Any]] = {
     "db": _state("db"),
     "settings": _state("settings"),
     "renderer": _state("renderer"),

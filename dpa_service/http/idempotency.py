@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import LargeBinary, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from dpa_service.core.clock import as_utc, utcnow
 from dpa_service.core.db import Database, Scope, UTCDateTime
@@ -76,7 +76,7 @@ def _sealer(secret: bytes, key: str, user_id: uuid.UUID) -> Sealer:
 async def purge_expired(db: Database) -> int:
     """Forget records past their 24 hours (the server does this now and then)."""
     async with db.transaction(Scope.system()) as session:
-        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
+        result = await session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= utcnow()))
         return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -45,6 +45,8 @@ def openapi_config(version: str) -> OpenAPIConfig:
             security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
         ),
         security=[{"apiKey": []}],
+        # Each handler's docstring is its operation's description: the API documentation is written once.
+        use_handler_docstrings=True,
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Index, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
@@ -60,7 +60,7 @@ async def enqueue_many(
     ]
     if not rows:
         return 0
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
     return len(rows)
 
@@ -71,12 +71,12 @@ async def first_queued_at(
     """When each tenant was first sent a `topic` message whose payload has `where` = (key, value)."""
     key, value = where
     rows = await session.execute(
-        select(OutboxMessage.tenant_id, func.min(OutboxMessage.created_at))
+        select(col(OutboxMessage.tenant_id), func.min(col(OutboxMessage.created_at)))
         .where(
-            OutboxMessage.topic == topic,
-            OutboxMessage.tenant_id.in_(tenant_ids),
-            OutboxMessage.payload[key].as_string() == value,
+            col(OutboxMessage.topic) == topic,
+            col(OutboxMessage.tenant_id).in_(tenant_ids),
+            col(OutboxMessage.payload)[key].as_string() == value,
         )
-        .group_by(OutboxMessage.tenant_id)
+        .group_by(col(OutboxMessage.tenant_id))
     )
     return {tenant_id: at for tenant_id, at in rows.all() if tenant_id is not None}

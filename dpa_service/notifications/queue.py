@@ -24,7 +24,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 from saq import Queue, Worker
@@ -53,7 +53,7 @@ IDLE_SECONDS = 1.0
 
 class _Consumer(Worker):
     # The process that hosts us (uvicorn, or `dpa worker`) owns SIGINT/SIGTERM and cancels us on shutdown.
-    SIGNALS: ClassVar[list[signal.Signals]] = []
+    SIGNALS: list[signal.Signals] = []
 
 
 @dataclass

@@ -6,11 +6,12 @@ import uuid
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database
-from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound
+from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.http.pagination import Page, decode_id_cursor, page_of
 from dpa_service.notifications.models import (
@@ -52,10 +53,13 @@ async def create_endpoint(
     db: Database, actor: Actor, principal: Principal, data: WebhookEndpointCreate, app_secret: bytes
 ) -> WebhookEndpointCreated:
     """A new endpoint; its signing secret is shown this once and stored sealed under the service secret."""
+    tenant_id = principal.tenant_id
+    if tenant_id is None:  # the controller's subscriber_admin guard already keeps staff out
+        raise PermissionDenied("Webhook endpoints are a Subscriber's.")
     async with db.transaction(principal.scope) as session:
         secret, sealed = new_secret(app_secret)
         endpoint = WebhookEndpoint(
-            tenant_id=principal.tenant_id,
+            tenant_id=tenant_id,
             url=data.url,
             events=sorted(set(data.events)),
             secret_sealed=sealed,
@@ -86,11 +90,11 @@ async def list_endpoints(
 ) -> Page[WebhookEndpointPublic]:
     query = (
         select(WebhookEndpoint)
-        .where(WebhookEndpoint.tenant_id == principal.tenant_id, WebhookEndpoint.deleted_at.is_(None))
-        .order_by(WebhookEndpoint.id)
+        .where(col(WebhookEndpoint.tenant_id) == principal.tenant_id, col(WebhookEndpoint.deleted_at).is_(None))
+        .order_by(col(WebhookEndpoint.id))
     )
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(WebhookEndpoint.id > after)
+        query = query.where(col(WebhookEndpoint.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         rows = (await session.execute(query.limit(limit + 1))).scalars().all()
     return page_of(rows, limit, _endpoint_public, lambda e: str(e.id))
@@ -108,7 +112,9 @@ async def delete_endpoint(db: Database, actor: Actor, principal: Principal, endp
         endpoint.deleted_at = utcnow()
         await session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == DeliveryStatus.PENDING)
+            .where(
+                col(WebhookDelivery.endpoint_id) == endpoint.id, col(WebhookDelivery.status) == DeliveryStatus.PENDING
+            )
             .values(status=DeliveryStatus.DEAD.value, last_error="endpoint deleted")
         )
         await audit.record(
@@ -125,9 +131,11 @@ async def delete_endpoint(db: Database, actor: Actor, principal: Principal, endp
 async def list_deliveries(
     db: Database, principal: Principal, endpoint_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Page[WebhookDeliveryPublic]:
-    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(WebhookDelivery.id)
+    query = (
+        select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint_id).order_by(col(WebhookDelivery.id))
+    )
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(WebhookDelivery.id > after)
+        query = query.where(col(WebhookDelivery.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         await _endpoint(session, principal, endpoint_id)
         rows = (await session.execute(query.limit(limit + 1))).scalars().all()

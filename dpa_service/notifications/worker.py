@@ -15,11 +15,12 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Select, select
+from sqlmodel import col
 
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
 from dpa_service.core.db import Database, Scope
@@ -76,15 +77,15 @@ def event_body(message: OutboxMessage) -> str:
 
 async def fan_out(db: Database) -> int:
     """Turn pending outbox messages into webhook and e-mail deliveries (one transaction); returns how many."""
-    if not await _any(db, select(OutboxMessage.id).where(OutboxMessage.delivered_at.is_(None))):
+    if not await _any(db, select(col(OutboxMessage.id)).where(col(OutboxMessage.delivered_at).is_(None))):
         return 0
     async with db.transaction(Scope.system()) as session:
         messages = (
             (
                 await session.execute(
                     select(OutboxMessage)
-                    .where(OutboxMessage.delivered_at.is_(None))
-                    .order_by(OutboxMessage.created_at)
+                    .where(col(OutboxMessage.delivered_at).is_(None))
+                    .order_by(col(OutboxMessage.created_at))
                     .limit(FAN_OUT_BATCH)
                     .with_for_update(skip_locked=True)
                 )
@@ -99,7 +100,7 @@ async def fan_out(db: Database) -> int:
             for endpoint in (
                 await session.execute(
                     select(WebhookEndpoint).where(
-                        WebhookEndpoint.tenant_id.in_(tenant_ids), WebhookEndpoint.deleted_at.is_(None)
+                        col(WebhookEndpoint.tenant_id).in_(tenant_ids), col(WebhookEndpoint.deleted_at).is_(None)
                     )
                 )
             ).scalars():
@@ -152,6 +153,12 @@ class Claimed:
 
 
 Deliveries = type[WebhookDelivery] | type[MailDelivery]
+_Delivery = TypeVar("_Delivery", bound=WebhookDelivery | MailDelivery)
+
+
+def _rows_of(table: type[_Delivery]) -> Select[_Delivery]:
+    """select(table), typed as the table's own rows (a plain select() of a union of tables types them as SQLModel)."""
+    return select(table)
 
 
 def _due(table: Deliveries, now: Any) -> Any:
@@ -179,16 +186,16 @@ async def claim_due(db: Database, *, table: Deliveries = WebhookDelivery, limit:
     A claimed delivery that is never recorded (a worker died, a queued job was lost) is due again when its lease
     ends, so nothing is dropped. Whoever sends checks the lease is still the one it was given, so a delivery
     claimed again after its lease ended is sent by the new holder only."""
-    if not await _any(db, select(table.id).where(_due(table, utcnow()))):
+    if not await _any(db, select(col(table.id)).where(_due(table, utcnow()))):
         return None
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
         rows = list(
             (
                 await session.execute(
-                    select(table)
+                    _rows_of(table)
                     .where(_due(table, now))
-                    .order_by(table.next_attempt_at)
+                    .order_by(col(table.next_attempt_at))
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
@@ -205,8 +212,8 @@ async def load_claimed(db: Database, lease: Lease) -> list[Claimed]:
         rows = (
             await session.execute(
                 select(WebhookDelivery, WebhookEndpoint)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.id.in_(lease.ids), WebhookDelivery.status == DeliveryStatus.PENDING)
+                .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+                .where(col(WebhookDelivery.id).in_(lease.ids), col(WebhookDelivery.status) == DeliveryStatus.PENDING)
             )
         ).all()
     return [
@@ -275,7 +282,7 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
             row.id: row
             for row in (
                 await session.execute(
-                    select(table).where(table.id.in_([outcome.id for outcome in outcomes])).with_for_update()
+                    _rows_of(table).where(col(table.id).in_([outcome.id for outcome in outcomes])).with_for_update()
                 )
             ).scalars()
         }
@@ -322,7 +329,7 @@ async def send_mails(db: Database, lease: Lease, mailer: Mailer) -> int:
             for row in (
                 await session.execute(
                     select(MailDelivery).where(
-                        MailDelivery.id.in_(lease.ids), MailDelivery.status == DeliveryStatus.PENDING
+                        col(MailDelivery.id).in_(lease.ids), col(MailDelivery.status) == DeliveryStatus.PENDING
                     )
                 )
             ).scalars()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
@@ -44,7 +45,7 @@ async def _open_for_answer(session: AsyncSession, tenant_id: uuid.UUID, change_i
     change = await session.get(SubprocessorChange, change_id, with_for_update={"read": True})
     if change is None or change.state != ChangeState.PUBLISHED.value:
         raise NotFound("No such sub-processor change.")
-    if session.bind.dialect.name == "postgresql":  # one answer at a time per tenant and change (two admins)
+    if session.get_bind().dialect.name == "postgresql":  # one answer at a time per tenant and change (two admins)
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"answer:{tenant_id}:{change.id}"}
         )
@@ -138,12 +139,12 @@ async def _flush_once(session: AsyncSession, message: str) -> None:
 
 
 async def _objection_of(session: AsyncSession, tenant_id: uuid.UUID, change_id: uuid.UUID) -> Objection | None:
-    query = select(Objection).where(Objection.tenant_id == tenant_id, Objection.change_id == change_id)
+    query = select(Objection).where(col(Objection.tenant_id) == tenant_id, col(Objection.change_id) == change_id)
     return (await session.execute(query)).scalar_one_or_none()
 
 
 async def _acceptance_of(session: AsyncSession, tenant_id: uuid.UUID, change_id: uuid.UUID) -> Acceptance | None:
-    query = select(Acceptance).where(Acceptance.tenant_id == tenant_id, Acceptance.change_id == change_id)
+    query = select(Acceptance).where(col(Acceptance.tenant_id) == tenant_id, col(Acceptance.change_id) == change_id)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -158,16 +159,16 @@ async def _objections(
 ) -> list[Objection]:
     query = select(Objection)
     if (tenant := tenant_of(session, tenant_id)) is not None:
-        query = query.where(Objection.tenant_id == tenant)
+        query = query.where(col(Objection.tenant_id) == tenant)
     if change_id is not None:
-        query = query.where(Objection.change_id == change_id)
+        query = query.where(col(Objection.change_id) == change_id)
     if status == "open":
-        query = query.where(Objection.resolved_at.is_(None))
+        query = query.where(col(Objection.resolved_at).is_(None))
     elif status == "resolved":
-        query = query.where(Objection.resolved_at.is_not(None))
+        query = query.where(col(Objection.resolved_at).is_not(None))
     if after is not None:
-        query = query.where(Objection.id > after)
-    return list((await session.execute(query.order_by(Objection.id).limit(limit + 1))).scalars())
+        query = query.where(col(Objection.id) > after)
+    return list((await session.execute(query.order_by(col(Objection.id)).limit(limit + 1))).scalars())
 
 
 async def list_objections(
@@ -194,9 +195,9 @@ async def list_objections(
 
 async def get_objection(db: Database, principal: Principal, objection_id: uuid.UUID) -> ObjectionPublic:
     async with db.transaction(principal.scope, write=False) as session:
-        query = select(Objection).where(Objection.id == objection_id)
+        query = select(Objection).where(col(Objection.id) == objection_id)
         if (tenant := tenant_of(session)) is not None:
-            query = query.where(Objection.tenant_id == tenant)
+            query = query.where(col(Objection.tenant_id) == tenant)
         found = (await session.execute(query)).scalar_one_or_none()
     if found is None:
         raise NotFound("No such objection.")
@@ -249,9 +250,9 @@ async def withdraw_objection(
 
 
 async def _open_objection(session: AsyncSession, objection_id: uuid.UUID) -> Objection:
-    query = select(Objection).where(Objection.id == objection_id).with_for_update()
+    query = select(Objection).where(col(Objection.id) == objection_id).with_for_update()
     if (tenant := tenant_of(session)) is not None:
-        query = query.where(Objection.tenant_id == tenant)
+        query = query.where(col(Objection.tenant_id) == tenant)
     objection = (await session.execute(query)).scalar_one_or_none()
     if objection is None:
         raise NotFound("No such objection.")

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.core.clock import as_utc, utcnow
 from dpa_service.core.db import Database
@@ -36,12 +37,17 @@ from dpa_service.subprocessors.versions import get_version, public_item
 def current_authorizations() -> Any:
     """Each tenant's current authorization: at most one per tenant (executing a DPA ends the previous one)."""
     return select(
-        Authorization.tenant_id, Authorization.list_version, Authorization.agreement_id, Authorization.contact_email
-    ).where(Authorization.ended_at.is_(None))
+        col(Authorization.tenant_id),
+        col(Authorization.list_version),
+        col(Authorization.agreement_id),
+        col(Authorization.contact_email),
+    ).where(col(Authorization.ended_at).is_(None))
 
 
 async def authorization_of(session: AsyncSession, tenant_id: uuid.UUID) -> Authorization | None:
-    query = select(Authorization).where(Authorization.tenant_id == tenant_id, Authorization.ended_at.is_(None))
+    query = select(Authorization).where(
+        col(Authorization.tenant_id) == tenant_id, col(Authorization.ended_at).is_(None)
+    )
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
@@ -49,7 +55,7 @@ async def record_executed(session: AsyncSession, event: AgreementExecuted) -> No
     """The DPA's execution, as this domain keeps it: the list version it pinned and its notice address."""
     await session.execute(
         update(Authorization)
-        .where(Authorization.tenant_id == event.tenant_id, Authorization.ended_at.is_(None))
+        .where(col(Authorization.tenant_id) == event.tenant_id, col(Authorization.ended_at).is_(None))
         .values(ended_at=event.executed_at)
     )
     session.add(
@@ -91,10 +97,10 @@ async def tenant_authorization(db: Database, principal: Principal) -> TenantAuth
                 await session.execute(
                     select(SubprocessorChange)
                     .where(
-                        SubprocessorChange.state == ChangeState.PUBLISHED.value,
-                        SubprocessorChange.version > authorized.number,  # type: ignore[operator]
+                        col(SubprocessorChange.state) == ChangeState.PUBLISHED.value,
+                        col(SubprocessorChange.version) > authorized.number,
                     )
-                    .order_by(SubprocessorChange.version)
+                    .order_by(col(SubprocessorChange.version))
                 )
             ).scalars()
         )
@@ -116,10 +122,10 @@ async def _answers(
     session: AsyncSession, tenant_id: uuid.UUID, change_ids: list[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, Objection], dict[uuid.UUID, Acceptance]]:
     objections = await session.execute(
-        select(Objection).where(Objection.tenant_id == tenant_id, Objection.change_id.in_(change_ids))
+        select(Objection).where(col(Objection.tenant_id) == tenant_id, col(Objection.change_id).in_(change_ids))
     )
     acceptances = await session.execute(
-        select(Acceptance).where(Acceptance.tenant_id == tenant_id, Acceptance.change_id.in_(change_ids))
+        select(Acceptance).where(col(Acceptance.tenant_id) == tenant_id, col(Acceptance.change_id).in_(change_ids))
     )
     return {o.change_id: o for o in objections.scalars()}, {a.change_id: a for a in acceptances.scalars()}
 

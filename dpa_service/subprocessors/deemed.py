@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import rfc3339, utcnow
@@ -29,13 +30,13 @@ async def record_deemed_acceptances(db: Database) -> int:
         due = list(
             (
                 await session.execute(
-                    select(SubprocessorChange.id)
+                    select(col(SubprocessorChange.id))
                     .where(
-                        SubprocessorChange.state == ChangeState.PUBLISHED.value,
-                        SubprocessorChange.effective_at <= utcnow(),
-                        SubprocessorChange.effective_recorded_at.is_(None),
+                        col(SubprocessorChange.state) == ChangeState.PUBLISHED.value,
+                        col(SubprocessorChange.effective_at) <= utcnow(),
+                        col(SubprocessorChange.effective_recorded_at).is_(None),
                     )
-                    .order_by(SubprocessorChange.version)
+                    .order_by(col(SubprocessorChange.version))
                 )
             ).scalars()
         )
@@ -47,18 +48,18 @@ async def record_deemed_acceptances(db: Database) -> int:
                 if change is None or change.effective_recorded_at is not None:
                     break
                 answered = (
-                    select(Objection.tenant_id)
-                    .where(Objection.change_id == change.id)
-                    .union(select(Acceptance.tenant_id).where(Acceptance.change_id == change.id))
+                    select(col(Objection.tenant_id))
+                    .where(col(Objection.change_id) == change.id)
+                    .union(select(col(Acceptance.tenant_id)).where(col(Acceptance.change_id) == change.id))
                 )
                 tenants = list(
                     (
                         await session.execute(
-                            select(Authorization.tenant_id)
+                            select(col(Authorization.tenant_id))
                             .where(
-                                Authorization.ended_at.is_(None),
-                                Authorization.list_version < change.version,
-                                Authorization.tenant_id.not_in(answered),
+                                col(Authorization.ended_at).is_(None),
+                                col(Authorization.list_version) < change.version,
+                                col(Authorization.tenant_id).not_in(answered),
                             )
                             .limit(DEEMED_BATCH)
                         )

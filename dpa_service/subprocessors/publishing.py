@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -209,9 +210,9 @@ async def notify_pending_changes(
     pending = (
         await session.execute(
             select(SubprocessorChange).where(
-                SubprocessorChange.state == ChangeState.PUBLISHED.value,
-                SubprocessorChange.version > pinned,
-                SubprocessorChange.effective_at > utcnow(),
+                col(SubprocessorChange.state) == ChangeState.PUBLISHED.value,
+                col(SubprocessorChange.version) > pinned,
+                col(SubprocessorChange.effective_at) > utcnow(),
             )
         )
     ).scalars()
@@ -311,18 +312,18 @@ async def _changes(
     query = select(SubprocessorChange)
     now = utcnow()
     if not staff or status in ("pending", "effective"):
-        query = query.where(SubprocessorChange.state == ChangeState.PUBLISHED.value)
+        query = query.where(col(SubprocessorChange.state) == ChangeState.PUBLISHED.value)
     elif status is None:
-        query = query.where(SubprocessorChange.state != ChangeState.WITHDRAWN.value)
+        query = query.where(col(SubprocessorChange.state) != ChangeState.WITHDRAWN.value)
     if status == "pending":
-        query = query.where(SubprocessorChange.effective_at > now)
+        query = query.where(col(SubprocessorChange.effective_at) > now)
     elif status == "effective":
-        query = query.where(SubprocessorChange.effective_at <= now)
+        query = query.where(col(SubprocessorChange.effective_at) <= now)
     elif status in ("proposed", "withdrawn"):
-        query = query.where(SubprocessorChange.state == status)
+        query = query.where(col(SubprocessorChange.state) == status)
     if before is not None:
-        query = query.where(SubprocessorChange.id < before)
-    query = query.order_by(SubprocessorChange.id.desc())
+        query = query.where(col(SubprocessorChange.id) < before)
+    query = query.order_by(col(SubprocessorChange.id).desc())
     return list((await session.execute(query.limit(limit + 1))).scalars())
 
 

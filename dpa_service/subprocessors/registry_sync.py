@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -79,7 +80,7 @@ async def sync_registry(db: Database, actor: Actor) -> SyncResult:
         proposals = (
             await session.execute(
                 select(SubprocessorChange)
-                .where(SubprocessorChange.state == ChangeState.PROPOSED.value)
+                .where(col(SubprocessorChange.state) == ChangeState.PROPOSED.value)
                 .with_for_update()
             )
         ).scalars()

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.core.clock import as_utc, utcnow
 from dpa_service.core.exceptions import Conflict, NotFound
@@ -43,7 +44,8 @@ def item_id(name: str) -> str:
 
 
 def public_item(item: dict[str, Any]) -> SubprocessorPublic:
-    return SubprocessorPublic(id=item_id(item["name"]), **{key: item.get(key) for key in _ITEM_FIELDS})
+    fields: dict[str, Any] = {key: item.get(key) for key in _ITEM_FIELDS}
+    return SubprocessorPublic(id=item_id(item["name"]), **fields)
 
 
 def status_of(effective_at: datetime | None, now: datetime | None = None) -> str:
@@ -67,7 +69,7 @@ def version_public(version: SubprocessorVersion) -> VersionPublic:
 
 async def latest_version(session: AsyncSession) -> SubprocessorVersion | None:
     """The highest-numbered version, pending or not: the base of the next change."""
-    query = select(SubprocessorVersion).order_by(SubprocessorVersion.number.desc()).limit(1)
+    query = select(SubprocessorVersion).order_by(col(SubprocessorVersion.number).desc()).limit(1)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -75,15 +77,15 @@ async def current_version(session: AsyncSession) -> SubprocessorVersion | None:
     """The version in force now."""
     query = (
         select(SubprocessorVersion)
-        .where(SubprocessorVersion.effective_at <= utcnow())
-        .order_by(SubprocessorVersion.number.desc())
+        .where(col(SubprocessorVersion.effective_at) <= utcnow())
+        .order_by(col(SubprocessorVersion.number).desc())
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_version(session: AsyncSession, number: int) -> SubprocessorVersion:
-    query = select(SubprocessorVersion).where(SubprocessorVersion.number == number)
+    query = select(SubprocessorVersion).where(col(SubprocessorVersion.number) == number)
     found = (await session.execute(query)).scalar_one_or_none()
     if found is None:
         raise NotFound(f"There is no sub-processor list version {number}.")
@@ -113,5 +115,5 @@ async def listing_for(session: AsyncSession, pinned: int | None) -> tuple[int, d
 async def lock_list(session: AsyncSession) -> None:
     """One writer of the list at a time: two legal users publishing at once get versions N+1 and N+2, not a
     unique-constraint error. (SQLite writers are already serialized by BEGIN IMMEDIATE.)"""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIST_LOCK_KEY})

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
@@ -42,7 +43,6 @@ from dpa_service.template_versions.models import (
 )
 from dpa_service.template_versions.variables import check_schema, validate_variables
 
-S = TemplateStatus
 # A template posted without a schema accepts any variables; a variable the text needs and the agreement lacks is
 # then reported when the document renders (422 naming it).
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
@@ -52,9 +52,9 @@ __all__ = ["TemplateVersion", "build_context", "subprocessor_annex", "validate_v
 
 # The one lifecycle of a template version: (status, action) -> new status. Anything else is 409.
 TRANSITIONS: dict[tuple[str, str], str] = {
-    (S.DRAFT, "submit"): S.IN_REVIEW,
-    (S.IN_REVIEW, "approve"): S.APPROVED,
-    (S.APPROVED, "retire"): S.RETIRED,
+    (TemplateStatus.DRAFT, "submit"): TemplateStatus.IN_REVIEW,
+    (TemplateStatus.IN_REVIEW, "approve"): TemplateStatus.APPROVED,
+    (TemplateStatus.APPROVED, "retire"): TemplateStatus.RETIRED,
 }
 PAST_TENSE = {"submit": "submitted", "approve": "approved", "retire": "retired"}
 
@@ -67,7 +67,7 @@ def next_status(current: str, action: str) -> str:
 
 
 async def _latest(session: AsyncSession, key: str) -> TemplateVersion | None:
-    query = select(TemplateVersion).where(TemplateVersion.key == key).order_by(TemplateVersion.version.desc())
+    query = select(TemplateVersion).where(col(TemplateVersion.key) == key).order_by(col(TemplateVersion.version).desc())
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
@@ -102,7 +102,9 @@ async def _add_version(
         except InvalidInput as exc:
             raise InvalidInput("The sample variables do not fit the template's schema.", exc.errors) from exc
     sha256 = content_sha256(source, stylesheet, variables_schema, obligations)
-    number = (await session.scalar(select(func.max(TemplateVersion.version)).where(TemplateVersion.key == key))) or 0
+    number = (
+        await session.scalar(select(func.max(col(TemplateVersion.version))).where(col(TemplateVersion.key) == key))
+    ) or 0
     version = TemplateVersion(
         key=key,
         version=number + 1,
@@ -185,7 +187,7 @@ async def _import(session: AsyncSession, actor: Actor, *, only_new_keys: bool) -
         known = await session.scalar(
             select(func.count())
             .select_from(TemplateVersion)
-            .where(TemplateVersion.key == bundle.key, TemplateVersion.sha256 == bundle.sha256)
+            .where(col(TemplateVersion.key) == bundle.key, col(TemplateVersion.sha256) == bundle.sha256)
         )
         if known:
             continue
@@ -255,7 +257,7 @@ def _sees_all_versions(principal: Principal) -> bool:
 
 
 def _visible(principal: Principal) -> list[Any]:
-    return [] if _sees_all_versions(principal) else [TemplateVersion.status == S.APPROVED]
+    return [] if _sees_all_versions(principal) else [TemplateVersion.status == TemplateStatus.APPROVED]
 
 
 async def current_ids(session: AsyncSession, keys: set[str]) -> dict[str, uuid.UUID]:
@@ -263,9 +265,11 @@ async def current_ids(session: AsyncSession, keys: set[str]) -> dict[str, uuid.U
     if not keys:
         return {}
     query = (
-        select(TemplateVersion.key, TemplateVersion.id)
-        .where(TemplateVersion.key.in_(keys), TemplateVersion.status == S.APPROVED)
-        .order_by(TemplateVersion.key, TemplateVersion.approved_at.desc(), TemplateVersion.version.desc())
+        select(col(TemplateVersion.key), col(TemplateVersion.id))
+        .where(col(TemplateVersion.key).in_(keys), col(TemplateVersion.status) == TemplateStatus.APPROVED)
+        .order_by(
+            col(TemplateVersion.key), col(TemplateVersion.approved_at).desc(), col(TemplateVersion.version).desc()
+        )
     )
     current: dict[str, uuid.UUID] = {}
     for key, version_id in (await session.execute(query)).all():
@@ -290,13 +294,13 @@ async def list_versions(
     limit: int,
 ) -> Page[TemplatePublic]:
     """Versions by id; legal sees every status, everyone else approved ones."""
-    query = select(TemplateVersion).where(*_visible(principal)).order_by(TemplateVersion.id).limit(limit + 1)
+    query = select(TemplateVersion).where(*_visible(principal)).order_by(col(TemplateVersion.id)).limit(limit + 1)
     if key:
-        query = query.where(TemplateVersion.key == key)
+        query = query.where(col(TemplateVersion.key) == key)
     if status:
-        query = query.where(TemplateVersion.status == status)
+        query = query.where(col(TemplateVersion.status) == status)
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(TemplateVersion.id > after)
+        query = query.where(col(TemplateVersion.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         rows = (await session.execute(query)).scalars().all()
         current = await current_ids(session, {row.key for row in rows})
@@ -309,7 +313,7 @@ async def list_versions(
 
 async def _visible_version(session: AsyncSession, principal: Principal, template_id: uuid.UUID) -> TemplateVersion:
     version = await session.get(TemplateVersion, template_id)
-    if version is None or (not _sees_all_versions(principal) and version.status != S.APPROVED):
+    if version is None or (not _sees_all_versions(principal) and version.status != TemplateStatus.APPROVED):
         raise NotFound("Template version not found.")
     return version
 

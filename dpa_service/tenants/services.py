@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
@@ -79,9 +80,9 @@ async def own_tenant(db: Database, principal: Principal) -> TenantPublic:
 
 
 async def list_tenants(db: Database, principal: Principal, *, cursor: str | None, limit: int) -> Page[TenantPublic]:
-    query = select(Tenant).order_by(Tenant.id).limit(limit + 1)
+    query = select(Tenant).order_by(col(Tenant.id)).limit(limit + 1)
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(Tenant.id > after)
+        query = query.where(col(Tenant.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         rows = (await session.execute(query)).scalars().all()
     return page_of(rows, limit, public, lambda t: str(t.id))
@@ -124,11 +125,11 @@ async def names(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> 
     if not tenant_ids:
         return {}
     async with db.transaction(scope, write=False) as session:
-        rows = await session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(tenant_ids)))
+        rows = await session.execute(select(col(Tenant.id), col(Tenant.name)).where(col(Tenant.id).in_(tenant_ids)))
         return {tenant_id: name for tenant_id, name in rows.all()}
 
 
 async def all_ids(db: Database) -> list[uuid.UUID]:
     """Every tenant's id, oldest first (the CLI's audit verification walks them)."""
     async with db.transaction(Scope.system(), write=False) as session:
-        return list((await session.execute(select(Tenant.id).order_by(Tenant.id))).scalars())
+        return list((await session.execute(select(col(Tenant.id)).order_by(col(Tenant.id)))).scalars())

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -24,6 +25,7 @@ from dpa_service.notifications.outbox import enqueue_many, first_queued_at
 from dpa_service.tenants import services as tenants
 from dpa_service.transfers.models import (
     AffectedReport,
+    AffectedTenant,
     InvalidationCreate,
     InvalidationPublic,
     MechanismInvalidation,
@@ -55,9 +57,12 @@ async def _record(session: AsyncSession, actor: Actor, code: str, data: Invalida
     # Count first, so the record (append-only) is written once, complete.
     affected = (
         await session.execute(
-            select(Transfer.tenant_id, func.count())
-            .where(Transfer.mechanism == code, (Transfer.end_date.is_(None)) | (Transfer.end_date >= data.invalid_from))
-            .group_by(Transfer.tenant_id)
+            select(col(Transfer.tenant_id), func.count())
+            .where(
+                col(Transfer.mechanism) == code,
+                (col(Transfer.end_date).is_(None)) | (col(Transfer.end_date) >= data.invalid_from),
+            )
+            .group_by(col(Transfer.tenant_id))
         )
     ).all()
     invalidation = MechanismInvalidation(
@@ -114,21 +119,30 @@ async def _affected(
     known = await invalidation_dates(session)
     cut = min([d for d in (known.get(code), mechanism.valid_until) if d is not None], default=None)
     since = cut or utcnow().date()
-    relying = (Transfer.mechanism == code) & ((Transfer.end_date.is_(None)) | (Transfer.end_date >= since))
-    tenants_query = select(Transfer.tenant_id).where(relying).group_by(Transfer.tenant_id).order_by(Transfer.tenant_id)
+    relying = (col(Transfer.mechanism) == code) & (
+        (col(Transfer.end_date).is_(None)) | (col(Transfer.end_date) >= since)
+    )
+    tenants_query = (
+        select(col(Transfer.tenant_id))
+        .where(relying)
+        .group_by(col(Transfer.tenant_id))
+        .order_by(col(Transfer.tenant_id))
+    )
     if after:
-        tenants_query = tenants_query.having(Transfer.tenant_id > after)
+        tenants_query = tenants_query.having(col(Transfer.tenant_id) > after)
     tenant_ids = list((await session.execute(tenants_query.limit(limit + 1))).scalars())
     page = tenant_ids[:limit]
-    transfers = (await session.execute(select(Transfer).where(relying, Transfer.tenant_id.in_(page)))).scalars().all()
+    transfers = (
+        (await session.execute(select(Transfer).where(relying, col(Transfer.tenant_id).in_(page)))).scalars().all()
+    )
     # A transfer is remediated when it ended before the cut, or a transfer to the same importer and country
     # under another mechanism has taken over.
     others = (
         await session.execute(
-            select(Transfer.tenant_id, Transfer.importer, Transfer.destination_country).where(
-                Transfer.tenant_id.in_(page),
-                Transfer.mechanism != code,
-                (Transfer.end_date.is_(None)) | (Transfer.end_date >= since),
+            select(col(Transfer.tenant_id), col(Transfer.importer), col(Transfer.destination_country)).where(
+                col(Transfer.tenant_id).in_(page),
+                col(Transfer.mechanism) != code,
+                (col(Transfer.end_date).is_(None)) | (col(Transfer.end_date) >= since),
             )
         )
     ).all()
@@ -173,7 +187,7 @@ async def affected(db: Database, principal: Principal, code: str, *, cursor: str
     return AffectedReport(
         code=code,
         invalid_from=result.invalid_from,
-        items=result.items,
+        items=[AffectedTenant.model_validate(item) for item in result.items],
         tenants=result.tenants,
         open=sum(item["remediation"] == "open" for item in result.items),
         next_cursor=encode_cursor(str(result.items[-1]["tenant_id"])) if result.more and result.items else None,

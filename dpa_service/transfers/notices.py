@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -20,7 +21,8 @@ from dpa_service.transfers.models import TransferNotice, TransferNoticeCreate, T
 async def create_notice(
     db: Database, actor: Actor, principal: Principal, data: TransferNoticeCreate
 ) -> TransferNoticePublic:
-    if principal.tenant_id is None:
+    tenant_id = principal.tenant_id
+    if tenant_id is None:
         raise PermissionDenied("Transfer notices are given by a Subscriber.")
     errors = []
     country = registry.country(data.destination_country)
@@ -31,15 +33,13 @@ async def create_notice(
     if errors:
         raise InvalidInput("The notice cannot be accepted.", errors)
     async with db.transaction(principal.scope) as session:
-        return await _record(session, actor, principal, data)
+        return await _record(session, actor, principal, tenant_id, data)
 
 
 async def _record(
-    session: AsyncSession, actor: Actor, principal: Principal, data: TransferNoticeCreate
+    session: AsyncSession, actor: Actor, principal: Principal, tenant_id: uuid.UUID, data: TransferNoticeCreate
 ) -> TransferNoticePublic:
-    notice = TransferNotice(
-        tenant_id=principal.tenant_id, created_by=principal.user_id, **data.model_dump(mode="python")
-    )
+    notice = TransferNotice(tenant_id=tenant_id, created_by=principal.user_id, **data.model_dump(mode="python"))
     session.add(notice)
     await session.flush()
     await audit.record(
@@ -62,12 +62,12 @@ async def _record(
 async def list_notices(
     db: Database, principal: Principal, *, tenant_id: uuid.UUID | None, cursor: str | None, limit: int
 ) -> Page[TransferNoticePublic]:
-    query = select(TransferNotice).order_by(TransferNotice.id).limit(limit + 1)
+    query = select(TransferNotice).order_by(col(TransferNotice.id)).limit(limit + 1)
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(TransferNotice.id > after)
+        query = query.where(col(TransferNotice.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         if (tenant := tenant_of(session, tenant_id)) is not None:
-            query = query.where(TransferNotice.tenant_id == tenant)
+            query = query.where(col(TransferNotice.tenant_id) == tenant)
         rows = (await session.execute(query)).scalars().all()
     return page_of(
         rows, limit, lambda n: TransferNoticePublic.model_validate(n, from_attributes=True), lambda n: str(n.id)

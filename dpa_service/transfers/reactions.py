@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -51,15 +52,17 @@ async def record_from_dpa(
         for old in (
             await session.execute(
                 select(Transfer).where(
-                    Transfer.tenant_id == tenant_id, Transfer.agreement_id.in_(superseded), Transfer.end_date.is_(None)
+                    col(Transfer.tenant_id) == tenant_id,
+                    col(Transfer.agreement_id).in_(superseded),
+                    col(Transfer.end_date).is_(None),
                 )
             )
         ).scalars():
             old.end_date, old.updated_at = max(old.start_date, effective - timedelta(days=1)), utcnow()
     created = 0
     for item in subprocessors:
-        code = item.get("transfer_mechanism")
-        mechanism = registry.mechanisms().get(code or "")
+        code: str = item.get("transfer_mechanism") or ""
+        mechanism = registry.mechanisms().get(code)
         for location in item.get("locations", []):
             country = registry.country(location)
             if country is None or country.eea or mechanism is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -76,9 +77,9 @@ async def create_transfer(db: Database, actor: Actor, principal: Principal, data
 
 
 async def _transfer(session: AsyncSession, transfer_id: uuid.UUID, *, lock: bool = False) -> Transfer:
-    query = select(Transfer).where(Transfer.id == transfer_id)
+    query = select(Transfer).where(col(Transfer.id) == transfer_id)
     if (tenant := tenant_of(session)) is not None:
-        query = query.where(Transfer.tenant_id == tenant)
+        query = query.where(col(Transfer.tenant_id) == tenant)
     transfer = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if transfer is None:
         raise NotFound("Transfer not found.")
@@ -99,14 +100,14 @@ async def list_transfers(
     cursor: str | None,
     limit: int,
 ) -> Page[TransferPublic]:
-    query = select(Transfer).order_by(Transfer.id).limit(limit + 1)
+    query = select(Transfer).order_by(col(Transfer.id)).limit(limit + 1)
     if mechanism:
-        query = query.where(Transfer.mechanism == mechanism)
+        query = query.where(col(Transfer.mechanism) == mechanism)
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(Transfer.id > after)
+        query = query.where(col(Transfer.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         if (tenant := tenant_of(session, tenant_id)) is not None:
-            query = query.where(Transfer.tenant_id == tenant)
+            query = query.where(col(Transfer.tenant_id) == tenant)
         rows = (await session.execute(query)).scalars().all()
     return page_of(rows, limit, public, lambda t: str(t.id))
 
@@ -151,8 +152,8 @@ async def _apply_patch(session: AsyncSession, actor: Actor, transfer: Transfer, 
 async def invalidation_dates(session: AsyncSession) -> dict[str, date]:
     """The earliest recorded invalidation date of each mechanism."""
     rows = await session.execute(
-        select(MechanismInvalidation.code, func.min(MechanismInvalidation.invalid_from)).group_by(
-            MechanismInvalidation.code
+        select(col(MechanismInvalidation.code), func.min(col(MechanismInvalidation.invalid_from))).group_by(
+            col(MechanismInvalidation.code)
         )
     )
     return {code: day for code, day in rows.all()}
@@ -170,15 +171,17 @@ async def assessment(
     """Every transfer active on `as_of`, with its verdict."""
     query = (
         select(Transfer)
-        .where(Transfer.start_date <= as_of, (Transfer.end_date.is_(None)) | (Transfer.end_date >= as_of))
-        .order_by(Transfer.id)
+        .where(
+            col(Transfer.start_date) <= as_of, (col(Transfer.end_date).is_(None)) | (col(Transfer.end_date) >= as_of)
+        )
+        .order_by(col(Transfer.id))
         .limit(limit + 1)
     )
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(Transfer.id > after)
+        query = query.where(col(Transfer.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         if (tenant := tenant_of(session, tenant_id)) is not None:
-            query = query.where(Transfer.tenant_id == tenant)
+            query = query.where(col(Transfer.tenant_id) == tenant)
         known = await invalidation_dates(session)
         rows = (await session.execute(query)).scalars().all()
     items = [_assessed(transfer, as_of, known) for transfer in rows]

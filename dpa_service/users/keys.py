@@ -10,6 +10,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import bindparam, select
+from sqlmodel import col
 
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import AuthenticationError
@@ -33,9 +34,9 @@ def hash_api_key(key: str) -> str:
 
 # Built once: this runs on every request.
 _PRINCIPAL_BY_KEY_HASH = (
-    select(User.id, User.tenant_id, User.role, User.email, User.name, ApiKey.id)
-    .join(User, User.id == ApiKey.user_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+    select(col(User.id), col(User.tenant_id), col(User.role), col(User.email), col(User.name), col(ApiKey.id))
+    .join(User, col(User.id) == ApiKey.user_id)
+    .where(col(ApiKey.key_hash) == bindparam("key_hash"), col(ApiKey.revoked_at).is_(None))
 )
 
 

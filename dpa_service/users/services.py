@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
@@ -65,8 +66,8 @@ def me(principal: Principal) -> Me:
 
 
 async def _ensure_email_free(session: AsyncSession, tenant_id: uuid.UUID | None, email: str) -> None:
-    owner = User.tenant_id == tenant_id if tenant_id else User.tenant_id.is_(None)
-    taken = await session.scalar(select(func.count()).select_from(User).where(owner, User.email == email))
+    owner = col(User.tenant_id) == tenant_id if tenant_id else col(User.tenant_id).is_(None)
+    taken = await session.scalar(select(func.count()).select_from(User).where(owner, col(User.email) == email))
     if taken:
         raise Conflict(f"A user with e-mail {email} already exists here.")
 
@@ -154,9 +155,9 @@ async def create_own_api_key(db: Database, actor: Actor, principal: Principal, n
 async def list_own_api_keys(
     db: Database, principal: Principal, *, cursor: str | None, limit: int
 ) -> Page[ApiKeyPublic]:
-    query = select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id).limit(limit + 1)
+    query = select(ApiKey).where(col(ApiKey.user_id) == principal.user_id).order_by(col(ApiKey.id)).limit(limit + 1)
     if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(ApiKey.id > after)
+        query = query.where(col(ApiKey.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         rows = (await session.execute(query)).scalars().all()
     return page_of(rows, limit, lambda k: ApiKeyPublic.model_validate(k, from_attributes=True), lambda k: str(k.id))
@@ -187,7 +188,7 @@ async def bootstrap_platform_admin(db: Database, email: str, name: str) -> UserC
         raise InvalidInput.field("email", "must be an e-mail address")
     async with db.transaction(Scope.system()) as session:
         existing = await session.scalar(
-            select(func.count()).select_from(User).where(User.role == Role.PLATFORM_ADMIN.value)
+            select(func.count()).select_from(User).where(col(User.role) == Role.PLATFORM_ADMIN.value)
         )
         if existing:
             raise Conflict("A platform admin already exists; ask them for a key (POST /api/v1/staff).")
@@ -209,7 +210,9 @@ async def staff_member(db: Database, email: str, role: Role) -> StaffMember | No
     """A member of staff with this e-mail and role (the configured auto-countersigner, a CLI author)."""
     async with db.transaction(Scope.system(), write=False) as session:
         user = await session.scalar(
-            select(User).where(User.tenant_id.is_(None), User.email == email.lower(), User.role == role.value)
+            select(User).where(
+                col(User.tenant_id).is_(None), col(User.email) == email.lower(), col(User.role) == role.value
+            )
         )
     return StaffMember(user.id, user.email, user.name, Role(user.role)) if user else None
 
@@ -223,10 +226,11 @@ async def notification_addresses(
         return found
     async with db.transaction(Scope.system(), write=False) as session:
         rows = await session.execute(
-            select(User.tenant_id, User.email).where(
-                User.tenant_id.in_(tenant_ids), User.role.in_([role.value for role in roles])
+            select(col(User.tenant_id), col(User.email)).where(
+                col(User.tenant_id).in_(tenant_ids), col(User.role).in_([role.value for role in roles])
             )
         )
         for tenant_id, email in rows.all():
+            assert tenant_id is not None  # the IN filter above: staff (no tenant) are never selected
             found[tenant_id].append(email)
     return found

@@ -72,3 +72,13 @@ def slow_pid(seconds: float) -> int:
 
 def unpicklable_result() -> object:
     return threading.Lock()
+
+
+def hang_render(_job: object) -> None:
+    """A render that never finishes (stands in for a pathological document)."""
+    hang()
+
+
+def crash_render(_job: object) -> None:
+    """A render that takes its worker down (stands in for a crash inside the layout engine)."""
+    crash()

@@ -15,7 +15,7 @@ from tests.helpers.api import Api
 
 
 async def approve_standard_dpa(db: Database) -> None:
-    """Import the shipped templates and approve standard-dpa (idempotent: the PostgreSQL database is shared)."""
+    """Import the shipped templates and approve standard-dpa (idempotent: a fixture and its test may both call it)."""
     await templates.sync_from_files(db, Actor.system("test"))
     if await templates.current_version(db, Scope.system(), "standard-dpa") is None:
         drafts = await templates.list_versions(db, _staff(), key="standard-dpa", status="draft", cursor=None, limit=10)

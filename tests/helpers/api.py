@@ -36,7 +36,7 @@ class Api:
         return await self.client.get(self.url(path), params=params or None, headers=self._headers(None))
 
     async def all(self, path: str, **params: Any) -> list[Any]:
-        """Every item of a list, following `next_cursor` (shared databases outgrow one page)."""
+        """Every item of a list, following `next_cursor` (a list may outgrow one page)."""
         items: list[Any] = []
         cursor = None
         while True:

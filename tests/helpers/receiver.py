@@ -90,8 +90,7 @@ async def web(settings: Settings, db: Database) -> AsyncIterator[tuple[httpx.Asy
 
 
 async def drain(http: httpx.AsyncClient, db: Database) -> None:
-    """Run worker rounds until nothing is left to do now (the PostgreSQL database is shared by the session, so
-    other tests' messages may be queued ahead of ours)."""
+    """Run worker rounds until nothing is left to do now (one round may leave follow-up work for the next)."""
     app = http.app  # type: ignore[attr-defined]
     for _ in range(1000):
         handled, attempted = await run_once(db, app.state.mailer, app.state.secret, allow_private=True)

@@ -1,4 +1,4 @@
-"""Sub-processor changes made through the API, with names unique per test (the PostgreSQL database is shared)."""
+"""Sub-processor changes made through the API, each vendor named uniquely (a test may publish several)."""
 
 from __future__ import annotations
 
