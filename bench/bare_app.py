@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from dpa_service.core.db import make_engine
 
-engine = make_engine(os.environ["DATABASE_URL"])
+# The same engine settings, and like ours no BEGIN/ROLLBACK around a single read (SQLite autocommit).
+engine = make_engine(os.environ["DATABASE_URL"]).execution_options(dpa_single_read=True)
 QUERY = text(
     "SELECT users.id, users.tenant_id, users.role, users.email, users.name FROM api_keys "
     "JOIN users ON users.id = api_keys.user_id WHERE api_keys.key_hash = :h AND api_keys.revoked_at IS NULL"

@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from dpa_service.agreements import execution, services, signing, verification
 from dpa_service.agreements.models import (
     AgreementCreate,
+    AgreementPage,
     AgreementPatch,
     AgreementPublic,
     AgreementStatus,
@@ -31,7 +32,7 @@ from dpa_service.core.settings import Settings
 from dpa_service.http.auth import legal_only, optional_principal, require_roles, subscriber_admin, subscriber_only
 from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, RendererDep, SealDep, SettingsDep
 from dpa_service.http.idempotency import create_once, created
-from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 readers = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL, Role.SALES)
 # API.md: documents and evidence are for the owner tenant and all staff.
@@ -72,7 +73,7 @@ class AgreementsController(Controller):
         tenant_id: TenantFilter = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[AgreementPublic]:
+    ) -> AgreementPage:  # a msgspec twin of Page[AgreementPublic]
         """A Subscriber's own agreements; legal and sales see all (`?tenant_id=` narrows); `?status=` filters."""
         return await services.list_agreements(
             db, principal, tenant_id=tenant_id, status=status, cursor=cursor, limit=limit

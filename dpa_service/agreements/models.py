@@ -16,6 +16,7 @@ from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
 from dpa_service.core.validation import STRICT_BODY, Email, Name
+from dpa_service.http.pagination import struct_page
 
 
 class AgreementStatus(StrEnum):
@@ -163,6 +164,10 @@ class AgreementPublic(SQLModel):
     voided_at: datetime | None
     void_reason: str | None
     superseded_by: uuid.UUID | None
+
+
+# The agreements list, encoded without building pydantic objects (http.pagination.struct_page): the same JSON.
+AgreementPage = struct_page(AgreementPublic, "AgreementListItem")
 
 
 class ReviewView(SQLModel):

@@ -95,9 +95,11 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get("dpa_single_read"):
+            return  # one SELECT in autocommit mode is consistent by itself: no BEGIN/ROLLBACK round trips
         # Writers take the write lock up front, so two writers queue instead of failing with SQLITE_BUSY.
-        mode = "IMMEDIATE" if conn.get_execution_options().get("dpa_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if options.get('dpa_write') else 'DEFERRED'}")
 
 
 def _postgres_set_role(engine: AsyncEngine, role: str) -> None:
@@ -148,6 +150,7 @@ class Database:
         if self.is_postgres and not settings.app_url:
             _postgres_set_role(self.engine, settings.app_role)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._single_read = self.engine.execution_options(dpa_single_read=True)
         self._write = async_sessionmaker(
             self.engine.execution_options(dpa_write=True), expire_on_commit=False, autoflush=False
         )
@@ -182,8 +185,9 @@ class Database:
 
     @asynccontextmanager
     async def read_connection(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
-        """A Core connection for hot read paths (authentication): no ORM session, same tenant scope."""
-        async with self.engine.connect() as conn:
+        """A Core connection for hot paths that read with one statement (authentication, the agreements list): no
+        ORM session, same tenant scope; on SQLite no explicit transaction either."""
+        async with self._single_read.connect() as conn:
             if self.is_postgres:
                 await conn.execute(_SET_SCOPE, self._scope_params(scope))
             yield conn

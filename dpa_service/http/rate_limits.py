@@ -108,8 +108,13 @@ class PublicRateLimitMiddleware(RateLimitMiddleware):
 
     def __init__(self, app: ASGIApp, config: RateLimitConfig) -> None:
         super().__init__(_mark_admitted(app), config)
+        self._unlimited = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or LIMITED_PATHS.match(scope["path"]) is None:
+            # Keyed API calls skip the limiter outright: it builds a Request for every call it sees.
+            await self._unlimited(scope, receive, send)
+            return
         try:
             await super().__call__(scope, receive, send)
         except TooManyRequestsException as exc:

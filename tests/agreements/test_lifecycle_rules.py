@@ -195,3 +195,19 @@ async def test_executing_a_new_dpa_supersedes_the_previous_one(parties: tuple[Ap
     assert current["status"] == "executed"
     listed = (await owner.get("/agreements", status="executed")).json()["items"]
     assert [a["id"] for a in listed] == [current["id"]]
+
+
+async def test_the_agreements_list_shows_exactly_what_each_agreement_shows(
+    parties: tuple[Api, Api, Api], admin: Api
+) -> None:
+    """The list is encoded on a faster path than the single read: its items must be the same JSON."""
+    owner, legal, _ = parties
+    made = [await to_status(owner, legal, status) for status in ("draft", "executed", "voided")]
+    listed = {item["id"]: item for item in (await owner.get("/agreements")).json()["items"]}
+    for agreement in made:
+        assert listed[agreement["id"]] == (await owner.get(f"/agreements/{agreement['id']}")).json()
+    staff_view = (await legal.get("/agreements", tenant_id=owner.tenant_id, status="executed")).json()["items"]
+    assert [item["id"] for item in staff_view] == [made[1]["id"]]
+    page = (await owner.get("/agreements", limit=2)).json()
+    rest = (await owner.get("/agreements", limit=2, cursor=page["next_cursor"])).json()
+    assert [i["id"] for i in page["items"] + rest["items"]] == [a["id"] for a in made] and rest["next_cursor"] is None
