@@ -96,6 +96,17 @@ def run_python(url: str, key: str, seconds: int, connections: int) -> float:
     return asyncio.run(main())
 
 
+def demo_environment() -> tuple[Path, dict[str, str], str]:
+    """A fresh SQLite database with demo data: its folder, the server environment, and a Subscriber owner's key."""
+    var_dir = Path(tempfile.mkdtemp(prefix="dpa-bench-"))
+    env = {**os.environ, "DPA_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"}
+    env["PYTHONPATH"] = str(ROOT)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "dpa_service", "demo"], env=env, capture_output=True, text=True, check=True
+    )
+    return var_dir, env, json.loads(seeded.stdout)["tenants"]["Acme Retail"]["api_key"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
@@ -103,13 +114,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    var_dir = Path(tempfile.mkdtemp(prefix="dpa-bench-"))
-    env = {**os.environ, "DPA_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"}
-    env["PYTHONPATH"] = str(ROOT)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "dpa_service", "demo"], env=env, capture_output=True, text=True, check=True
-    )
-    key = json.loads(seeded.stdout)["tenants"]["Acme Retail"]["api_key"]
+    var_dir, env, key = demo_environment()
     load = run_wrk if shutil.which("wrk") else run_python
     ours_port, bare_port = free_port(), free_port()
     servers = [

@@ -7,7 +7,7 @@
 Loads N tenants, each with an executed DPA and one webhook endpoint on a local receiver, into a scratch database
 (a temporary SQLite file, or a database created beside the given PostgreSQL one), then:
 
-1. publish: `subprocessors.services.publish_change` in one transaction (next list version, one outbox message per
+1. publish: `subprocessors.publishing.publish_change` in one transaction (next list version, one outbox message per
    tenant, audit), timed to its commit. Baseline in the same run: a bare Core insert of the same N outbox rows
    in one transaction. Goal: < 2 s.
 2. delivery: `--workers` `dpa worker` processes on Redis (REDIS_URL, default redis://127.0.0.1:6379/0) fan the
@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 
 from dpa_service import migrate
 from dpa_service.agreements.models import Agreement
+from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope, make_engine
 from dpa_service.core.identity import Actor
 from dpa_service.core.ids import new_id
@@ -46,8 +47,9 @@ from dpa_service.notifications.models import WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.queue import http_client
 from dpa_service.notifications.webhooks import new_secret
-from dpa_service.subprocessors import services as subprocessors
-from dpa_service.subprocessors.models import ChangeCreate, SubprocessorItem
+from dpa_service.subprocessors.models import Authorization, ChangeCreate, SubprocessorItem
+from dpa_service.subprocessors.publishing import publish_change
+from dpa_service.subprocessors.registry_sync import sync_registry
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants.models import Tenant
 
@@ -98,10 +100,10 @@ class _Connection(asyncio.Protocol):
 async def load(db: Database, settings: Settings, tenants: int, base_url: str) -> None:
     app_secret = load_app_secret(settings)
     _, sealed = new_secret(app_secret)
+    await sync_registry(db, Actor.system("bench"))
+    synced = await templates.sync_from_files(db, Actor.system("bench"))
+    version = next(v for v in synced if v.key == "standard-dpa")
     async with db.transaction(Scope.system()) as session:
-        await subprocessors.sync_registry(session, Actor.system("bench"))
-        synced = await templates.sync_from_files(session, Actor.system("bench"))
-        version = next(v for v in synced if v.key == "standard-dpa")
         for start in range(0, tenants, 2000):
             ids = [new_id() for _ in range(min(2000, tenants - start))]
             await session.execute(
@@ -111,11 +113,12 @@ async def load(db: Database, settings: Settings, tenants: int, base_url: str) ->
                     for n, t in enumerate(ids)
                 ],
             )
+            agreement_ids = [new_id() for _ in ids]
             await session.execute(
                 insert(Agreement),
                 [
                     {
-                        "id": new_id(),
+                        "id": agreement_id,
                         "tenant_id": t,
                         "template_id": version.id,
                         "template_key": version.key,
@@ -126,7 +129,15 @@ async def load(db: Database, settings: Settings, tenants: int, base_url: str) ->
                         "custom_clauses": [],
                         "subprocessor_list_version": 1,
                     }
-                    for t in ids
+                    for t, agreement_id in zip(ids, agreement_ids, strict=True)
+                ],
+            )
+            # What the sub-processor domain recorded when each DPA was executed.
+            await session.execute(
+                insert(Authorization),
+                [
+                    {"agreement_id": a, "tenant_id": t, "list_version": 1, "authorized_at": utcnow()}
+                    for t, a in zip(ids, agreement_ids, strict=True)
                 ],
             )
             await session.execute(
@@ -181,8 +192,7 @@ async def publish(db: Database) -> tuple[float, int]:
         reason="Live translation",
     )
     started = time.perf_counter()
-    async with db.transaction(Scope.system()) as session:
-        published = await subprocessors.publish_change(session, Actor.system("bench"), change)
+    published = await publish_change(db, Actor.system("bench"), change)
     return time.perf_counter() - started, published.notified_tenants
 
 

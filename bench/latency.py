@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import ROOT, free_port, start, wait_until_up
+from bench.api import demo_environment, free_port, start, wait_until_up
 from tests.helpers.agreements import request_variables
 
 
@@ -120,13 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15)
     args = parser.parse_args()
-    var_dir = Path(tempfile.mkdtemp(prefix="dpa-bench-"))
-    env = {**os.environ, "DPA_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"}
-    env["PYTHONPATH"] = str(ROOT)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "dpa_service", "demo"], env=env, capture_output=True, text=True, check=True
-    )
-    key = json.loads(seeded.stdout)["tenants"]["Acme Retail"]["api_key"]
+    var_dir, env, key = demo_environment()
     port = free_port()
     server = start("dpa_service.app:create_app", port, env, factory=True)
     try:

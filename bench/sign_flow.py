@@ -24,9 +24,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from sqlalchemy import select
 
-from dpa_service import migrate
-from dpa_service.agreements import documents, services
-from dpa_service.agreements import links as signing
+from dpa_service import migrate, reactions
+from dpa_service.agreements import documents, execution, links, services, signing
 from dpa_service.agreements.models import AgreementCreate, SignatureRequestCreate
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Principal, Role
@@ -35,15 +34,17 @@ from dpa_service.core.settings import DatabaseSettings, Settings
 from dpa_service.demo import seed_demo
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.rendering import render_html
-from dpa_service.documents.seal import Seal, SealConfig
+from dpa_service.documents.seal import Seal, SealConfig, signer_for
+from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions import services as templates
 from dpa_service.template_versions.bundle import shipped_bundles
 from dpa_service.users.models import User
 
 
 async def signed_agreements(db: Database, renderer: Renderer, count: int) -> tuple[list[uuid.UUID], Principal]:
-    async with db.transaction(Scope.system()) as session:
-        await seed_demo(session)
+    await seed_demo(db)
+    await ensure_seeded(db)
+    async with db.transaction(Scope.system(), write=False) as session:
         owner = await session.scalar(select(User).where(User.role == Role.OWNER.value))
         legal = await session.scalar(select(User).where(User.role == Role.LEGAL.value))
     assert owner and legal
@@ -52,22 +53,17 @@ async def signed_agreements(db: Database, renderer: Renderer, count: int) -> tup
     variables = next(b for b in shipped_bundles() if b.key == "standard-dpa").sample_variables
     ids = []
     for _ in range(count):
-        async with db.transaction(subscriber.scope) as session:
-            agreement = await services.create_agreement(
-                session,
-                actor,
-                subscriber,
-                AgreementCreate(variables={k: v for k, v in variables.items() if k != "controller"}),
-            )
-            await services.submit(session, actor, agreement.id)
+        body = AgreementCreate(variables={k: v for k, v in variables.items() if k != "controller"})
+        agreement = await services.create_agreement(db, actor, subscriber, body)
+        await services.submit(db, actor, subscriber, agreement.id)
         request = SignatureRequestCreate(signer={"name": owner.name, "email": owner.email, "title": "CEO"})
-        prepared = await services.prepare_signature(db, renderer, subscriber.scope, agreement.id, request)
-        async with db.transaction(subscriber.scope) as session:
-            opened = await services.request_signature(
-                session, actor, subscriber, prepared, request, valid_for=timedelta(days=1)
-            )
-        form = services.SigningForm(typed_name=owner.name, consent=True, authority_confirmed=True)
-        await services.sign_with_token(db, opened.token, form, ip="127.0.0.1", user_agent="bench")
+        prepared = await signing.prepare_signature(db, renderer, subscriber, agreement.id, request)
+        opened = signing.OpenedLinks("http://bench")
+        await signing.open_request(
+            db, actor, subscriber, prepared, request, valid_for=timedelta(days=1), links_out=opened
+        )
+        form = signing.SigningForm(typed_name=owner.name, consent=True, authority_confirmed=True)
+        await signing.sign_with_token(db, opened.opened[0][1], form, ip="127.0.0.1", user_agent="bench")
         ids.append(agreement.id)
     return ids, Principal(legal.id, None, Role.LEGAL, legal.email, legal.name, uuid.uuid4())
 
@@ -76,17 +72,19 @@ async def main(runs: int) -> None:
     var_dir = Path(tempfile.mkdtemp(prefix="dpa-bench-sign-"))
     settings = Settings(var_dir=var_dir, database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"))
     await asyncio.to_thread(migrate.upgrade, settings)
+    reactions.install()
     db, renderer = Database(settings.database), Renderer()
-    seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
-    seal.load_certificate()
+    seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), renderer)
+    await seal.load()
+    await renderer.start()
     ids, legal = await signed_agreements(db, renderer, runs + 1)
     actor = Actor(legal.user_id, "legal", None)
 
     # The bare baseline: the same two HTML documents, laid out and sealed with nothing around them.
     async with db.transaction(Scope.system(), write=False) as session:
-        agreement = await services.get_agreement(session, ids[0])
-        version = await templates.version_by_id(session, agreement.template_id)
-        sigs = list(await signing.signatures_of(session, agreement.id))
+        agreement = await services.find(session, ids[0])
+        sigs = list(await links.signatures_of(session, agreement.id))
+    version = await templates.version_by_id(db, Scope.system(), agreement.template_id)
     context = documents.build_context(
         version,
         agreement.variables,
@@ -119,7 +117,7 @@ async def main(runs: int) -> None:
                 )
             },
             "signatures": documents._signature_rows(sigs * 2, "Controller"),
-            "consent_text": signing.consent_text(),
+            "consent_text": links.consent_text(),
         }
     )
 
@@ -130,10 +128,10 @@ async def main(runs: int) -> None:
         meta = signers.PdfSignatureMetadata(
             field_name="Seal", subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256"
         )
-        await signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=seal.signer)
+        await signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer_for(seal.config))
 
     async def service(agreement_id: uuid.UUID) -> None:
-        await services.countersign(db, renderer, seal, actor, legal, agreement_id)
+        await execution.countersign(db, renderer, seal, actor, legal, agreement_id)
 
     await bare()  # warm-up
     await service(ids[0])

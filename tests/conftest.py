@@ -43,6 +43,7 @@ pytest_plugins = ["tests.helpers.receiver"]
 
 POSTGRES_URL = os.environ.get("DPA_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REDIS_URL = os.environ.get("DPA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 
 
@@ -269,3 +270,20 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def admin(client: httpx.AsyncClient, db: Database) -> Api:
     """A platform admin (made through the same service `dpa bootstrap` uses)."""
     return await bootstrap_admin(client, db)
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """Redis for the tests that need it: skipped with a reason when absent, a failure in CI."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:
+        if IN_CI:
+            raise AssertionError(f"CI must run the Redis tests, but {REDIS_URL} is not reachable") from exc
+        pytest.skip(f"Redis is not reachable at {REDIS_URL} (set DPA_TEST_REDIS_URL); CI runs this test")
+    finally:
+        await client.aclose()
+    return REDIS_URL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +15,10 @@ from dpa_service.app import create_app
 from dpa_service.core.db import Database
 from dpa_service.core.settings import Settings
 from dpa_service.http.rate_limits import REDIS_NAMESPACE, SweptMemoryStore, client_identity
-from tests.conftest import IN_CI, running
+from tests.conftest import running
 from tests.helpers.api import bootstrap_admin
 
 LIMIT = 3
-REDIS_URL = os.environ.get("DPA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 JSON = {"Accept": "application/json"}
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -126,20 +124,6 @@ def test_ipv6_clients_are_counted_by_their_64() -> None:
     assert identity("2001:db8:1:2::1") == identity("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
     assert identity("2001:db8:1:3::1") != identity("2001:db8:1:2::1")
     assert identity("::ffff:192.0.2.1") == identity("192.0.2.1") == "192.0.2.1"
-
-
-@pytest.fixture
-async def redis_url() -> str:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if IN_CI:
-            raise AssertionError(f"CI must run the shared rate-limit test, but {REDIS_URL} is not reachable") from exc
-        pytest.skip(f"Redis is not reachable at {REDIS_URL} (set DPA_TEST_REDIS_URL); CI runs this test")
-    finally:
-        await client.aclose()
-    return REDIS_URL
 
 
 async def test_hosts_sharing_redis_share_the_allowance(settings: Settings, redis_url: str) -> None:

@@ -10,34 +10,16 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.settings import Settings
 from dpa_service.notifications.models import WebhookDelivery
 from dpa_service.notifications.outbox import enqueue_many
-from tests.conftest import IN_CI
 from tests.helpers.api import Api
 from tests.helpers.receiver import Receiver
 
-REDIS_URL = os.environ.get("DPA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TENANTS, EVENTS_PER_TENANT = 10, 100
-
-
-@pytest.fixture
-async def redis_url() -> str:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if IN_CI:
-            raise AssertionError(f"CI must run the Redis queue test, but {REDIS_URL} is not reachable") from exc
-        pytest.skip(f"Redis is not reachable at {REDIS_URL} (set DPA_TEST_REDIS_URL); CI runs this test")
-    finally:
-        await client.aclose()
-    return REDIS_URL
 
 
 def _worker(settings: Settings, redis_url: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
