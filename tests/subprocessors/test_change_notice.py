@@ -1,7 +1,7 @@
 """Publishing a sub-processor change: notice to every tenant with an executed DPA, objections, deemed acceptance.
 
-The PostgreSQL database is shared by the whole session, so these tests name their own sub-processors uniquely
-and compare against what the database says about *all* tenants where other tests' tenants may appear.
+Each test has a fresh database of its own (tests/conftest.py); the notice checks still compare against what the
+database says about *all* tenants, which is what a legal team would ask.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ async def test_publishing_a_change_notifies_every_tenant_with_an_executed_dpa_on
     assert {first.tenant_id, second.tenant_id} <= set(map(str, notified))
     assert unsigned.tenant_id not in set(map(str, notified))
 
-    # (On the shared PostgreSQL database other tests' pending changes reach these tenants too, at execution.)
     for owner in (first, second):
         about_this = [
             headers["dpa-event-id"]
@@ -162,7 +161,7 @@ async def test_objection_window_deemed_acceptance_and_the_authorized_set(
         assert deemed["kind"] == "deemed" and deemed["id"] is None and at(deemed["accepted_at"]) == deadline
 
         # The objection stops the chain at the version the change builds on (earlier changes, if any, were
-        # deemed accepted: on a shared database other tests may have published some).
+        # deemed accepted).
         objector_view = (await objector.get("/tenant/subprocessors")).json()
         assert objector_view["authorized_version"] == change["base_version"] >= pinned
         assert added["name"] not in [i["name"] for i in objector_view["items"]]
