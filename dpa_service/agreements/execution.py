@@ -23,7 +23,7 @@ from dpa_service.agreements.services import find, public, sha256
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.events import AgreementExecuted, reactions
+from dpa_service.core.events import AgreementExecuted, AgreementSuperseded, reactions
 from dpa_service.core.exceptions import Conflict, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.documents.renderer import Renderer
@@ -128,7 +128,7 @@ async def countersign(
             "countersign",
             {"document_sha256": digest, "effective_date": now.date().isoformat()},
         )
-        superseded = await _supersede_previous(session, actor, agreement)
+        superseded = await _supersede_previous(db, session, actor, agreement)
         await reactions.publish(
             db,
             AgreementExecuted(
@@ -148,7 +148,9 @@ async def countersign(
         return public(agreement)
 
 
-async def _supersede_previous(session: AsyncSession, actor: Actor, agreement: Agreement) -> tuple[uuid.UUID, ...]:
+async def _supersede_previous(
+    db: Database, session: AsyncSession, actor: Actor, agreement: Agreement
+) -> tuple[uuid.UUID, ...]:
     """Executing a new DPA supersedes the tenant's previous executed one."""
     previous = (
         await session.execute(
@@ -165,6 +167,7 @@ async def _supersede_previous(session: AsyncSession, actor: Actor, agreement: Ag
     for old in list(previous):
         old.superseded_by, old.superseded_at = agreement.id, agreement.executed_at
         await move(session, actor, old, "supersede", {"superseded_by": str(agreement.id)})
+        await reactions.publish(db, AgreementSuperseded(actor, old.tenant_id, old.id, agreement.id))
         superseded.append(old.id)
     return tuple(superseded)
 

@@ -36,6 +36,16 @@ class AgreementExecuted:
 
 
 @dataclass(frozen=True)
+class AgreementSuperseded:
+    """An executed DPA was replaced by the tenant's newer one (published before that one's `AgreementExecuted`)."""
+
+    actor: Actor
+    tenant_id: uuid.UUID
+    agreement_id: uuid.UUID
+    superseded_by: uuid.UUID
+
+
+@dataclass(frozen=True)
 class AgreementVoided:
     actor: Actor
     tenant_id: uuid.UUID
@@ -43,8 +53,8 @@ class AgreementVoided:
     previous_status: str
 
 
-Event = AgreementExecuted | AgreementVoided
-E = TypeVar("E", AgreementExecuted, AgreementVoided)
+Event = AgreementExecuted | AgreementSuperseded | AgreementVoided
+E = TypeVar("E", AgreementExecuted, AgreementSuperseded, AgreementVoided)
 Handler = Callable[[Database, Any], Awaitable[None]]
 
 

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -140,7 +139,7 @@ async def _check_renders(version: TemplateVersion) -> None:
         version, version.sample_variables, reference="CHECK", status="preview", generated_on=utcnow().date()
     )
     try:
-        await anyio.to_thread.run_sync(render_html, render_job(version, context))
+        await Renderer().run(render_html, render_job(version, context))  # Jinja is CPU work too: the pool
     except (TemplateRenderError, InvalidInput) as exc:
         raise InvalidInput.field("source", f"does not render with the sample variables: {exc.detail}") from exc
 

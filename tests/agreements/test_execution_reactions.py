@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from dpa_service.agreements.models import AgreementDocument
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.events import AgreementExecuted, reactions
+from dpa_service.core.events import AgreementExecuted, AgreementSuperseded, reactions
 from dpa_service.subprocessors.models import Authorization
 from dpa_service.transfers.models import Transfer
 from tests.helpers.agreements import approve_standard_dpa, to_status
@@ -67,10 +67,19 @@ async def test_a_failing_reaction_to_execution_leaves_the_agreement_signed_with_
     assert await _count(db, tenant, Transfer) >= 1, "the seeded list has sub-processors outside the EEA"
 
 
-async def test_executing_a_newer_dpa_moves_the_authorization_to_it(parties: tuple[Api, Api], db: Database) -> None:
+async def test_executing_a_newer_dpa_moves_the_authorization_to_it(
+    parties: tuple[Api, Api], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner, legal = parties
     first = await to_status(owner, legal, "executed")
+    heard: list[AgreementSuperseded] = []
+
+    async def listener(_db: Database, event: AgreementSuperseded) -> None:
+        heard.append(event)
+
+    monkeypatch.setitem(reactions._handlers, AgreementSuperseded, [listener])
     second = await to_status(owner, legal, "executed")
+    assert [(str(e.agreement_id), str(e.superseded_by)) for e in heard] == [(first["id"], second["id"])]
     tenant = uuid.UUID(owner.tenant_id or "")
     async with db.transaction(Scope.tenant(tenant), write=False) as session:
         rows = {row.agreement_id: row for row in (await session.execute(select(Authorization))).scalars()}
