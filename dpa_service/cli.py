@@ -199,7 +199,7 @@ def verify(path: Path) -> None:
     seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
     content = path.read_bytes()
     _migrate()
-    result = _with_db(lambda db: verify_document(db, seal, content))
+    result = _with_db(lambda db: verify_document(db, seal, content, operator=True))
     click.echo(json.dumps(result, default=str))
     sys.exit({"verified": 0, "tampered": 1}.get(result["status"], 2))
 

@@ -50,13 +50,14 @@ class Renderer:
         """Start the workers now, so the first request does not wait for them."""
         await self.pool.start()
 
-    async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], /, *args: Any, within: float | None = None) -> T:
         """Run CPU-bound document work in the pool; `fn` is a module-level function."""
+        limit = min(within, self.timeout) if within else self.timeout
         try:
-            return await self.pool.run(fn, *args, timeout=self.timeout)
+            return await self.pool.run(fn, *args, timeout=limit)
         except JobTimedOut as exc:
-            logger.error("%s did not finish within %.0f s; its worker was replaced", fn.__name__, self.timeout)
-            raise RenderFailed(f"The document took longer than {self.timeout:.0f} s to produce; try again.") from exc
+            logger.error("%s did not finish within %.0f s; its worker was replaced", fn.__name__, limit)
+            raise RenderFailed(f"The document took longer than {limit:.0f} s to process; try again.") from exc
         except (WorkerCrashed, PoolError) as exc:
             logger.error("%s failed in its worker: %s", fn.__name__, exc)
             raise RenderFailed("The document could not be produced; try again, or contact support.") from exc

@@ -61,8 +61,7 @@ class SealConfig:
         )
 
 
-def _generate(config: SealConfig, key_path: Path, cert_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
+def _self_signed(config: SealConfig, key: ec.EllipticCurvePrivateKey) -> bytes:
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, config.common_name),
@@ -70,6 +69,17 @@ def _generate(config: SealConfig, key_path: Path, cert_path: Path) -> None:
         ]
     )
     now = dt.datetime.now(dt.UTC)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -79,26 +89,27 @@ def _generate(config: SealConfig, key_path: Path, cert_path: Path) -> None:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(usage, critical=True)
         .sign(key, hashes.SHA256())
     )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    # Only the worker whose key landed writes the certificate, so key and certificate always belong together.
-    if write_once(key_path, pem):
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _ensure_generated(config: SealConfig, key_path: Path, cert_path: Path) -> None:
+    """Make the key, then its certificate, each written once: when several processes start on a fresh `var/`
+    (uvicorn workers, the document pool) the first key wins, and whoever finds a key without its certificate
+    (another process is writing it, or one crashed in between) makes one for that key: any of them is valid."""
+    if not key_path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        write_once(key_path, pem)
+    if not cert_path.exists():
+        loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise RuntimeError(f"{key_path} is not the ECDSA key this service generates")
+        write_once(cert_path, _self_signed(config, loaded))
 
 
 class ValidationStatus(StrEnum):
@@ -126,8 +137,7 @@ def signer_for(config: SealConfig) -> signers.SimpleSigner:
         cert_path = config.cert_path or config.keys_dir / "seal.cert.pem"
         if not config.key_path:
             with _generate_lock:
-                if not key_path.exists():
-                    _generate(config, key_path, cert_path)
+                _ensure_generated(config, key_path, cert_path)
         loaded = signers.SimpleSigner.load(str(key_path), str(cert_path))
     if loaded is None:
         raise RuntimeError("the seal key or certificate could not be loaded")
@@ -198,5 +208,5 @@ class Seal:
     async def seal(self, pdf: bytes, *, reason: str, location: str | None = None) -> bytes:
         return await self.renderer.run(seal_pdf, self.config, pdf, reason, location)
 
-    async def check(self, pdf: bytes) -> SealCheck:
-        return await self.renderer.run(check_pdf, self.config, pdf)
+    async def check(self, pdf: bytes, *, within: float | None = None) -> SealCheck:
+        return await self.renderer.run(check_pdf, self.config, pdf, within=within)

@@ -60,6 +60,17 @@ async def test_another_tenant_reaches_none_of_the_agreement_endpoints(parties: t
         headers={"Authorization": f"Bearer {intruder.key}", "Content-Type": "application/pdf"},
     )
     assert verified.json()["status"] == "verified" and verified.json()["agreement_id"] is None
+    anonymous = await intruder.client.post(
+        "/api/v1/documents/verify", content=document.content, headers={"Content-Type": "application/pdf"}
+    )
+    assert anonymous.status_code == 200, "whoever holds the PDF may check it, without a key"
+    assert anonymous.json()["status"] == "verified" and anonymous.json()["agreement_id"] is None
+    bad_key = await intruder.client.post(
+        "/api/v1/documents/verify",
+        content=document.content,
+        headers={"Authorization": "Bearer dpa_not-a-key", "Content-Type": "application/pdf"},
+    )
+    assert bad_key.status_code == 401
 
 
 async def test_two_countersignatures_at_once_execute_once(parties: tuple[Api, Api], admin: Api, db: Database) -> None:

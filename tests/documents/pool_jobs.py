@@ -82,3 +82,11 @@ def hang_render(_job: object) -> None:
 def crash_render(_job: object) -> None:
     """A render that takes its worker down (stands in for a crash inside the layout engine)."""
     crash()
+
+
+def seal_certificate(config: object) -> bytes:
+    """The seal certificate a worker loads (making the key on first use), as DER."""
+    from dpa_service.documents.seal import SealConfig, signer_for
+
+    assert isinstance(config, SealConfig)
+    return bytes(signer_for(config).signing_cert.dump())

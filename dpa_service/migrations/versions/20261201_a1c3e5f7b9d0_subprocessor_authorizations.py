@@ -50,6 +50,8 @@ def upgrade() -> None:
         "CASE WHEN status = 'superseded' THEN superseded_at END "
         "FROM agreements WHERE status IN ('executed', 'superseded') AND executed_at IS NOT NULL"
     )
+    if op.get_bind().dialect.name == "postgresql":  # the rest of this run's migrations see only what RLS allows
+        op.execute("SELECT set_config('app.cross_tenant', 'off', true)")
 
     enable_tenant_rls("subprocessor_authorizations")
     grant_app("subprocessor_authorizations", "SELECT, INSERT, UPDATE")
