@@ -8,6 +8,7 @@ import contextlib
 import functools
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -143,6 +144,9 @@ def _lifespan(settings: Settings) -> Callable[[Litestar], contextlib.AbstractAsy
         # Everything loaded so far lives as long as the process: keep the collector from walking it on every
         # full collection (a pause every request would feel).
         gc.freeze()
+        # Database calls and PDF transfers run in threads; a thread holding the GIL makes the event loop wait up to
+        # the switch interval (5 ms by default) before it may answer the next request.
+        sys.setswitchinterval(0.001)
         tasks = [asyncio.create_task(_housekeeping(app.state.db))]
         if settings.run_worker:  # the in-process worker; `dpa worker` runs the same loop on its own
             deliver = run_forever(

@@ -38,6 +38,7 @@ T = TypeVar("T")
 SIZE_ENV = "DPA_RENDER_PROCESSES"
 STARTUP_TIMEOUT = 60.0  # importing WeasyPrint on a busy machine can take seconds
 CLOSE_GRACE = 2.0
+PIPE_BUFFER = 32 * 1024  # below Linux's 64 KiB pipe buffer: smaller jobs are written at once
 WORKER_NICENESS = 19  # below the serving process: the scheduler runs requests first, renders in the gaps
 
 _context = multiprocessing.get_context("forkserver")
@@ -265,7 +266,12 @@ class ProcessPool:
             if worker is None:
                 worker = await self._spawn()
             try:
-                worker.conn.send_bytes(job)
+                # A job bigger than the pipe's buffer (a PDF to seal) is only taken in as fast as the worker, which
+                # runs at low priority, reads it: a thread waits for that, never the loop.
+                if len(job) > PIPE_BUFFER:
+                    await asyncio.to_thread(worker.conn.send_bytes, job)
+                else:
+                    worker.conn.send_bytes(job)
             except OSError as exc:
                 raise WorkerCrashed(f"worker {worker.process.pid} is gone: {exc}") from exc
             data = await self._receive(worker, limit)
