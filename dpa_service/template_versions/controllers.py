@@ -32,7 +32,8 @@ class TemplatesController(Controller):
     ) -> Response[bytes]:
         """Legal writes a new draft version of a template key (`key`, `title`, `source`, `variables_schema?`); a new
         key without a schema accepts any variables, and a missing one is reported when a document renders."""
-        return await create_once(db, request, request.user, partial(services.create_version, db, actor, data))
+        prepared = await services.prepare_version(db, actor, data)  # checked and trial-rendered, outside any lock
+        return await create_once(db, request, request.user, partial(services.create_version, db, actor, prepared))
 
     @get("/", operation_id="listTemplateVersions")
     async def list_versions(

@@ -74,51 +74,44 @@ def _shipped(key: str) -> TemplateBundle | None:
     return next((b for b in shipped_bundles() if b.key == key), None)
 
 
-async def _add_version(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    key: str,
-    title: str,
-    source: str,
-    stylesheet: str,
-    entrypoint: str,
-    variables_schema: dict[str, Any],
-    sample_variables: dict[str, Any],
-    obligations: list[dict[str, Any]],
-    via: str,
-) -> TemplateVersion:
-    errors = check_schema(variables_schema)
+@dataclass(frozen=True)
+class PreparedVersion:
+    """A new version's content, checked (schema, source, sample, a trial render) before any write transaction, so
+    no database lock is held while it renders."""
+
+    candidate: TemplateVersion
+    via: str
+
+
+async def _prepare(actor: Actor, *, via: str, **content: Any) -> PreparedVersion:
+    errors = check_schema(content["variables_schema"])
     try:
-        check_source(entrypoint, source)
+        check_source(content["entrypoint"], content["source"])
     except TemplateSourceError as exc:
         errors.append(FieldError("source", f"is not a valid Jinja2 template ({exc})"))
     if errors:
         raise InvalidInput("The template cannot be used as it is.", errors)
-    if sample_variables:
+    if content["sample_variables"]:
         try:
-            validate_variables(variables_schema, sample_variables, prefix="sample_variables")
+            validate_variables(content["variables_schema"], content["sample_variables"], prefix="sample_variables")
         except InvalidInput as exc:
             raise InvalidInput("The sample variables do not fit the template's schema.", exc.errors) from exc
-    sha256 = content_sha256(source, stylesheet, variables_schema, obligations)
-    number = (
-        await session.scalar(select(func.max(col(TemplateVersion.version))).where(col(TemplateVersion.key) == key))
-    ) or 0
-    version = TemplateVersion(
-        key=key,
-        version=number + 1,
-        title=title,
-        source=source,
-        stylesheet=stylesheet,
-        entrypoint=entrypoint,
-        variables_schema=variables_schema,
-        sample_variables=sample_variables,
-        obligations=obligations,
-        sha256=sha256,
-        author_id=actor.user_id,
+    sha256 = content_sha256(
+        content["source"], content["stylesheet"], content["variables_schema"], content["obligations"]
     )
-    if sample_variables:
-        await _check_renders(version)
+    candidate = TemplateVersion(version=0, sha256=sha256, author_id=actor.user_id, **content)
+    if candidate.sample_variables:
+        await _check_renders(candidate)
+    return PreparedVersion(candidate, via)
+
+
+async def _insert(session: AsyncSession, actor: Actor, prepared: PreparedVersion) -> TemplateVersion:
+    """Number the prepared version (the next of its key) and store it, audited."""
+    version = TemplateVersion.model_validate(prepared.candidate.model_dump(exclude={"id"}))
+    number = await session.scalar(
+        select(func.max(col(TemplateVersion.version))).where(col(TemplateVersion.key) == version.key)
+    )
+    version.version = (number or 0) + 1
     session.add(version)
     await session.flush()
     await audit.record(
@@ -128,7 +121,7 @@ async def _add_version(
         "template_version",
         version.id,
         tenant_id=None,
-        data={"key": key, "version": version.version, "sha256": version.sha256, "via": via},
+        data={"key": version.key, "version": version.version, "sha256": version.sha256, "via": prepared.via},
     )
     return version
 
@@ -144,68 +137,69 @@ async def _check_renders(version: TemplateVersion) -> None:
         raise InvalidInput.field("source", f"does not render with the sample variables: {exc.detail}") from exc
 
 
-async def create_version(db: Database, actor: Actor, data: TemplateCreate) -> TemplateDetail:
-    """A new draft version; what the request leaves out is taken from the key's latest version (or its files)."""
-    async with db.transaction(Scope.system()) as session:
+async def prepare_version(db: Database, actor: Actor, data: TemplateCreate) -> PreparedVersion:
+    """Check a new version; what the request leaves out is taken from the key's latest version (or its files)."""
+    async with db.transaction(Scope.system(), write=False) as session:
         latest = await _latest(session, data.key)
-        shipped = _shipped(data.key) if latest is None else None
-        base: Any = latest or shipped
-        schema = data.variables_schema if data.variables_schema is not None else getattr(base, "variables_schema", None)
-        version = await _add_version(
-            session,
-            actor,
-            key=data.key,
-            title=data.title,
-            source=data.source,
-            stylesheet=data.stylesheet if data.stylesheet is not None else getattr(base, "stylesheet", ""),
-            entrypoint=getattr(base, "entrypoint", "dpa.html.j2"),
-            variables_schema=schema if schema is not None else PERMISSIVE_SCHEMA,
-            sample_variables=data.sample_variables
-            if data.sample_variables is not None
-            else getattr(base, "sample_variables", {}),
-            obligations=list(getattr(base, "obligations", [])),
-            via="api",
-        )
-        return detail(version, current=False)
+    base: Any = latest or _shipped(data.key)
+    schema = data.variables_schema if data.variables_schema is not None else getattr(base, "variables_schema", None)
+    samples = data.sample_variables if data.sample_variables is not None else getattr(base, "sample_variables", {})
+    return await _prepare(
+        actor,
+        via="api",
+        key=data.key,
+        title=data.title,
+        source=data.source,
+        stylesheet=data.stylesheet if data.stylesheet is not None else getattr(base, "stylesheet", ""),
+        entrypoint=getattr(base, "entrypoint", "dpa.html.j2"),
+        variables_schema=schema if schema is not None else PERMISSIVE_SCHEMA,
+        sample_variables=samples,
+        obligations=list(getattr(base, "obligations", [])),
+    )
+
+
+async def create_version(db: Database, actor: Actor, prepared: PreparedVersion) -> TemplateDetail:
+    """Store a prepared version as the key's next draft."""
+    async with db.transaction(Scope.system()) as session:
+        return detail(await _insert(session, actor, prepared), current=False)
 
 
 async def sync_from_files(db: Database, actor: Actor, *, only_new_keys: bool = False) -> list[TemplatePublic]:
     """Import each shipped template whose content is new as a draft version (idempotent by content hash).
 
     `only_new_keys`: import only keys with no version at all (a fresh service's first start)."""
+    async with db.transaction(Scope.system(), write=False) as session:
+        new = [bundle for bundle in shipped_bundles() if not await _known(session, bundle, only_new_keys)]
+    prepared = [
+        await _prepare(
+            actor,
+            via="sync",
+            key=bundle.key,
+            title=bundle.title,
+            source=bundle.source,
+            stylesheet=bundle.stylesheet,
+            entrypoint=bundle.entrypoint,
+            variables_schema=bundle.variables_schema,
+            sample_variables=bundle.sample_variables,
+            obligations=bundle.obligations,
+        )
+        for bundle in new
+    ]
     async with db.transaction(Scope.system()) as session:
-        created = await _import(session, actor, only_new_keys=only_new_keys)
-        return [public(version, {}) for version in created]
+        # Checked again under the write lock: two servers starting at once import a bundle once.
+        fresh = [p for p, bundle in zip(prepared, new, strict=True) if not await _known(session, bundle, only_new_keys)]
+        return [public(await _insert(session, actor, p), {}) for p in fresh]
 
 
-async def _import(session: AsyncSession, actor: Actor, *, only_new_keys: bool) -> list[TemplateVersion]:
-    created = []
-    for bundle in shipped_bundles():
-        if only_new_keys and await _latest(session, bundle.key) is not None:
-            continue
-        known = await session.scalar(
-            select(func.count())
-            .select_from(TemplateVersion)
-            .where(col(TemplateVersion.key) == bundle.key, col(TemplateVersion.sha256) == bundle.sha256)
-        )
-        if known:
-            continue
-        created.append(
-            await _add_version(
-                session,
-                actor,
-                key=bundle.key,
-                title=bundle.title,
-                source=bundle.source,
-                stylesheet=bundle.stylesheet,
-                entrypoint=bundle.entrypoint,
-                variables_schema=bundle.variables_schema,
-                sample_variables=bundle.sample_variables,
-                obligations=bundle.obligations,
-                via="sync",
-            )
-        )
-    return created
+async def _known(session: AsyncSession, bundle: TemplateBundle, only_new_keys: bool) -> bool:
+    if only_new_keys and await _latest(session, bundle.key) is not None:
+        return True
+    same = await session.scalar(
+        select(func.count())
+        .select_from(TemplateVersion)
+        .where(col(TemplateVersion.key) == bundle.key, col(TemplateVersion.sha256) == bundle.sha256)
+    )
+    return bool(same)
 
 
 async def transition(db: Database, actor: Actor, template_id: uuid.UUID, action: str) -> TemplatePublic:

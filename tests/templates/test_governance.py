@@ -11,7 +11,7 @@ from sqlalchemy import text
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor
 from dpa_service.template_versions.models import TemplateCreate
-from dpa_service.template_versions.services import create_version
+from dpa_service.template_versions.services import create_version, prepare_version
 from tests.helpers.api import Api
 
 SCHEMA = {
@@ -95,7 +95,8 @@ async def test_illegal_transitions_are_409_and_change_nothing(
 async def test_whoever_submits_a_synced_version_cannot_also_approve_it(legal: tuple[Api, Api], db: Database) -> None:
     author, reviewer = legal
     # as `dpa templates sync` does: no author
-    synced = await create_version(db, Actor.system("test"), TemplateCreate(**new_template()))
+    actor = Actor.system("test")
+    synced = await create_version(db, actor, await prepare_version(db, actor, TemplateCreate(**new_template())))
     tid = str(synced.id)
     assert (await author.post(f"/templates/{tid}/submit")).status_code == 200
     assert (await author.post(f"/templates/{tid}/approve")).status_code == 403
