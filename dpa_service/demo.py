@@ -8,15 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from dpa_service.audit import services as audit
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Role
 from dpa_service.template_versions import services as templates
 from dpa_service.template_versions.models import TemplateStatus, TemplateVersion
 from dpa_service.tenants.models import Tenant, TenantCreate
 from dpa_service.tenants.services import create_tenant
-from dpa_service.users.models import User
-from dpa_service.users.services import add_user, new_api_key
+from dpa_service.users.models import StaffCreate, StaffRole, User
+from dpa_service.users.services import create_staff, issue_api_key
 
 DEMO_STAFF = (
     ("admin@processor.example", "Pat Platform", Role.PLATFORM_ADMIN),
@@ -48,20 +47,7 @@ DEMO_TENANTS = (
 
 
 async def _fresh_key(db: Database, user: User) -> str:
-    async with db.transaction(Scope.system()) as session:
-        api_key, key = new_api_key(user, name="demo")
-        session.add(api_key)
-        await session.flush()
-        await audit.record(
-            session,
-            Actor.system("demo"),
-            "api_key.created",
-            "api_key",
-            api_key.id,
-            tenant_id=user.tenant_id,
-            data={"user_id": str(user.id), "prefix": api_key.prefix, "name": "demo"},
-        )
-    return key
+    return (await issue_api_key(db, Actor.system("demo"), Scope.system(), user.id, "demo")).api_key
 
 
 async def _approve_shipped_templates(db: Database, actor: Actor, legal: Actor) -> dict[str, str]:
@@ -99,13 +85,9 @@ async def _staff(db: Database, actor: Actor) -> dict[str, Any]:
         async with db.transaction(Scope.system(), write=False) as session:
             user = await session.scalar(select(User).where(col(User.tenant_id).is_(None), col(User.email) == email))
         if user is None:
-            async with db.transaction(Scope.system()) as session:
-                new = await add_user(db, Scope.system(), tenant_id=None, email=email, name=name, role=role)
-                await audit.record(
-                    session, actor, "staff.created", "user", new.id, tenant_id=None,
-                    data={"email": email, "role": role.value, "api_key_prefix": new.api_key_prefix},
-                )  # fmt: skip
-            key = new.api_key
+            key = (
+                await create_staff(db, actor, StaffCreate(email=email, name=name, role=StaffRole(role.value)))
+            ).api_key
         else:
             key = await _fresh_key(db, user)
         out[role.value] = {"email": email, "api_key": key}

@@ -28,9 +28,17 @@ from dpa_service.agreements.models import (
 )
 from dpa_service.core.exceptions import InvalidInput
 from dpa_service.core.identity import Principal, Role
-from dpa_service.core.settings import Settings
 from dpa_service.http.auth import legal_only, optional_principal, require_roles, subscriber_admin, subscriber_only
-from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, RendererDep, SealDep, SettingsDep
+from dpa_service.http.deps import (
+    ActorDep,
+    DbDep,
+    MailerDep,
+    PrincipalDep,
+    RendererDep,
+    SealDep,
+    SettingsDep,
+    public_base_url,
+)
 from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit
 
@@ -42,13 +50,6 @@ voiders = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)
 StatusFilter = Annotated[AgreementStatus | None, QueryParameter(name="status")]
 TenantFilter = Annotated[uuid.UUID | None, QueryParameter(name="tenant_id")]
 AgreementId = FromPath[uuid.UUID]
-
-
-def link_base(request: Request[Any, Any, Any], settings: Settings) -> str:
-    """Absolute links come from PUBLIC_BASE_URL. Only in development without it does the request's own base URL
-    stand in (settings refuse production without PUBLIC_BASE_URL, and `dpa serve` sets it): a Host header must
-    never decide where a link e-mailed to someone else points."""
-    return settings.public_base_url or str(request.base_url).rstrip("/")
 
 
 class AgreementsController(Controller):
@@ -175,7 +176,7 @@ class AgreementsController(Controller):
         """Send the agreement for signature (`provider`, `signer`): a single-use link e-mailed to the signer, and
         `signing_url` for embedded signing when the signer is the calling user; agreement -> `out_for_signature`."""
         prepared = await signing.prepare_signature(db, renderer, request.user, agreement_id, data)
-        opened = signing.OpenedLinks(link_base(request, settings))
+        opened = signing.OpenedLinks(public_base_url(request, settings))
         valid_for = timedelta(days=settings.signing_link_days)
         work = partial(
             signing.open_request, db, actor, request.user, prepared, data, valid_for=valid_for, links_out=opened

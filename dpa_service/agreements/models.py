@@ -167,7 +167,7 @@ class AgreementPublic(SQLModel):
 
 
 # The agreements list, encoded without building pydantic objects (http.pagination.struct_page): the same JSON.
-AgreementPage = struct_page(AgreementPublic, "AgreementListItem")
+AgreementListItem, AgreementPage = struct_page(AgreementPublic, "AgreementListItem")
 
 
 class ReviewView(SQLModel):

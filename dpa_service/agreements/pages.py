@@ -24,7 +24,7 @@ from dpa_service.core.exceptions import DPAError, InvalidInput
 from dpa_service.core.registry import processor
 from dpa_service.core.settings import Settings
 from dpa_service.documents.rendering import compiled_template
-from dpa_service.http.deps import DbDep, RendererDep, SealDep, SettingsDep
+from dpa_service.http.deps import DbDep, RendererDep, SealDep, SettingsDep, public_base_url
 
 logger = logging.getLogger("dpa_service.signing")
 
@@ -179,7 +179,7 @@ async def _form_error(
 def _summary(
     request: Request[Any, Any, Any], settings: Settings, token: str, signing_request: Any, agreement: Any
 ) -> dict[str, Any]:
-    base = settings.public_base_url or str(request.base_url).rstrip("/")
+    base = public_base_url(request, settings)
     return {
         "summary": {
             "title": "Data Processing Agreement",

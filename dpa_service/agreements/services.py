@@ -23,6 +23,7 @@ from dpa_service.agreements.models import (
     Agreement,
     AgreementCreate,
     AgreementDocument,
+    AgreementListItem,
     AgreementPage,
     AgreementPatch,
     AgreementPublic,
@@ -77,7 +78,6 @@ async def get_agreement(db: Database, principal: Principal, agreement_id: uuid.U
 # map) and builds msgspec items from rows the database already typed (`AgreementPage`, the same JSON as
 # `Page[AgreementPublic]`).
 _PUBLIC_COLUMNS = [Agreement.__table__.c[name] for name in AgreementPublic.model_fields]  # type: ignore[attr-defined]
-_ITEM = AgreementPage.__annotations__["items"].__args__[0]
 
 
 @lru_cache(maxsize=8)
@@ -110,7 +110,7 @@ async def list_agreements(
     async with db.read_connection(principal.scope) as conn:
         rows = (await conn.execute(query, params)).all()
     more = len(rows) > limit
-    items = [_ITEM(**row._mapping) for row in rows[:limit]]
+    items = [AgreementListItem(**row._mapping) for row in rows[:limit]]
     return AgreementPage(items=items, next_cursor=encode_cursor(str(rows[limit - 1].id)) if more else None)
 
 

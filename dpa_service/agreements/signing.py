@@ -175,8 +175,9 @@ async def signing_document(db: Database, renderer: Renderer, token: str) -> byte
     """The exact PDF the signer is asked to sign (rebuilt deterministically, checked against the request)."""
     request, agreement = await signing_view(db, token)
     scope = Scope.tenant(agreement.tenant_id)
-    version = await templates.version_by_id(db, scope, agreement.template_id)
-    _, listing = await subprocessors.listing_for(db, scope, agreement.subprocessor_list_version)
+    async with db.transaction(scope, write=False):  # both reads on one connection
+        version = await templates.version_by_id(db, scope, agreement.template_id)
+        _, listing = await subprocessors.listing_for(db, scope, agreement.subprocessor_list_version)
     pdf = await documents.draft_pdf(renderer, version, agreement, listing)
     if pdf.sha256 != request.document_sha256:
         raise Conflict("The document changed since the signing link was sent; ask for a new link.")

@@ -69,10 +69,6 @@ class Reactions:
         if handler not in self._handlers[event_type]:
             self._handlers[event_type].append(handler)
 
-    def clear(self) -> None:
-        self._handlers.clear()
-        self.installed = False
-
     async def publish(self, db: Database, event: Event) -> None:
         """Run every handler for `event` in the caller's (open) transaction."""
         if not self.installed:

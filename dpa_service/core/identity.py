@@ -22,7 +22,6 @@ class Role(StrEnum):
     PLATFORM_ADMIN = "platform_admin"
 
 
-SUBSCRIBER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.MEMBER})
 STAFF_ROLES = frozenset({Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN})
 
 

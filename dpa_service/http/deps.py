@@ -28,6 +28,13 @@ def _state(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
+def public_base_url(request: Request[Any, Any, Any], settings: Settings) -> str:
+    """Where absolute links point: PUBLIC_BASE_URL. Only in development without it does the request's own base URL
+    stand in (settings refuse production without PUBLIC_BASE_URL, and `dpa serve` sets it): a Host header must
+    never decide where a link e-mailed to someone else points."""
+    return settings.public_base_url or str(request.base_url).rstrip("/")
+
+
 def provide_principal(request: Request[Principal, Any, Any]) -> Principal:
     return request.user
 

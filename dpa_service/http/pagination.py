@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 from litestar.params import QueryParameter
@@ -73,9 +73,15 @@ def page_of(rows: Sequence[S], limit: int, to_item: Callable[[S], T], cursor_of:
     )
 
 
-def struct_page(model: type[BaseModel], name: str) -> Any:
-    """A msgspec twin of `Page[model]` (same fields, same JSON) for the busiest lists: rows become items without
-    building pydantic objects, and Litestar encodes them natively. The OpenAPI schema is generated from it too."""
+class StructPage(NamedTuple):
+    item: Any
+    page: Any
+
+
+def struct_page(model: type[BaseModel], name: str) -> StructPage:
+    """msgspec twins of `model` and `Page[model]` (same fields, same JSON) for the busiest lists: rows become items
+    without building pydantic objects, and Litestar encodes them natively. The OpenAPI schema comes from them too."""
     fields = [(field_name, info.annotation) for field_name, info in model.model_fields.items()]
     item = msgspec.defstruct(name, fields, kw_only=True)
-    return msgspec.defstruct(f"{name}Page", [("items", list[item]), ("next_cursor", str | None)], kw_only=True)  # type: ignore[valid-type]
+    page = msgspec.defstruct(f"{name}Page", [("items", list[item]), ("next_cursor", str | None)], kw_only=True)  # type: ignore[valid-type]
+    return StructPage(item, page)

@@ -133,8 +133,15 @@ async def create_tenant_user(db: Database, actor: Actor, principal: Principal, d
 
 
 async def create_own_api_key(db: Database, actor: Actor, principal: Principal, name: str | None) -> ApiKeyCreated:
-    async with db.transaction(principal.scope) as session:
-        user = await session.get(User, principal.user_id)
+    return await issue_api_key(db, actor, principal.scope, principal.user_id, name)
+
+
+async def issue_api_key(
+    db: Database, actor: Actor, scope: Scope, user_id: uuid.UUID, name: str | None
+) -> ApiKeyCreated:
+    """A new key for an existing user (shown this once), audited in the user's chain."""
+    async with db.transaction(scope) as session:
+        user = await session.get(User, user_id)
         if user is None:  # the user vanished between authentication and now
             raise NotFound("User not found.")
         api_key, key = new_api_key(user, name)
@@ -146,7 +153,7 @@ async def create_own_api_key(db: Database, actor: Actor, principal: Principal, n
             "api_key.created",
             "api_key",
             api_key.id,
-            tenant_id=principal.tenant_id,
+            tenant_id=user.tenant_id,
             data={"user_id": str(user.id), "prefix": api_key.prefix, "name": name},
         )
         return ApiKeyCreated(**ApiKeyPublic.model_validate(api_key, from_attributes=True).model_dump(), api_key=key)
