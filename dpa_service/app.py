@@ -11,17 +11,19 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Any
 
 from litestar import Litestar, Response, get
 from litestar.config.app import AppConfig
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.middleware.base import DefineMiddleware
+from litestar.static_files import create_static_files_router
 
 from dpa_service import __version__, reactions
 from dpa_service.agreements import signing
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
-from dpa_service.agreements.pages import SigningPages, page
+from dpa_service.agreements.pages import SigningPages
 from dpa_service.audit.controllers import AuditController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
@@ -56,12 +58,24 @@ from dpa_service.transfers.controllers import (
 )
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
+from dpa_service.users.pages import PlaceholderHomes, SignInPages
+from dpa_service.users.signin import session_principal
+from dpa_service.web.auth import SignInRequired, session_principal_middleware
+from dpa_service.web.errors import problem_page, sign_in_redirect
+from dpa_service.web.security import csrf_config, security_headers_middleware
+from dpa_service.web.sessions import session_config, session_stores
+from dpa_service.web.templating import template_config
 
 logger = logging.getLogger("dpa_service.app")
 
 # Paths that take no API key: health, the OpenAPI document, signing links and webhooks (which carry their own
-# secret), and document verification (whoever holds the PDF may check it).
+# secret), document verification (whoever holds the PDF may check it), and the web pages (a session, see web/).
 PUBLIC_PATHS = ["^/health$", "^/schema", "^/sign/", "^/webhooks/", "^/api/v1/documents/verify$"]
+PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/verify$", "^/static/"]
+# Packages whose `templates/` directory pages render from.
+PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
+    "agreements", "subprocessors", "transfers", "notifications", "template_versions", "tenants", "users",
+))]  # fmt: skip
 
 ROUTES: list[Any] = [
     IdentityController,
@@ -73,6 +87,8 @@ ROUTES: list[Any] = [
     AgreementsController,
     DocumentsController,
     SigningPages,
+    SignInPages,
+    PlaceholderHomes,
     TransferMechanismsController,
     TransfersController,
     TransferNoticesController,
@@ -116,19 +132,15 @@ async def _first_start(db: Database) -> None:
         logger.exception("could not load the reference data on start")
 
 
-def _problem_page(status: int, heading: str, detail: str) -> Response[str]:
-    return page(status, heading, message=detail, problem=True)
-
-
 async def _open_state(app: Litestar, settings: Settings) -> None:
     state = app.state
     state.db = Database(settings.database)
-    state.secret = load_app_secret(settings)
     state.authenticate = functools.partial(authenticate, state.db)
     state.renderer = Renderer(document_pool(settings.render_processes), timeout=settings.render_timeout_seconds)
     state.mailer = Mailer(settings)
     state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), state.renderer)
-    state.problem_page = _problem_page
+    state.problem_page = problem_page
+    state.session_principal = functools.partial(session_principal, state.db)
     try:
         await state.renderer.start()  # now rather than on the first request; it retries on the next render
     except Exception:
@@ -175,24 +187,36 @@ def _middleware(settings: Settings) -> list[Any]:
     # The rate limit runs before authentication, so refused requests never reach the database.
     return [
         request_id_middleware,
+        security_headers_middleware(production=settings.environment == "production"),
         rate_limit_middleware(settings.rate_limit_per_minute),
-        DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+        session_config(settings).middleware,
+        session_principal_middleware,
+        DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS + PAGE_PATHS),
     ]
+
+
+def _static_files() -> Any:
+    directory = resources.files("dpa_service.web") / "static"
+    return create_static_files_router(path="/static", directories=[str(directory)], include_in_schema=False,
+                                      cache_control=CacheControlHeader(max_age=3600))  # fmt: skip
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level)
     reactions.install()
+    secret = load_app_secret(settings)
     config = AppConfig(
-        route_handlers=[health, *ROUTES, openapi_assets_router()],
+        route_handlers=[health, *ROUTES, openapi_assets_router(), _static_files()],
         dependencies=dependencies,
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers={**exception_handlers, SignInRequired: sign_in_redirect},  # type: ignore[dict-item]
         middleware=_middleware(settings),
         openapi_config=openapi_config(__version__),
-        stores=rate_limit_stores(settings.redis_url),
+        csrf_config=csrf_config(settings, secret),
+        template_config=template_config(PAGE_TEMPLATE_PACKAGES),
+        stores={**rate_limit_stores(settings.redis_url), **session_stores(settings)},
         lifespan=[_lifespan(settings)],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "secret": secret}),
         debug=False,
         # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.
         request_max_body_size=25 * 1024 * 1024,

@@ -17,7 +17,7 @@ from dpa_service.subprocessors.models import (
 from dpa_service.template_versions.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers.models import MechanismInvalidation, Transfer, TransferNotice
-from dpa_service.users.models import ApiKey, User
+from dpa_service.users.models import ApiKey, SignInLink, User
 
 metadata = SQLModel.metadata
 
@@ -26,6 +26,7 @@ TENANT_OWNED_TABLES = (
     "tenants",
     "users",
     "api_keys",
+    "sign_in_links",
     "audit_events",
     "audit_heads",
     "idempotency_records",
@@ -58,6 +59,7 @@ __all__ = [
     "MechanismInvalidation",
     "Objection",
     "OutboxMessage",
+    "SignInLink",
     "Signature",
     "SignatureRequest",
     "SubprocessorChange",

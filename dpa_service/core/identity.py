@@ -32,7 +32,8 @@ class Principal:
     role: Role
     email: str
     name: str
-    api_key_id: uuid.UUID
+    api_key_id: uuid.UUID | None
+    """The key the caller presented, or that a web session was opened with; None for an e-mail sign-in."""
 
     @property
     def is_staff(self) -> bool:

@@ -24,6 +24,16 @@ logger = logging.getLogger("dpa_service.errors")
 MEDIA_TYPE = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# The web face: errors on these paths are pages in the layout (app.state.problem_page), not problem+json.
+PAGE_PATHS = re.compile(r"^/(?:$|login(?:/|$)|logout$|app(?:/|$)|staff(?:/|$)|verify$)")
+
+
+def wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A page path asked for by a browser: any Accept that does not prefer JSON counts as one."""
+    if PAGE_PATHS.match(request.scope["path"]) is None or request.app.state.get("problem_page") is None:
+        return False
+    preferred = request.accept.best_match(["text/html", "application/problem+json", "application/json"])
+    return preferred in (None, "text/html")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -64,9 +74,15 @@ def problem(
     slug: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[dict[str, Any]]:
+) -> Response[Any]:
     phrase = HTTPStatus(status).phrase
     request_id = request_id_of(request.scope)
+    if wants_page(request):
+        page: Response[Any] = request.app.state.problem_page(request, status, title or phrase, detail)
+        for name, value in {**(headers or {}), REQUEST_ID_HEADER: request_id}.items():
+            if name != "WWW-Authenticate":
+                page.headers[name] = value
+        return page
     body: dict[str, Any] = {
         "type": f"urn:dpa:problem:{slug or phrase.lower().replace(' ', '-')}",
         "title": title or phrase,
@@ -85,7 +101,7 @@ def problem(
     )
 
 
-def _domain_error(request: Request[Any, Any, Any], exc: DPAError) -> Response[dict[str, Any]]:
+def _domain_error(request: Request[Any, Any, Any], exc: DPAError) -> Response[Any]:
     errors = getattr(exc, "errors", None)
     headers = {"WWW-Authenticate": 'Bearer realm="dpa"'} if exc.status_code == 401 else None
     if isinstance(exc, Unavailable):
@@ -96,7 +112,7 @@ def _domain_error(request: Request[Any, Any, Any], exc: DPAError) -> Response[di
     return problem(request, exc.status_code, exc.detail, title=exc.title, errors=errors, headers=headers)
 
 
-def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
@@ -109,7 +125,7 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     return problem(request, 422, detail, title="Validation failed", slug="validation", errors=errors)
 
 
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if status >= 500:
         return _unexpected(request, exc)
@@ -120,12 +136,12 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(request, status, detail or HTTPStatus(status).phrase, errors=errors, headers=exc.headers)
 
 
-def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
     logger.info("integrity conflict on %s: %s", request.url.path, exc.orig)
     return problem(request, 409, "The change conflicts with data that already exists.")
 
 
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.error(
         "unexpected error %s on %s %s",
         request_id_of(request.scope),

@@ -30,9 +30,11 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from dpa_service.http.problems import PAGE_PATHS
+
 RATE_LIMIT_STORE = "rate_limit"
 REDIS_NAMESPACE = "dpa_rate_limit"
-LIMITED_PATHS = re.compile(r"^/(?:sign/|login(?:/|$)|api/v1/documents/verify$)")
+LIMITED_PATHS = re.compile(r"^/(?:sign/|login(?:/|$)|verify$|api/v1/documents/verify$)")
 _ADMITTED = "dpa_rate_limit_admitted"
 SWEEP_EVERY_SECONDS = 600.0
 
@@ -131,7 +133,7 @@ class PublicRateLimitMiddleware(RateLimitMiddleware):
         request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
         page = request.app.state.get("problem_page")  # the web face's HTML page, wired by create_app
         if page is not None and _wants_page(request):
-            response = page(429, "Too many requests", detail)
+            response = page(request, 429, "Too many requests", detail)
             for name, value in headers.items():
                 response.set_header(name, value)
             await response.to_asgi_response(app=None, request=request)(scope, receive, send)
@@ -150,8 +152,9 @@ def _seconds_until_reset(value: str | None) -> int:
 
 
 def _wants_page(request: Request[Any, Any, Any]) -> bool:
-    """A browser on a signing page: no JSON body, and Accept prefers HTML (no Accept at all counts as HTML)."""
-    if not request.scope["path"].startswith("/sign/"):
+    """A browser on a page (signing, sign-in, verify): no JSON body, and Accept prefers HTML (no Accept at all
+    counts as HTML)."""
+    if not (request.scope["path"].startswith("/sign/") or PAGE_PATHS.match(request.scope["path"])):
         return False
     if request.headers.get("content-type", "").startswith("application/json"):
         return False

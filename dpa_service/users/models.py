@@ -116,3 +116,19 @@ class ApiKeyPublic(SQLModel):
 
 class ApiKeyCreated(ApiKeyPublic):
     api_key: str
+
+
+class SignInLink(SQLModel, table=True):
+    """A single-use e-mailed sign-in link for one user. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "sign_in_links"
+    __table_args__ = (Index("ix_sign_in_links_email_created", "email", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    email: str = Field(max_length=320)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,47 @@
+"""The navigation each role sees. One table, so a page a role cannot open is never offered to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dpa_service.core.identity import Principal, Role
+
+SUBSCRIBER = (Role.OWNER, Role.ADMIN, Role.MEMBER)
+SUBSCRIBER_ADMIN = (Role.OWNER, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    current: bool
+
+
+_ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
+    ("Dashboard", "/app/", SUBSCRIBER),
+    ("Agreements", "/app/agreements", SUBSCRIBER),
+    ("Sub-processors", "/app/subprocessors", SUBSCRIBER),
+    ("Transfers", "/app/transfers", SUBSCRIBER),
+    ("Organisation", "/app/profile", SUBSCRIBER),
+    ("Users and keys", "/app/users", SUBSCRIBER),
+    ("Webhooks", "/app/webhooks", SUBSCRIBER_ADMIN),
+    ("Overview", "/staff/", (Role.LEGAL, Role.PLATFORM_ADMIN)),
+    ("Templates", "/staff/templates", (Role.LEGAL,)),
+    ("Review queue", "/staff/reviews", (Role.LEGAL,)),
+    ("Countersign", "/staff/countersign", (Role.LEGAL,)),
+    ("Sub-processor changes", "/staff/subprocessor-changes", (Role.LEGAL,)),
+    ("Mechanisms", "/staff/mechanisms", (Role.LEGAL,)),
+    ("Tenants", "/staff/tenants", (Role.LEGAL, Role.PLATFORM_ADMIN)),
+    ("DPA status", "/staff/sales", (Role.SALES, Role.LEGAL)),
+)
+
+
+def navigation(principal: Principal | None, path: str) -> list[NavItem]:
+    if principal is None:
+        return []
+    items = [(label, href) for label, href, roles in _ITEMS if principal.role in roles]
+    # The longest matching prefix is the current section ("/app/" must not light up on every /app page).
+    here = path.rstrip("/")
+    best = max((href for _, href in items if here == href.rstrip("/") or here.startswith(href.rstrip("/") + "/")),
+               key=len, default=None)  # fmt: skip
+    return [NavItem(label, href, href == best) for label, href in items]
