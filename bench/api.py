@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,15 +97,20 @@ def run_python(url: str, key: str, seconds: int, connections: int) -> float:
     return asyncio.run(main())
 
 
-def demo_environment() -> tuple[Path, dict[str, str], str]:
-    """A fresh SQLite database with demo data: its folder, the server environment, and a Subscriber owner's key."""
+def demo_environment(*, with_legal: bool = False) -> Any:
+    """A fresh SQLite database with demo data: its folder, the server environment, a Subscriber owner's key (and
+    with `with_legal`, the demo legal user's key)."""
     var_dir = Path(tempfile.mkdtemp(prefix="dpa-bench-"))
     env = {**os.environ, "DPA_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}"}
     env["PYTHONPATH"] = str(ROOT)
     seeded = subprocess.run(
         [sys.executable, "-m", "dpa_service", "demo"], env=env, capture_output=True, text=True, check=True
     )
-    return var_dir, env, json.loads(seeded.stdout)["tenants"]["Acme Retail"]["api_key"]
+    printed = json.loads(seeded.stdout)
+    owner = printed["tenants"]["Acme Retail"]["api_key"]
+    if with_legal:
+        return var_dir, env, owner, printed["staff"]["legal"]["api_key"]
+    return var_dir, env, owner
 
 
 def main() -> None:
