@@ -47,6 +47,7 @@ from dpa_service.subprocessors.controllers import (
     TenantSubprocessorsController,
 )
 from dpa_service.subprocessors.deemed import record_deemed_acceptances
+from dpa_service.subprocessors.pages import SubprocessorPages, SubprocessorStaffPages
 from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions.controllers import TemplatesController
 from dpa_service.template_versions.services import import_shipped
@@ -98,6 +99,8 @@ ROUTES: list[Any] = [
     TenantSubprocessorsController,
     WebhookEndpointsController,
     WebhookDeliveriesController,
+    SubprocessorPages,
+    SubprocessorStaffPages,
 ]
 
 
