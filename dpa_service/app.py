@@ -57,6 +57,7 @@ from dpa_service.transfers.controllers import (
     TransferNoticesController,
     TransfersController,
 )
+from dpa_service.transfers.pages import MechanismPages, TransferPages
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
 from dpa_service.users.pages import PlaceholderHomes, SignInPages
@@ -101,6 +102,8 @@ ROUTES: list[Any] = [
     WebhookDeliveriesController,
     SubprocessorPages,
     SubprocessorStaffPages,
+    TransferPages,
+    MechanismPages,
 ]
 
 
