@@ -211,7 +211,7 @@ async def _objections_page(
     context: dict[str, Any] = {"answer_objection": None, "conflict": None, **extra}
     return render(request, "subprocessors/objections.html.j2", status=status, heading="Objections",
                   objections=page.items, tenant_names=tenant_names, status_filter=status_filter,
-                  next_url=_next_url("/staff/objections", page.next_cursor, status=status_filter),
+                  next_url=_next_url("/staff/objections", page.next_cursor, status=status_filter or "all"),
                   **context)  # fmt: skip
 
 
