@@ -47,6 +47,7 @@ from dpa_service.subprocessors.controllers import (
     TenantSubprocessorsController,
 )
 from dpa_service.subprocessors.deemed import record_deemed_acceptances
+from dpa_service.subprocessors.pages import SubprocessorPages, SubprocessorStaffPages
 from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions.controllers import TemplatesController
 from dpa_service.template_versions.services import import_shipped
@@ -56,6 +57,7 @@ from dpa_service.transfers.controllers import (
     TransferNoticesController,
     TransfersController,
 )
+from dpa_service.transfers.pages import MechanismPages, TransferPages
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
 from dpa_service.users.pages import PlaceholderHomes, SignInPages
@@ -98,6 +100,10 @@ ROUTES: list[Any] = [
     TenantSubprocessorsController,
     WebhookEndpointsController,
     WebhookDeliveriesController,
+    SubprocessorPages,
+    SubprocessorStaffPages,
+    TransferPages,
+    MechanismPages,
 ]
 
 
