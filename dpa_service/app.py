@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from dpa_service import __version__, reactions
 from dpa_service.agreements import signing
+from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
 from dpa_service.agreements.pages import SigningPages
 from dpa_service.audit.controllers import AuditController
@@ -104,6 +105,7 @@ ROUTES: list[Any] = [
     SubprocessorStaffPages,
     TransferPages,
     MechanismPages,
+    SubscriberAgreementPages,
 ]
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import NotFound
 from dpa_service.core.identity import Principal
-from dpa_service.subprocessors import versions
-from dpa_service.subprocessors.models import VersionPublic
+from dpa_service.subprocessors import authorization, versions
+from dpa_service.subprocessors.models import TenantAuthorization, VersionPublic
 
 
 async def listing_for(db: Database, scope: Scope, pinned: int | None) -> tuple[int, dict[str, Any]]:
@@ -40,3 +40,8 @@ async def current_list(db: Database, principal: Principal) -> VersionPublic:
 async def list_version(db: Database, principal: Principal, number: int) -> VersionPublic:
     async with db.transaction(principal.scope, write=False) as session:
         return versions.version_public(await versions.get_version(session, number))
+
+
+async def tenant_authorization(db: Database, principal: Principal) -> TenantAuthorization:
+    """What the caller's tenant authorized and the changes still pending its answer (GET /tenant/subprocessors)."""
+    return await authorization.tenant_authorization(db, principal)
