@@ -49,6 +49,7 @@ from dpa_service.subprocessors.controllers import (
 from dpa_service.subprocessors.deemed import record_deemed_acceptances
 from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions.controllers import TemplatesController
+from dpa_service.template_versions.pages import TemplatePages
 from dpa_service.template_versions.services import import_shipped
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
 from dpa_service.transfers.controllers import (
@@ -98,6 +99,7 @@ ROUTES: list[Any] = [
     TenantSubprocessorsController,
     WebhookEndpointsController,
     WebhookDeliveriesController,
+    TemplatePages,
 ]
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import NotFound
 from dpa_service.core.identity import Principal
-from dpa_service.subprocessors import versions
-from dpa_service.subprocessors.models import VersionPublic
+from dpa_service.http.pagination import Page
+from dpa_service.subprocessors import answers, publishing, versions
+from dpa_service.subprocessors.models import ChangePublic, ObjectionPublic, VersionPublic
 
 
 async def listing_for(db: Database, scope: Scope, pinned: int | None) -> tuple[int, dict[str, Any]]:
@@ -40,3 +41,15 @@ async def current_list(db: Database, principal: Principal) -> VersionPublic:
 async def list_version(db: Database, principal: Principal, number: int) -> VersionPublic:
     async with db.transaction(principal.scope, write=False) as session:
         return versions.version_public(await versions.get_version(session, number))
+
+
+async def pending_changes(db: Database, principal: Principal, *, limit: int) -> Page[ChangePublic]:
+    """Published changes whose notice period is still running (legal's overview counts them)."""
+    return await publishing.list_changes(db, principal, status="pending", cursor=None, limit=limit)
+
+
+async def open_objections(db: Database, principal: Principal, *, limit: int) -> Page[ObjectionPublic]:
+    """Objections not yet resolved, all tenants for staff."""
+    return await answers.list_objections(
+        db, principal, tenant_id=None, change_id=None, status="open", cursor=None, limit=limit
+    )
