@@ -24,6 +24,7 @@ from dpa_service import __version__, reactions
 from dpa_service.agreements import signing
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
 from dpa_service.agreements.pages import SigningPages
+from dpa_service.agreements.staff_pages import StaffAgreementPages
 from dpa_service.audit.controllers import AuditController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
@@ -52,6 +53,7 @@ from dpa_service.template_versions.controllers import TemplatesController
 from dpa_service.template_versions.pages import TemplatePages
 from dpa_service.template_versions.services import import_shipped
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
+from dpa_service.tenants.pages import TenantPages
 from dpa_service.transfers.controllers import (
     TransferMechanismsController,
     TransferNoticesController,
@@ -100,6 +102,8 @@ ROUTES: list[Any] = [
     WebhookEndpointsController,
     WebhookDeliveriesController,
     TemplatePages,
+    StaffAgreementPages,
+    TenantPages,
 ]
 
 

@@ -19,7 +19,7 @@ from dpa_service.core.identity import Actor
 from dpa_service.core.mailer import Mail, Mailer
 from dpa_service.http.deps import DbDep, MailerDep, SettingsDep, public_base_url
 from dpa_service.users import signin
-from dpa_service.web.auth import home_of, staff_pages, subscriber_pages, viewer
+from dpa_service.web.auth import home_of, subscriber_pages, viewer
 from dpa_service.web.sessions import start_session
 from dpa_service.web.views import field_errors, form_data, render
 
@@ -133,8 +133,3 @@ class PlaceholderHomes(Controller):
     async def subscriber_home(self, request: Request[Any, Any, Any]) -> Template:
         """A Subscriber's home page."""
         return render(request, "web/home.html.j2", heading="Dashboard")
-
-    @get("/staff/", guards=[staff_pages])
-    async def staff_home(self, request: Request[Any, Any, Any]) -> Template:
-        """Staff's home page."""
-        return render(request, "web/home.html.j2", heading="Overview")
