@@ -5,7 +5,10 @@ tenant. The same services as /api/v1/agreements; sales only read."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
@@ -38,22 +41,22 @@ def _count(page: Any) -> str:
 
 async def overview(db: Database, principal: Principal) -> list[tuple[str, str, str]]:
     """(label, count, link) of what waits for legal; the platform admin sees the tenants."""
+    n = COUNT_UP_TO
     if principal.role != Role.LEGAL:
-        return [("Tenants", _count(await tenants.list_tenants(db, principal, cursor=None, limit=COUNT_UP_TO)),
-                 "/staff/tenants")]  # fmt: skip
-    queues = [
+        return [("Tenants", _count(await tenants.list_tenants(db, principal, cursor=None, limit=n)), "/staff/tenants")]
+    queues: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = [
         ("Template versions awaiting approval", "/staff/templates",
-         templates.list_versions(db, principal, key=None, status="in_review", cursor=None, limit=COUNT_UP_TO)),
-        ("Agreements in legal review", "/staff/reviews", _agreements(db, principal, AgreementStatus.IN_LEGAL_REVIEW,
-                                                                     None, COUNT_UP_TO)),
+         partial(templates.list_versions, db, principal, key=None, status="in_review", cursor=None, limit=n)),
+        ("Agreements in legal review", "/staff/reviews",
+         partial(_agreements, db, principal, AgreementStatus.IN_LEGAL_REVIEW, None, n)),
         ("Agreements awaiting countersignature", "/staff/countersign",
-         _agreements(db, principal, AgreementStatus.SIGNED, None, COUNT_UP_TO)),
+         partial(_agreements, db, principal, AgreementStatus.SIGNED, None, n)),
         ("Sub-processor changes in their notice period", "/staff/subprocessor-changes",
-         subprocessors.pending_changes(db, principal, limit=COUNT_UP_TO)),
+         partial(subprocessors.pending_changes, db, principal, limit=n)),
         ("Open objections to sub-processor changes", "/staff/subprocessor-changes",
-         subprocessors.open_objections(db, principal, limit=COUNT_UP_TO)),
+         partial(subprocessors.open_objections, db, principal, limit=n)),
     ]  # fmt: skip
-    return [(label, _count(await pending), link) for label, link, pending in queues]
+    return [(label, _count(await count()), link) for label, link, count in queues]
 
 
 async def _agreements(db: Database, principal: Principal, status: str | None, cursor: str | None, limit: int) -> Any:
@@ -82,7 +85,7 @@ async def tenant_statuses(db: Database, principal: Principal, name: str, cursor:
     """A page of tenants (filtered by name) with each one's DPA status."""
     page = await tenants.list_tenants(db, principal, cursor=cursor, limit=PAGE_SIZE, name=name or None)
     statuses = await services.dpa_status(db, principal, [tenant.id for tenant in page.items])
-    next_url = f"/staff/sales?name={name}&cursor={page.next_cursor}" if page.next_cursor else None
+    next_url = "/staff/sales?" + urlencode({"name": name, "cursor": page.next_cursor}) if page.next_cursor else None
     return {"tenants": page.items, "statuses": statuses, "name": name, "next_url": next_url}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
@@ -76,7 +77,9 @@ class TemplatePages(Controller):
         page = await services.list_versions(
             db, principal, key=key.strip() or None, status=None, cursor=cursor or None, limit=PAGE_SIZE
         )
-        next_url = f"/staff/templates?key={key}&cursor={page.next_cursor}" if page.next_cursor else None
+        next_url = (
+            "/staff/templates?" + urlencode({"key": key, "cursor": page.next_cursor}) if page.next_cursor else None
+        )
         return render(request, "template_versions/index.html.j2", heading="Templates", groups=_by_key(page.items),
                       names=await _names(db, page.items), key=key, next_url=next_url)  # fmt: skip
 

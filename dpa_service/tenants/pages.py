@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
 from litestar.params import FromPath, FromQuery
@@ -49,7 +50,9 @@ class TenantPages(Controller):
     ) -> Template:  # fmt: skip
         """Every Subscriber, oldest first; `?name=` keeps those whose name or legal name contains it."""
         page = await services.list_tenants(db, principal, cursor=cursor or None, limit=PAGE_SIZE, name=name or None)
-        next_url = f"/staff/tenants?name={name}&cursor={page.next_cursor}" if page.next_cursor else None
+        next_url = (
+            "/staff/tenants?" + urlencode({"name": name, "cursor": page.next_cursor}) if page.next_cursor else None
+        )
         return render(request, "tenants/staff_index.html.j2", heading="Tenants", tenants=page.items, name=name,
                       next_url=next_url)  # fmt: skip
 
