@@ -25,6 +25,7 @@ from dpa_service.agreements import signing
 from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
 from dpa_service.agreements.pages import SigningPages
+from dpa_service.agreements.staff_pages import StaffAgreementPages
 from dpa_service.audit.controllers import AuditController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
@@ -51,8 +52,10 @@ from dpa_service.subprocessors.deemed import record_deemed_acceptances
 from dpa_service.subprocessors.pages import SubprocessorPages, SubprocessorStaffPages
 from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions.controllers import TemplatesController
+from dpa_service.template_versions.pages import TemplatePages
 from dpa_service.template_versions.services import import_shipped
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
+from dpa_service.tenants.pages import TenantPages
 from dpa_service.transfers.controllers import (
     TransferMechanismsController,
     TransferNoticesController,
@@ -61,7 +64,7 @@ from dpa_service.transfers.controllers import (
 from dpa_service.transfers.pages import MechanismPages, TransferPages
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
-from dpa_service.users.pages import PlaceholderHomes, SignInPages
+from dpa_service.users.pages import SignInPages
 from dpa_service.users.signin import session_principal
 from dpa_service.web.auth import SignInRequired, session_principal_middleware
 from dpa_service.web.errors import problem_page, sign_in_redirect
@@ -91,7 +94,6 @@ ROUTES: list[Any] = [
     DocumentsController,
     SigningPages,
     SignInPages,
-    PlaceholderHomes,
     TransferMechanismsController,
     TransfersController,
     TransferNoticesController,
@@ -106,6 +108,9 @@ ROUTES: list[Any] = [
     TransferPages,
     MechanismPages,
     SubscriberAgreementPages,
+    TemplatePages,
+    StaffAgreementPages,
+    TenantPages,
 ]
 
 

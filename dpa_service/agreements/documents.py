@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 from datetime import date, datetime
 from functools import cache
-from html.parser import HTMLParser
 from importlib import resources
 from typing import Any
 
@@ -21,6 +20,7 @@ from dpa_service.core.registry import processor
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.rendering import RenderedPdf, RenderJob, compiled_template, layout, render_html
 from dpa_service.documents.seal import Seal
+from dpa_service.documents.text import visible_text
 from dpa_service.template_versions.services import TemplateVersion, build_context, render_job, subprocessor_annex
 
 CERTIFICATE = "certificate.html.j2"
@@ -137,42 +137,6 @@ def build_executed(job: RenderJob, certificate_context: dict[str, Any]) -> bytes
     )
 
 
-class _TextOf(HTMLParser):
-    """The visible text of rendered HTML, one line per block, for comparing two renders."""
-
-    BLOCKS = frozenset({"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "section", "br", "table", "dt", "dd"})
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = [""]
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in {"style", "script", "head"}:
-            self._skip += 1
-        if tag in self.BLOCKS:
-            self.lines.append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in {"style", "script", "head"}:
-            self._skip = max(0, self._skip - 1)
-        if tag in self.BLOCKS:
-            self.lines.append("")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.lines[-1] += data
-
-    def text(self) -> list[str]:
-        return [" ".join(line.split()) for line in self.lines if line.strip()]
-
-
-def _visible_text(html: str) -> list[str]:
-    parser = _TextOf()
-    parser.feed(html)
-    return parser.text()
-
-
 async def custom_clause_diff(
     renderer: Renderer, version: TemplateVersion, agreement: Agreement, subprocessors: dict[str, Any]
 ) -> list[str]:
@@ -187,8 +151,8 @@ def diff_text(customized: RenderJob, standard: RenderJob) -> list[str]:
     """Render both texts and compare what a reader sees (CPU work: runs in the pool)."""
     return list(
         difflib.unified_diff(
-            _visible_text(render_html(standard)),
-            _visible_text(render_html(customized)),
+            visible_text(render_html(standard)),
+            visible_text(render_html(customized)),
             "standard text",
             "with custom clauses",
             lineterm="",

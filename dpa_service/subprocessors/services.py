@@ -12,8 +12,9 @@ from typing import Any
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import NotFound
 from dpa_service.core.identity import Principal
-from dpa_service.subprocessors import authorization, versions
-from dpa_service.subprocessors.models import TenantAuthorization, VersionPublic
+from dpa_service.http.pagination import Page
+from dpa_service.subprocessors import answers, authorization, publishing, versions
+from dpa_service.subprocessors.models import ChangePublic, ObjectionPublic, TenantAuthorization, VersionPublic
 
 
 async def listing_for(db: Database, scope: Scope, pinned: int | None) -> tuple[int, dict[str, Any]]:
@@ -45,3 +46,15 @@ async def list_version(db: Database, principal: Principal, number: int) -> Versi
 async def tenant_authorization(db: Database, principal: Principal) -> TenantAuthorization:
     """What the caller's tenant authorized and the changes still pending its answer (GET /tenant/subprocessors)."""
     return await authorization.tenant_authorization(db, principal)
+
+
+async def pending_changes(db: Database, principal: Principal, *, limit: int) -> Page[ChangePublic]:
+    """Published changes whose notice period is still running (legal's overview counts them)."""
+    return await publishing.list_changes(db, principal, status="pending", cursor=None, limit=limit)
+
+
+async def open_objections(db: Database, principal: Principal, *, limit: int) -> Page[ObjectionPublic]:
+    """Objections not yet resolved, all tenants for staff."""
+    return await answers.list_objections(
+        db, principal, tenant_id=None, change_id=None, status="open", cursor=None, limit=limit
+    )

@@ -345,17 +345,27 @@ class Preview:
     filename: str
 
 
-async def preview(db: Database, renderer: Renderer, principal: Principal, template_id: uuid.UUID) -> Preview:
-    """The version rendered with its sample variables (legal's preview)."""
-    async with db.transaction(principal.scope, write=False) as session:
-        version = await _visible_version(session, principal, template_id)
+def preview_job(version: TemplateVersion) -> RenderJob:
+    """The version with its sample variables, as the preview renders it (the diff of two versions compares these)."""
     if not version.sample_variables:
         raise Conflict("This template version has no sample variables to preview with.")
     validate_variables(version.variables_schema, version.sample_variables, prefix="sample_variables")
     context = build_context(
         version, version.sample_variables, reference="PREVIEW", status="preview", generated_on=utcnow().date()
     )
-    pdf = await renderer.render(render_job(version, context))
+    return render_job(version, context)
+
+
+async def visible_versions(db: Database, principal: Principal, *template_ids: uuid.UUID) -> list[TemplateVersion]:
+    """Versions the principal may read, whole (for previews and diffs)."""
+    async with db.transaction(principal.scope, write=False) as session:
+        return [await _visible_version(session, principal, template_id) for template_id in template_ids]
+
+
+async def preview(db: Database, renderer: Renderer, principal: Principal, template_id: uuid.UUID) -> Preview:
+    """The version rendered with its sample variables (legal's preview)."""
+    [version] = await visible_versions(db, principal, template_id)
+    pdf = await renderer.render(preview_job(version))
     return Preview(pdf, f"{version.key}-v{version.version}-preview.pdf")
 
 

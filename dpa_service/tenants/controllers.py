@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from dpa_service.core.identity import Principal
 from dpa_service.http.auth import platform_admin_only, staff_only, subscriber_admin, subscriber_only
@@ -16,6 +16,8 @@ from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantCreate, TenantCreated, TenantPublic, TenantUpdate
+
+NameFilter = Annotated[str | None, QueryParameter(name="name", max_length=200)]
 
 
 class TenantsController(Controller):
@@ -33,10 +35,11 @@ class TenantsController(Controller):
 
     @get("/", guards=[staff_only], operation_id="listTenants")
     async def list_tenants(
-        self, principal: PrincipalDep, db: DbDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-    ) -> Page[TenantPublic]:
-        """Every Subscriber, oldest first."""
-        return await services.list_tenants(db, principal, cursor=cursor, limit=limit)
+        self, principal: PrincipalDep, db: DbDep, name: NameFilter = None, limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Page[TenantPublic]:  # fmt: skip
+        """Every Subscriber, oldest first; `?name=` keeps those whose name or legal name contains it."""
+        return await services.list_tenants(db, principal, cursor=cursor, limit=limit, name=name)
 
     @get("/{tenant_id:uuid}", guards=[staff_only], operation_id="getTenant")
     async def get_tenant(self, tenant_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep) -> TenantPublic:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -79,8 +79,19 @@ async def own_tenant(db: Database, principal: Principal) -> TenantPublic:
     return await get_tenant(db, principal.scope, principal.tenant_id)
 
 
-async def list_tenants(db: Database, principal: Principal, *, cursor: str | None, limit: int) -> Page[TenantPublic]:
+async def list_tenants(
+    db: Database, principal: Principal, *, cursor: str | None, limit: int, name: str | None = None
+) -> Page[TenantPublic]:
+    """Tenants oldest first; `name` keeps those whose name or legal name contains it (any case)."""
     query = select(Tenant).order_by(col(Tenant.id)).limit(limit + 1)
+    if name and name.strip():
+        text = name.strip()
+        query = query.where(
+            or_(
+                col(Tenant.name).icontains(text, autoescape=True),
+                col(Tenant.legal_name).icontains(text, autoescape=True),
+            )
+        )
     if (after := decode_id_cursor(cursor)) is not None:
         query = query.where(col(Tenant.id) > after)
     async with db.transaction(principal.scope, write=False) as session:

@@ -19,7 +19,7 @@ from dpa_service.core.identity import Actor
 from dpa_service.core.mailer import Mail, Mailer
 from dpa_service.http.deps import DbDep, MailerDep, SettingsDep, public_base_url
 from dpa_service.users import signin
-from dpa_service.web.auth import home_of, staff_pages, viewer
+from dpa_service.web.auth import home_of, viewer
 from dpa_service.web.sessions import start_session
 from dpa_service.web.views import field_errors, form_data, render
 
@@ -122,14 +122,3 @@ def actor_of_visitor(request: Request[Any, Any, Any]) -> Actor:
         ip=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:500] or None,
     )
-
-
-class PlaceholderHomes(Controller):
-    """Home pages until the domains' own dashboards replace them."""
-
-    include_in_schema = False
-
-    @get("/staff/", guards=[staff_pages])
-    async def staff_home(self, request: Request[Any, Any, Any]) -> Template:
-        """Staff's home page."""
-        return render(request, "web/home.html.j2", heading="Overview")

@@ -241,3 +241,14 @@ async def notification_addresses(
             assert tenant_id is not None  # the IN filter above: staff (no tenant) are never selected
             found[tenant_id].append(email)
     return found
+
+
+async def staff_names(db: Database, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of members of staff (who wrote or approved a template version); other ids are left out."""
+    if not user_ids:
+        return {}
+    async with db.transaction(Scope.system(), write=False) as session:
+        rows = await session.execute(
+            select(col(User.id), col(User.name)).where(col(User.id).in_(user_ids), col(User.tenant_id).is_(None))
+        )
+        return {user_id: name for user_id, name in rows.all()}
