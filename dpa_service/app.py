@@ -51,6 +51,7 @@ from dpa_service.subprocessors.registry_sync import ensure_seeded
 from dpa_service.template_versions.controllers import TemplatesController
 from dpa_service.template_versions.services import import_shipped
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
+from dpa_service.tenants.profile_pages import ProfilePages
 from dpa_service.transfers.controllers import (
     TransferMechanismsController,
     TransferNoticesController,
@@ -98,6 +99,7 @@ ROUTES: list[Any] = [
     TenantSubprocessorsController,
     WebhookEndpointsController,
     WebhookDeliveriesController,
+    ProfilePages,
 ]
 
 
