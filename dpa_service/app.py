@@ -57,6 +57,7 @@ from dpa_service.transfers.controllers import (
     TransferNoticesController,
     TransfersController,
 )
+from dpa_service.users.account_pages import AccountPages, StaffKeyPages
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
 from dpa_service.users.pages import PlaceholderHomes, SignInPages
@@ -100,6 +101,8 @@ ROUTES: list[Any] = [
     WebhookEndpointsController,
     WebhookDeliveriesController,
     ProfilePages,
+    AccountPages,
+    StaffKeyPages,
 ]
 
 
