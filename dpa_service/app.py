@@ -39,6 +39,7 @@ from dpa_service.http.openapi import openapi_assets_router, openapi_config
 from dpa_service.http.problems import exception_handlers, request_id_middleware
 from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_stores
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
+from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
@@ -103,6 +104,7 @@ ROUTES: list[Any] = [
     ProfilePages,
     AccountPages,
     StaffKeyPages,
+    WebhookPages,
 ]
 
 
