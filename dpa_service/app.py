@@ -24,6 +24,7 @@ from dpa_service import __version__, reactions
 from dpa_service.agreements import signing
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
 from dpa_service.agreements.pages import SigningPages
+from dpa_service.agreements.verify_pages import VerifyPages
 from dpa_service.audit.controllers import AuditController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
@@ -105,6 +106,7 @@ ROUTES: list[Any] = [
     AccountPages,
     StaffKeyPages,
     WebhookPages,
+    VerifyPages,
 ]
 
 
