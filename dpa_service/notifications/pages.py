@@ -70,7 +70,9 @@ class WebhookPages(Controller):
             found = await services.list_endpoints(db, principal, cursor=None, limit=DEFAULT_LIMIT)
             return render(request, ENDPOINTS, status=422, heading="Webhooks", endpoints=found.items, form=form,
                           event_options=EVENT_OPTIONS, next_url=None, errors=field_errors(exc))  # fmt: skip
-        page = render(request, "notifications/secret_shown.html.j2", status=201, heading="Webhook added", endpoint=created)
+        page = render(
+            request, "notifications/secret_shown.html.j2", status=201, heading="Webhook added", endpoint=created
+        )
         page.headers["Cache-Control"] = "no-store"
         return page
 
@@ -82,8 +84,9 @@ class WebhookPages(Controller):
         """One endpoint and its delivery log (status, attempts, last error, times), with replay of dead letters."""
         endpoint = await services.get_endpoint(db, principal, endpoint_id)
         log = await services.list_deliveries(db, principal, endpoint_id, cursor=cursor or None, limit=DEFAULT_LIMIT)
+        next_url = _next(f"/app/webhooks/{endpoint_id}", log.next_cursor)
         return render(request, "notifications/webhook.html.j2", heading="Webhook endpoint", endpoint=endpoint,
-                      deliveries=log.items, next_url=_next(f"/app/webhooks/{endpoint_id}", log.next_cursor))  # fmt: skip
+                      deliveries=log.items, next_url=next_url)  # fmt: skip
 
     @get("/app/webhooks/{endpoint_id:uuid}/delete")
     async def confirm_delete(

@@ -171,9 +171,7 @@ async def list_own_api_keys(
     return page_of(rows, limit, lambda k: ApiKeyPublic.model_validate(k, from_attributes=True), lambda k: str(k.id))
 
 
-async def list_tenant_users(
-    db: Database, principal: Principal, *, cursor: str | None, limit: int
-) -> Page[UserPublic]:
+async def list_tenant_users(db: Database, principal: Principal, *, cursor: str | None, limit: int) -> Page[UserPublic]:
     """The users of the caller's own tenant, oldest first (staff have no tenant: an empty list)."""
     if principal.tenant_id is None:
         return Page[UserPublic](items=[], next_cursor=None)

@@ -18,7 +18,9 @@ def parse_form(model: type[M], data: dict[str, Any]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [
-            FieldError(".".join(str(part) for part in error["loc"]) or "body", error["msg"].removeprefix("Value error, "))
+            FieldError(
+                ".".join(str(part) for part in error["loc"]) or "body", error["msg"].removeprefix("Value error, ")
+            )
             for error in exc.errors()
         ]
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors) from exc

@@ -102,15 +102,17 @@ async def test_the_delivery_log_shows_a_dead_letter_that_can_be_replayed_then_th
     [endpoint] = (await owner.get("/webhook-endpoints")).json()["items"]
     receiver.down = True
     async with db.transaction(Scope.system()) as session:
-        await enqueue_many(session, "transfer.mechanism_invalidated",
-                           [(uuid.UUID(owner.tenant_id), "k1", {"mechanism": "eu-us-dpf", "subject": "Invalidated"})])  # fmt: skip
+        event = {"mechanism": "eu-us-dpf", "subject": "Invalidated"}
+        await enqueue_many(session, "transfer.mechanism_invalidated", [(uuid.UUID(owner.tenant_id), "k1", event)])
     await drain(http, db)
     async with db.transaction(Scope.system()) as session:  # three days later, past the last retry
         await session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow() - timedelta(seconds=1),
                                                              retry_until=utcnow()))  # fmt: skip
     await drain(http, db)
     log = await browser.get(f"/app/webhooks/{endpoint['id']}")
-    assert "transfer.mechanism_invalidated" in log.text and "status-dead" in log.text and "Replay delivery 1" in log.text
+    assert (
+        "transfer.mechanism_invalidated" in log.text and "status-dead" in log.text and "Replay delivery 1" in log.text
+    )
     [dead] = (await owner.get(f"/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"]
     replayed = await browser.post(f"/app/webhooks/deliveries/{dead['id']}/replay")
     assert replayed.status_code == 303 and replayed.headers["location"] == f"/app/webhooks/{endpoint['id']}"
