@@ -26,6 +26,7 @@ from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
 from dpa_service.agreements.pages import SigningPages
 from dpa_service.agreements.staff_pages import StaffAgreementPages
+from dpa_service.agreements.verify_pages import VerifyPages
 from dpa_service.audit.controllers import AuditController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
@@ -41,6 +42,7 @@ from dpa_service.http.openapi import openapi_assets_router, openapi_config
 from dpa_service.http.problems import exception_handlers, request_id_middleware
 from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_stores
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
+from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
@@ -56,12 +58,14 @@ from dpa_service.template_versions.pages import TemplatePages
 from dpa_service.template_versions.services import import_shipped
 from dpa_service.tenants.controllers import OwnTenantController, TenantsController
 from dpa_service.tenants.pages import TenantPages
+from dpa_service.tenants.profile_pages import ProfilePages
 from dpa_service.transfers.controllers import (
     TransferMechanismsController,
     TransferNoticesController,
     TransfersController,
 )
 from dpa_service.transfers.pages import MechanismPages, TransferPages
+from dpa_service.users.account_pages import AccountPages, StaffKeyPages
 from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
 from dpa_service.users.pages import SignInPages
@@ -111,6 +115,11 @@ ROUTES: list[Any] = [
     TemplatePages,
     StaffAgreementPages,
     TenantPages,
+    ProfilePages,
+    AccountPages,
+    StaffKeyPages,
+    WebhookPages,
+    VerifyPages,
 ]
 
 

@@ -92,6 +92,14 @@ class UserCreated(SQLModel):
     api_key_id: uuid.UUID
 
 
+class UserPublic(SQLModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+
+
 class Me(SQLModel):
     id: uuid.UUID
     email: str

@@ -25,6 +25,7 @@ from dpa_service.users.models import (
     User,
     UserCreate,
     UserCreated,
+    UserPublic,
 )
 
 __all__ = ["authenticate"]
@@ -168,6 +169,27 @@ async def list_own_api_keys(
     async with db.transaction(principal.scope, write=False) as session:
         rows = (await session.execute(query)).scalars().all()
     return page_of(rows, limit, lambda k: ApiKeyPublic.model_validate(k, from_attributes=True), lambda k: str(k.id))
+
+
+async def list_tenant_users(db: Database, principal: Principal, *, cursor: str | None, limit: int) -> Page[UserPublic]:
+    """The users of the caller's own tenant, oldest first (staff have no tenant: an empty list)."""
+    if principal.tenant_id is None:
+        return Page[UserPublic](items=[], next_cursor=None)
+    query = select(User).where(col(User.tenant_id) == principal.tenant_id).order_by(col(User.id)).limit(limit + 1)
+    if (after := decode_id_cursor(cursor)) is not None:
+        query = query.where(col(User.id) > after)
+    async with db.transaction(principal.scope, write=False) as session:
+        rows = (await session.execute(query)).scalars().all()
+    return page_of(rows, limit, lambda u: UserPublic.model_validate(u, from_attributes=True), lambda u: str(u.id))
+
+
+async def get_own_api_key(db: Database, principal: Principal, key_id: uuid.UUID) -> ApiKeyPublic:
+    """One of the caller's own keys, by prefix (another user's is not found)."""
+    async with db.transaction(principal.scope, write=False) as session:
+        api_key = await session.get(ApiKey, key_id)
+    if api_key is None or api_key.user_id != principal.user_id:
+        raise NotFound("API key not found.")
+    return ApiKeyPublic.model_validate(api_key, from_attributes=True)
 
 
 async def revoke_own_api_key(db: Database, actor: Actor, principal: Principal, key_id: uuid.UUID) -> None:

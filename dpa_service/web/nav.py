@@ -33,6 +33,7 @@ _ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Mechanisms", "/staff/mechanisms", (Role.LEGAL,)),
     ("Tenants", "/staff/tenants", (Role.LEGAL, Role.PLATFORM_ADMIN)),
     ("DPA status", "/staff/sales", (Role.SALES, Role.LEGAL)),
+    ("API keys", "/staff/keys", (Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN)),
 )
 
 
