@@ -27,6 +27,11 @@ from dpa_service.logs import log_config
 T = TypeVar("T")
 
 
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 event`, `2 events`: what an operator reads, not `1 events`."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     """Run one service call on a fresh connection (the CLI is its own process: it installs the reactions too)."""
 
@@ -93,7 +98,11 @@ def worker(every: float, concurrency: int) -> None:
 
     def report(handled: int, moved: int) -> None:
         verb = "queued" if settings.redis_url else "attempted"
-        click.echo(f"outbox: {handled} message(s) fanned out, {moved} webhook delivery(ies) {verb}", err=True)
+        click.echo(
+            f"outbox: {_count(handled, 'message')} fanned out, "
+            f"{_count(moved, 'webhook delivery', 'webhook deliveries')} {verb}",
+            err=True,
+        )
 
     async def loop() -> None:
         main_task = asyncio.current_task()
@@ -210,7 +219,7 @@ def expire_links() -> None:
     from dpa_service.agreements.signing import expire_overdue
 
     _migrate()
-    click.echo(f"expired {_with_db(expire_overdue)} signing link(s)")
+    click.echo(f"expired {_count(_with_db(expire_overdue), 'signing link')}")
 
 
 @main.group()
@@ -271,6 +280,6 @@ def audit_verify(tenant_id: uuid.UUID | None) -> None:
     broken = [r for r in results if not r["ok"]]
     for result in results:
         status = "ok" if result["ok"] else f"BROKEN at seq {result['broken_seq']}: {result['problem']}"
-        click.echo(f"{result['chain']}: {result['events']} events, {status}")
+        click.echo(f"{result['chain']}: {_count(result['events'], 'event')}, {status}")
     if broken:
         sys.exit(1)

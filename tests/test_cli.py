@@ -39,6 +39,10 @@ def test_bootstrap_prints_one_json_object_then_refuses(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert again.stdout == "" and "already exists" in again.stderr
 
+    verified = dpa(tmp_path, "audit", "verify")  # the platform chain holds the one bootstrap event
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout == "platform: 1 event, ok\n"
+
 
 def test_demo_seeds_staff_and_two_tenants_and_can_run_again(demo_var: tuple[Path, dict]) -> None:
     var_dir, first = demo_var
