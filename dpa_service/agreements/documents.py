@@ -1,8 +1,9 @@
 """The PDFs of an agreement: the draft render the signer sees, and the sealed executed document.
 
 The executed PDF is the DPA rendered as executed, a signature page and a certificate of completion (the
-evidence trail), in one file sealed by the service. Draft renders are deterministic (their date is the
-agreement's last change), so the PDF shown to a signer can be rebuilt byte for byte and checked by hash.
+evidence trail), in one file sealed by the service. Draft renders are deterministic (their date is the day the
+agreement's text last changed, `content_changed_at`), so the PDF shown to a signer can be rebuilt byte for byte
+and checked by hash.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def draft_context(
         agreement.variables,
         reference=str(agreement.id),
         status=status,
-        generated_on=as_utc(agreement.updated_at).date(),
+        generated_on=as_utc(agreement.content_changed_at).date(),
         custom_clauses=agreement.custom_clauses,
         subprocessors=subprocessors,
     )

@@ -65,7 +65,9 @@ async def move(
 ) -> None:
     """Apply one transition, audit it and (when the status moves) notify webhooks, in the caller's transaction."""
     previous, agreement.status = agreement.status, next_status(agreement, action)
-    agreement.updated_at = utcnow() if action == "edit" else agreement.updated_at
+    agreement.updated_at = utcnow()
+    if action == "edit":
+        agreement.content_changed_at = agreement.updated_at
     event = await audit.record(
         session,
         actor,
