@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import dpa_service.core.db
+from dpa_service.migrations.security import freeze_columns
 
 revision: str = "c4d8e2f6a0b3"
 down_revision: str | None = "b7e2c4d6f8a1"
@@ -23,17 +24,28 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("agreements", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("content_changed_at", dpa_service.core.db.UTCDateTime(timezone=True), nullable=True)
-        )
+    # A plain ADD COLUMN: SQLite's batch mode would rebuild the table and drop its content-frozen trigger. SQLite
+    # adds a NOT NULL column only with a default, so one is given (and kept there; the application always sets
+    # the value), then every existing row takes the date its PDF was built from.
+    op.add_column(
+        "agreements",
+        sa.Column(
+            "content_changed_at",
+            dpa_service.core.db.UTCDateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("'1970-01-01 00:00:00'"),
+        ),
+    )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:  # FORCE ROW LEVEL SECURITY holds for the owner too: see every tenant's rows, this transaction only
+        op.execute("SELECT set_config('app.cross_tenant', 'on', true)")
     op.execute("UPDATE agreements SET content_changed_at = updated_at")
-    with op.batch_alter_table("agreements", schema=None) as batch_op:
-        batch_op.alter_column(
-            "content_changed_at", existing_type=dpa_service.core.db.UTCDateTime(timezone=True), nullable=False
-        )
+    if postgres:
+        op.alter_column("agreements", "content_changed_at", server_default=None)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("agreements", schema=None) as batch_op:
         batch_op.drop_column("content_changed_at")
+    if op.get_bind().dialect.name == "sqlite":  # the rebuilt table lost its trigger: make it again
+        freeze_columns("agreements", ["tenant_id", "template_id", "template_key", "template_version", "template_sha256"])
