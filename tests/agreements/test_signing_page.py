@@ -36,6 +36,8 @@ async def test_the_page_is_in_the_web_layout_under_the_strict_policy(client: htt
     assert "<style" not in html and "style=" not in html, "inline styles break under the CSP"
     assert "Sign out" not in html, "the page belongs to the link, not to a session"
     assert html.count("<h1>") == 1 and "<h1>Review and sign</h1>" in html
+    # The policy now lets the browser ask for /favicon.ico: that must not be a 404 in its console.
+    assert (await client.get("/favicon.ico")).status_code == 204
 
 
 async def test_hashes_and_consent_wrap_and_the_expiry_reads_plainly(client: httpx.AsyncClient, token: str) -> None:
