@@ -125,15 +125,18 @@ class SigningPages(Controller):
             if as_json:
                 raise
             return await _form_error(request, db, settings, token, exc)
-        agreement = await execution.auto_countersign(db, renderer, seal, settings.auto_countersign_email, agreement)
+        base = public_base_url(request, settings)
+        agreement = await execution.auto_countersign(
+            db, renderer, seal, settings.auto_countersign_email, agreement, base_url=base
+        )
         if as_json:
             return Response(agreement.model_dump(mode="json"), status_code=200)
         return page(200, "Signed", message=SIGNED_MESSAGE)
 
 
 SIGNED_MESSAGE = (
-    "Thank you: your signature is recorded. The processor will countersign, "
-    "and the executed agreement will be sent to you."
+    "Thank you: your signature is recorded. Once the processor countersigns, you will be e-mailed a link to "
+    "download the executed agreement."
 )
 
 
