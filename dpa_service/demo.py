@@ -22,6 +22,11 @@ DEMO_STAFF = (
     ("legal@processor.example", "Lee Legal", Role.LEGAL),
     ("sales@processor.example", "Sam Sales", Role.SALES),
 )
+# How a person signs in to the demo's pages (printed with the keys; the README says the same).
+SIGN_IN = (
+    "open http://127.0.0.1:8000/login, type a persona's email and open the sign-in link the service writes to "
+    "var/mail/outbox.jsonl (no mail leaves the machine), or sign in there with the persona's api_key"
+)
 DEMO_TENANTS = (
     TenantCreate(
         name="Acme Retail",
@@ -115,7 +120,13 @@ async def seed_demo(db: Database) -> dict[str, Any]:
         else:
             assert owner is not None, "demo tenant without its owner"
             tenant_id, key = tenant.id, await _fresh_key(db, owner)
-        out["tenants"][data.name] = {"id": str(tenant_id), "owner_email": data.admin_email, "api_key": key}
+        out["tenants"][data.name] = {
+            "id": str(tenant_id),
+            "owner_email": data.admin_email,
+            "email": data.admin_email,
+            "api_key": key,
+        }
+    out["sign_in"] = SIGN_IN
     return out
 
 

@@ -49,6 +49,9 @@ def test_demo_seeds_staff_and_two_tenants_and_can_run_again(demo_var: tuple[Path
     assert set(first["staff"]) == {"platform_admin", "legal", "sales"}
     assert len(first["tenants"]) == 2
     assert first["templates"]["standard-dpa"] == "v1 approved"
+    personas = [*first["staff"].values(), *first["tenants"].values()]
+    assert all(p["email"] and p["api_key"].startswith("dpa_") for p in personas), "each persona can sign in"
+    assert "/login" in first["sign_in"] and "var/mail/outbox.jsonl" in first["sign_in"]
     second = dpa(var_dir, "demo")
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)
