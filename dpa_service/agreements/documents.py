@@ -76,13 +76,6 @@ def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[s
     return rows
 
 
-def _compose(parts: list[tuple[str, str, Any]]) -> bytes:
-    """Lay out several HTML documents and write them as one PDF (blocking)."""
-    documents = [layout(html, stylesheet, assets) for html, stylesheet, assets in parts]
-    first = documents[0]
-    return first.copy([page for document in documents for page in document.pages]).write_pdf()
-
-
 async def executed_pdf(
     renderer: Renderer,
     seal: Seal,
@@ -133,9 +126,9 @@ async def executed_pdf(
 def build_executed(job: RenderJob, certificate_context: dict[str, Any]) -> bytes:
     """The DPA as executed followed by its certificate of completion, as one PDF (CPU work: runs in the pool)."""
     certificate = compiled_template("certificate:" + CERTIFICATE, CERTIFICATE, _certificate_source())
-    return _compose(
-        [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
-    )
+    dpa = layout(render_html(job), job.stylesheet, job.assets)
+    appended = layout(certificate.render({**certificate_context, "dpa_pages": len(dpa.pages)}), "", None)
+    return dpa.copy([*dpa.pages, *appended.pages]).write_pdf()
 
 
 class _TextOf(HTMLParser):
