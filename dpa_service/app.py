@@ -131,6 +131,13 @@ async def health(db: DbDep) -> Response[dict[str, str]]:
     return Response(body, status_code=200 if database_ok else 503)
 
 
+@get("/favicon.ico", exclude_from_auth=True, include_in_schema=False, status_code=204)
+async def favicon() -> Response[None]:
+    """No icon, said plainly: every browser asks for one, and a 404 is an error in its console on every page (the
+    signing page's old policy, img-src 'none', had hidden the request)."""
+    return Response(None, status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
     """Now and then: close expired signing links, record deemed acceptances of sub-processor changes whose
     notice ended (signing and reads check the clock themselves, so lateness is harmless) and forget idempotency
@@ -229,7 +236,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     reactions.install()
     secret = load_app_secret(settings)
     config = AppConfig(
-        route_handlers=[health, *ROUTES, openapi_assets_router(), _static_files()],
+        route_handlers=[health, favicon, *ROUTES, openapi_assets_router(), _static_files()],
         dependencies=dependencies,
         exception_handlers={**exception_handlers, SignInRequired: sign_in_redirect},  # type: ignore[dict-item]
         middleware=_middleware(settings),

@@ -12,9 +12,10 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
 
 from dpa_service import migrate, reactions
 from dpa_service.audit import services as audit
@@ -25,6 +26,11 @@ from dpa_service.core.settings import clear_settings_cache, get_settings
 from dpa_service.logs import log_config
 
 T = TypeVar("T")
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 event`, `2 events`: what an operator reads, not `1 events`."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
@@ -93,7 +99,11 @@ def worker(every: float, concurrency: int) -> None:
 
     def report(handled: int, moved: int) -> None:
         verb = "queued" if settings.redis_url else "attempted"
-        click.echo(f"outbox: {handled} message(s) fanned out, {moved} webhook delivery(ies) {verb}", err=True)
+        click.echo(
+            f"outbox: {_count(handled, 'message')} fanned out, "
+            f"{_count(moved, 'webhook delivery', 'webhook deliveries')} {verb}",
+            err=True,
+        )
 
     async def loop() -> None:
         main_task = asyncio.current_task()
@@ -189,19 +199,50 @@ def templates_sync(author_email: str | None) -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def verify(path: Path) -> None:
-    """Check a PDF against the executed agreements and the service seal (exit 0 verified, 1 tampered, 2 unknown)."""
-    from dpa_service.agreements.verification import verify_document
-    from dpa_service.core.registry import processor
-    from dpa_service.documents.seal import Seal, SealConfig
+@click.option(
+    "--cert",
+    "cert_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The seal certificate (PEM) to check against [default: DPA_SEAL_CERT_PATH, else $DPA_VAR_DIR/keys/].",
+)
+def verify(path: Path, cert_path: Path | None) -> None:
+    """Check a PDF against the executed agreements and the service seal (exit 0 verified, 1 tampered, 2 unknown,
+    3 when the service's certificate or database is not where it was looked for).
 
-    settings = get_settings()
-    seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
+    Only reads: it never makes a key, a database or a directory. Run it where the service's DPA_VAR_DIR (or
+    DATABASE_URL and DPA_SEAL_CERT_PATH) point, or name the certificate with --cert.
+    """
+    from dataclasses import replace
+
+    from dpa_service.agreements.verification import UNSEALED, looks_sealed, verify_document
+    from dpa_service.core.registry import processor
+    from dpa_service.documents.seal import Seal, SealConfig, certificate_path
+
     content = path.read_bytes()
-    _migrate()
-    result = _with_db(lambda db: verify_document(db, seal, content, operator=True))
+    if not looks_sealed(content):  # no seal at all: not ours, whichever service this is
+        click.echo(json.dumps(UNSEALED))
+        sys.exit(2)
+    settings = get_settings()
+    config = SealConfig.from_settings(settings, organization=processor()["legal_name"])
+    config = replace(config, cert_path=cert_path, pkcs12_path=None) if cert_path else config
+    looked_for = certificate_path(config)
+    if looked_for is not None and not looked_for.is_file():
+        _cannot_verify(f"no seal certificate at {looked_for}", "name it with --cert PATH or set DPA_VAR_DIR")
+    if looked_for is not None:
+        config = replace(config, cert_path=looked_for)  # read it; never generate a key beside it
+    database = settings.database
+    sqlite_file = Path(make_url(database.url).database or "") if database.is_sqlite else None
+    if sqlite_file is not None and not sqlite_file.is_file():
+        _cannot_verify(f"no database at {sqlite_file}", "set DPA_VAR_DIR (or DATABASE_URL) to the service's")
+    result = _with_db(lambda db: verify_document(db, Seal(config), content, operator=True))
     click.echo(json.dumps(result, default=str))
     sys.exit({"verified": 0, "tampered": 1}.get(result["status"], 2))
+
+
+def _cannot_verify(problem: str, remedy: str) -> NoReturn:
+    click.echo(f"cannot verify: {problem}; {remedy}", err=True)
+    sys.exit(3)
 
 
 @main.command("expire-links")
@@ -210,7 +251,7 @@ def expire_links() -> None:
     from dpa_service.agreements.signing import expire_overdue
 
     _migrate()
-    click.echo(f"expired {_with_db(expire_overdue)} signing link(s)")
+    click.echo(f"expired {_count(_with_db(expire_overdue), 'signing link')}")
 
 
 @main.group()
@@ -271,6 +312,6 @@ def audit_verify(tenant_id: uuid.UUID | None) -> None:
     broken = [r for r in results if not r["ok"]]
     for result in results:
         status = "ok" if result["ok"] else f"BROKEN at seq {result['broken_seq']}: {result['problem']}"
-        click.echo(f"{result['chain']}: {result['events']} events, {status}")
+        click.echo(f"{result['chain']}: {_count(result['events'], 'event')}, {status}")
     if broken:
         sys.exit(1)

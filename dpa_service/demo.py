@@ -22,12 +22,17 @@ DEMO_STAFF = (
     ("legal@processor.example", "Lee Legal", Role.LEGAL),
     ("sales@processor.example", "Sam Sales", Role.SALES),
 )
+# How a person signs in to the demo's pages (printed with the keys; the README says the same).
+SIGN_IN = (
+    "open http://127.0.0.1:8000/login, type a persona's email and open the sign-in link the service writes to "
+    "var/mail/outbox.jsonl (no mail leaves the machine), or sign in there with the persona's api_key"
+)
 DEMO_TENANTS = (
     TenantCreate(
         name="Acme Retail",
         legal_name="Acme Retail GmbH",
         country="DE",
-        address="Friedrichstrasse 1, 10117 Berlin, Germany",
+        address="Friedrichstrasse 1, 10117 Berlin",
         registration_number="HRB 123456",
         contact_email="privacy@acme-retail.example",
         admin_email="owner@acme-retail.example",
@@ -37,7 +42,7 @@ DEMO_TENANTS = (
         name="Globex Travel",
         legal_name="Globex Travel B.V.",
         country="NL",
-        address="Herengracht 100, 1015 BS Amsterdam, Netherlands",
+        address="Herengracht 100, 1015 BS Amsterdam",
         registration_number="KvK 87654321",
         contact_email="dpo@globex-travel.example",
         admin_email="owner@globex-travel.example",
@@ -115,7 +120,13 @@ async def seed_demo(db: Database) -> dict[str, Any]:
         else:
             assert owner is not None, "demo tenant without its owner"
             tenant_id, key = tenant.id, await _fresh_key(db, owner)
-        out["tenants"][data.name] = {"id": str(tenant_id), "owner_email": data.admin_email, "api_key": key}
+        out["tenants"][data.name] = {
+            "id": str(tenant_id),
+            "owner_email": data.admin_email,
+            "email": data.admin_email,
+            "api_key": key,
+        }
+    out["sign_in"] = SIGN_IN
     return out
 
 

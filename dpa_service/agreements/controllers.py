@@ -194,10 +194,14 @@ class AgreementsController(Controller):
         actor: ActorDep,
         renderer: RendererDep,
         seal: SealDep,
+        request: Request[Any, Any, Any],
+        settings: SettingsDep,
     ) -> AgreementPublic:
         """`signed -> executed`: the processor's signature, the sealed PDF, `effective_date` and `document_sha256`;
-        the tenant's previous executed DPA is superseded."""
-        return await execution.countersign(db, renderer, seal, actor, principal, agreement_id)
+        the tenant's previous executed DPA is superseded; the signer and the tenant's owners are e-mailed where to
+        download it."""
+        base = public_base_url(request, settings)
+        return await execution.countersign(db, renderer, seal, actor, principal, agreement_id, base_url=base)
 
     @get("/{agreement_id:uuid}/evidence", guards=[document_readers], operation_id="getAgreementEvidence")
     async def evidence(self, agreement_id: AgreementId, principal: PrincipalDep, db: DbDep) -> Evidence:

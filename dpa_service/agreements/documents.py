@@ -1,8 +1,9 @@
 """The PDFs of an agreement: the draft render the signer sees, and the sealed executed document.
 
 The executed PDF is the DPA rendered as executed, a signature page and a certificate of completion (the
-evidence trail), in one file sealed by the service. Draft renders are deterministic (their date is the
-agreement's last change), so the PDF shown to a signer can be rebuilt byte for byte and checked by hash.
+evidence trail), in one file sealed by the service. Draft renders are deterministic (their date is the day the
+agreement's text last changed, `content_changed_at`), so the PDF shown to a signer can be rebuilt byte for byte
+and checked by hash.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def draft_context(
         agreement.variables,
         reference=str(agreement.id),
         status=status,
-        generated_on=as_utc(agreement.updated_at).date(),
+        generated_on=as_utc(agreement.content_changed_at).date(),
         custom_clauses=agreement.custom_clauses,
         subprocessors=subprocessors,
     )
@@ -73,13 +74,6 @@ def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[s
             }
         )
     return rows
-
-
-def _compose(parts: list[tuple[str, str, Any]]) -> bytes:
-    """Lay out several HTML documents and write them as one PDF (blocking)."""
-    documents = [layout(html, stylesheet, assets) for html, stylesheet, assets in parts]
-    first = documents[0]
-    return first.copy([page for document in documents for page in document.pages]).write_pdf()
 
 
 async def executed_pdf(
@@ -132,9 +126,9 @@ async def executed_pdf(
 def build_executed(job: RenderJob, certificate_context: dict[str, Any]) -> bytes:
     """The DPA as executed followed by its certificate of completion, as one PDF (CPU work: runs in the pool)."""
     certificate = compiled_template("certificate:" + CERTIFICATE, CERTIFICATE, _certificate_source())
-    return _compose(
-        [(render_html(job), job.stylesheet, job.assets), (certificate.render(certificate_context), "", None)]
-    )
+    dpa = layout(render_html(job), job.stylesheet, job.assets)
+    appended = layout(certificate.render({**certificate_context, "dpa_pages": len(dpa.pages)}), "", None)
+    return dpa.copy([*dpa.pages, *appended.pages]).write_pdf()
 
 
 async def custom_clause_diff(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,10 +52,13 @@ async def countersign(
     agreement_id: uuid.UUID,
     *,
     before_commit: Callable[[], Awaitable[None]] | None = None,
+    base_url: str = "",
 ) -> AgreementPublic:
     """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
 
-    A crash before the commit leaves the agreement signed with nothing stored; retrying completes it.
+    A crash before the commit leaves the agreement signed with nothing stored; retrying completes it. The signer
+    and the tenant's owners and admins are e-mailed where to download the executed PDF (`base_url` + the
+    agreement's page), through the outbox in the same transaction, so the notice goes out exactly when it executes.
     """
     if principal.role != Role.LEGAL:
         raise PermissionDenied("Only the processor's legal team countersigns.")
@@ -127,6 +131,7 @@ async def countersign(
             agreement,
             "countersign",
             {"document_sha256": digest, "effective_date": now.date().isoformat()},
+            email=executed_notice(agreement, subscriber_signatures[-1], base_url),
         )
         superseded = await _supersede_previous(db, session, actor, agreement)
         await reactions.publish(
@@ -146,6 +151,24 @@ async def countersign(
         if before_commit is not None:
             await before_commit()
         return public(agreement)
+
+
+def executed_notice(agreement: Agreement, signer: Signature, base_url: str) -> dict[str, Any]:
+    """The e-mail that keeps the signing page's promise: the executed agreement, where to get it, its SHA-256."""
+    controller = (agreement.variables.get("controller") or {}).get("legal_name", "your organisation")
+    page = f"{base_url}/app/agreements/{agreement.id}"
+    text = (
+        f"The Data Processing Agreement between {controller} and {registry.processor()['legal_name']} is executed: "
+        f"both parties have signed it and the processor has sealed it. It is effective from "
+        f"{agreement.effective_date}.\n\n"
+        f"Download the executed PDF and its certificate of completion (sign in with this e-mail address):\n"
+        f"{page}\n\n"
+        f"SHA-256 of the executed PDF: {agreement.document_sha256}\n"
+        f"Anyone holding a copy can check it at {base_url}/verify.\n\n"
+        f"Signed for {controller} by {signer.name} ({signer.email}).\n"
+        f"Reference: {agreement.id}"
+    )
+    return {"subject": "Your Data Processing Agreement is executed", "text": text, "email_also": [signer.email]}
 
 
 async def _supersede_previous(
@@ -173,7 +196,13 @@ async def _supersede_previous(
 
 
 async def auto_countersign(
-    db: Database, renderer: Renderer, seal: Seal, email: str | None, agreement: AgreementPublic
+    db: Database,
+    renderer: Renderer,
+    seal: Seal,
+    email: str | None,
+    agreement: AgreementPublic,
+    *,
+    base_url: str = "",
 ) -> AgreementPublic:
     """Countersign at once as the configured legal signatory (DPA_AUTO_COUNTERSIGN_EMAIL), when one is set.
 
@@ -190,7 +219,7 @@ async def auto_countersign(
     principal = Principal(signer.id, None, Role.LEGAL, signer.email, signer.name, api_key_id=uuid.UUID(int=0))
     actor = Actor(user_id=signer.id, role=signer.role.value, tenant_id=None, user_agent="dpa auto-countersign")
     try:
-        return await countersign(db, renderer, seal, actor, principal, agreement.id)
+        return await countersign(db, renderer, seal, actor, principal, agreement.id, base_url=base_url)
     except Exception:
         logger.exception(
             "automatic countersignature of agreement %s failed; legal can countersign by hand", agreement.id

@@ -61,11 +61,22 @@ def next_status(agreement: Agreement, action: str) -> str:
 
 
 async def move(
-    session: AsyncSession, actor: Actor, agreement: Agreement, action: str, data: dict[str, Any] | None = None
+    session: AsyncSession,
+    actor: Actor,
+    agreement: Agreement,
+    action: str,
+    data: dict[str, Any] | None = None,
+    *,
+    email: dict[str, Any] | None = None,
 ) -> None:
-    """Apply one transition, audit it and (when the status moves) notify webhooks, in the caller's transaction."""
+    """Apply one transition, audit it and (when the status moves) notify webhooks, in the caller's transaction.
+
+    `email` (`subject`, `text`, `email_also`) also e-mails the notice to the tenant's owners and admins and to the
+    `email_also` addresses, through the same outbox message."""
     previous, agreement.status = agreement.status, next_status(agreement, action)
-    agreement.updated_at = utcnow() if action == "edit" else agreement.updated_at
+    agreement.updated_at = utcnow()
+    if action == "edit":
+        agreement.content_changed_at = agreement.updated_at
     event = await audit.record(
         session,
         actor,
@@ -81,6 +92,7 @@ async def move(
             "action": action,
             "from": previous,
             "to": agreement.status,
-            "notify_by_email": False,
+            "notify_by_email": email is not None,
+            **(email or {}),
         }
         await enqueue_many(session, STATUS_CHANGED, [(agreement.tenant_id, f"{STATUS_CHANGED}:{event.id}", payload)])

@@ -53,7 +53,10 @@ class Agreement(SQLModel, table=True):
     subprocessor_list_version: int | None = None
     created_by: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # any change: an edit or a status
+    # When the text (variables, custom clauses) last changed: the date the draft PDF carries, so the PDF a signer
+    # saw rebuilds byte for byte at the countersignature however the status moved since.
+    content_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     executed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,53 +1,49 @@
 """The signer's pages: `/sign/{token}` (review and sign), `/sign/{token}/document` (the exact PDF).
 
-No API key: the token is the secret. Forms get HTML pages (errors included, with the right status code);
-JSON requests get JSON and problem+json. Pages are never cached, never framed, and send no referrer (the
-token is in the URL).
+No API key and no CSRF token: the token in the URL is the secret. Forms get HTML pages in the web layout (errors
+included, with the right status code), under the web shell's strict Content-Security-Policy (styles only from
+/static/app.css); JSON requests get JSON and problem+json. Pages are never cached, never framed, and send no
+referrer (the token is in the URL).
 """
 
 from __future__ import annotations
 
 import logging
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ClientException, SerializationException
 from litestar.params import FromPath
+from litestar.response import Template
 
 from dpa_service.agreements import execution, signing
 from dpa_service.agreements.links import consent_sha256, consent_text
 from dpa_service.agreements.models import AgreementPublic
-from dpa_service.core.clock import rfc3339
 from dpa_service.core.exceptions import DPAError, InvalidInput
 from dpa_service.core.registry import processor
 from dpa_service.core.settings import Settings
-from dpa_service.documents.rendering import compiled_template
 from dpa_service.http.deps import DbDep, RendererDep, SealDep, SettingsDep, public_base_url
+from dpa_service.web.security import CONTENT_SECURITY_POLICY
 
 logger = logging.getLogger("dpa_service.signing")
 
+# Stricter than the web shell's defaults, which fill in the rest (the CSP among them: web/security.py).
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
 }
-PAGE = "sign.html.j2"
+PAGE = "agreements/sign.html.j2"
 
 
-@cache
-def _page_source() -> str:
-    return (resources.files("dpa_service.agreements") / PAGE).read_text(encoding="utf-8")
-
-
-def page(status: int, heading: str, **context: Any) -> Response[str]:
-    template = compiled_template("page:" + PAGE, PAGE, _page_source())
+def page(status: int, heading: str, **context: Any) -> Template:
+    """The signing page in the web layout. Not `web.views.render`: the page belongs to whoever holds the link,
+    not to a signed-in session, so it shows no navigation and takes no flashed messages meant for the app."""
     defaults: dict[str, Any] = {
+        "viewer": None,
+        "nav": [],
+        "flashed": [],
         "message": None,
         "problem": False,
         "errors": [],
@@ -55,8 +51,12 @@ def page(status: int, heading: str, **context: Any) -> Response[str]:
         "form": False,
         "typed_name": "",
     }
-    html = template.render({**defaults, **context, "heading": heading})
-    return Response(html, status_code=status, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+    return Template(
+        template_name=PAGE,
+        context={**defaults, **context, "heading": heading},
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -77,7 +77,7 @@ class SigningPages(Controller):
     @get("/{token:str}", operation_id="signingPage", exclude_from_auth=True, media_type="text/html", security=[])
     async def view(
         self, token: FromPath[str], request: Request[Any, Any, Any], db: DbDep, settings: SettingsDep
-    ) -> Response[str]:
+    ) -> Template:
         """The signer's page (no key: the token is the secret): the agreement, the SHA-256 of the exact PDF, the
         consent text and the form; a used or expired link is 410, an unknown one 404."""
         try:
@@ -99,7 +99,11 @@ class SigningPages(Controller):
         return Response(
             content,
             media_type="application/pdf",
-            headers={**SECURITY_HEADERS, "Content-Disposition": 'inline; filename="dpa-to-sign.pdf"'},
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "Content-Disposition": 'inline; filename="dpa-to-sign.pdf"',
+            },
         )
 
     @post("/{token:str}", operation_id="signAgreement", exclude_from_auth=True, status_code=200, security=[])
@@ -121,15 +125,18 @@ class SigningPages(Controller):
             if as_json:
                 raise
             return await _form_error(request, db, settings, token, exc)
-        agreement = await execution.auto_countersign(db, renderer, seal, settings.auto_countersign_email, agreement)
+        base = public_base_url(request, settings)
+        agreement = await execution.auto_countersign(
+            db, renderer, seal, settings.auto_countersign_email, agreement, base_url=base
+        )
         if as_json:
             return Response(agreement.model_dump(mode="json"), status_code=200)
         return page(200, "Signed", message=SIGNED_MESSAGE)
 
 
 SIGNED_MESSAGE = (
-    "Thank you: your signature is recorded. The processor will countersign, "
-    "and the executed agreement will be sent to you."
+    "Thank you: your signature is recorded. Once the processor countersigns, you will be e-mailed a link to "
+    "download the executed agreement."
 )
 
 
@@ -158,7 +165,7 @@ async def _signing_form(request: Request[Any, Any, Any], as_json: bool) -> signi
 
 async def _form_error(
     request: Request[Any, Any, Any], db: Any, settings: Settings, token: str, exc: DPAError
-) -> Response[str]:
+) -> Template:
     if isinstance(exc, InvalidInput):
         try:
             signing_request, agreement = await signing.signing_view(db, token)
@@ -190,7 +197,7 @@ def _summary(
             "signer_name": signing_request.signer_name,
             "signer_title": signing_request.signer_title,
             "signer_email": signing_request.signer_email,
-            "expires_at": rfc3339(signing_request.expires_at).replace("T", " ").removesuffix("Z"),
+            "expires_at": signing_request.expires_at,
             "document_url": f"{base}/sign/{token}/document",
             "document_sha256": signing_request.document_sha256,
         },

@@ -152,6 +152,7 @@ async def create_agreement(db: Database, actor: Actor, principal: Principal, dat
         profile = await tenants.get_tenant(db, principal.scope, principal.tenant_id)
         variables = merge_patch({"controller": _controller_from_profile(profile)}, data.variables)
         templates.validate_variables(version.variables_schema, variables)
+        now = utcnow()
         agreement = Agreement(
             tenant_id=principal.tenant_id,
             template_id=version.id,
@@ -161,6 +162,9 @@ async def create_agreement(db: Database, actor: Actor, principal: Principal, dat
             variables=variables,
             custom_clauses=[clause.model_dump() for clause in data.custom_clauses],
             created_by=principal.user_id,
+            created_at=now,
+            updated_at=now,
+            content_changed_at=now,
         )
         session.add(agreement)
         await session.flush()

@@ -25,6 +25,14 @@ MAX_PDF_BYTES = 10 * 1024 * 1024
 _anonymous_checks = asyncio.Semaphore(1)
 
 
+UNSEALED = {"status": "unknown", "detail": "no seal of this service"}
+
+
+def looks_sealed(content: bytes) -> bool:
+    """Whether the PDF carries any signature at all; every executed DPA carries the service's seal."""
+    return b"/ByteRange" in content
+
+
 async def verify_document(
     db: Database, seal: Seal, content: bytes, viewer: Principal | None = None, *, operator: bool = False
 ) -> dict[str, Any]:
@@ -43,8 +51,8 @@ async def verify_document(
     # A copy held by anyone is looked up across tenants; only its agreement id is kept from non-owners.
     async with db.transaction(Scope.system(), write=False) as session:
         stored = (await session.execute(query)).one_or_none()
-    if b"/ByteRange" not in content:  # no PDF signature at all: nothing for the pool to look at
-        return {"status": "unknown", "detail": "no seal of this service"}
+    if not looks_sealed(content):  # no PDF signature at all: nothing for the pool to look at
+        return dict(UNSEALED)
     async with _anonymous_checks if viewer is None and not operator else contextlib.nullcontext():
         check = await seal.check(content, within=CHECK_TIMEOUT)
     if check.status == ValidationStatus.INVALID:

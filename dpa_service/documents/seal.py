@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -157,11 +158,26 @@ def seal_pdf(config: SealConfig, pdf: bytes, reason: str, location: str | None) 
     return signers.sign_pdf(writer, meta, signer=signer_for(config)).getvalue()
 
 
-def check_pdf(config: SealConfig, pdf: bytes) -> SealCheck:
-    """Is `pdf` sealed by this service, unmodified since? (CPU work: runs in a pool worker.)"""
+def certificate_path(config: SealConfig) -> Path | None:
+    """The PEM certificate a check compares against (None: the seal is a PKCS#12 file)."""
+    return None if config.pkcs12_path else config.cert_path or config.keys_dir / "seal.cert.pem"
+
+
+@lru_cache(maxsize=4)
+def seal_certificate(config: SealConfig) -> asn1_x509.Certificate:
+    """The seal's certificate, for checking. With a configured certificate path it is only read (a check, such as
+    `dpa verify`, never makes a key); otherwise it is the signer's, made on first use like the server's."""
+    if config.cert_path is not None:
+        return load_cert_from_pemder(str(config.cert_path))
     certificate = signer_for(config).signing_cert
     if certificate is None:  # SimpleSigner.load and load_pkcs12 always set it; only the type allows None
         raise RuntimeError("the seal certificate could not be loaded")
+    return certificate
+
+
+def check_pdf(config: SealConfig, pdf: bytes) -> SealCheck:
+    """Is `pdf` sealed by this service, unmodified since? (CPU work: runs in a pool worker.)"""
+    certificate = seal_certificate(config)
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = [s for s in reader.embedded_signatures if s.field_name == SEAL_FIELD]

@@ -11,9 +11,16 @@ from sqlalchemy import update
 
 from dpa_service.agreements.models import SignatureRequest
 from dpa_service.agreements.signing import expire_overdue
-from dpa_service.core.clock import utcnow
+from dpa_service.core.clock import travel_to, utcnow
 from dpa_service.core.db import Database, Scope
-from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_variables, sign, to_status
+from tests.helpers.agreements import (
+    approve_standard_dpa,
+    new_agreement,
+    request_own_signature,
+    request_variables,
+    sign,
+    to_status,
+)
 from tests.helpers.api import Api
 
 STATUSES = [
@@ -211,3 +218,28 @@ async def test_the_agreements_list_shows_exactly_what_each_agreement_shows(
     page = (await owner.get("/agreements", limit=2)).json()
     rest = (await owner.get("/agreements", limit=2, cursor=page["next_cursor"])).json()
     assert [i["id"] for i in page["items"] + rest["items"]] == [a["id"] for a in made] and rest["next_cursor"] is None
+
+
+async def test_updated_at_moves_with_every_change_and_the_signed_pdf_still_rebuilds(
+    parties: tuple[Api, Api, Api],
+) -> None:
+    owner, legal, _ = parties
+    created = await new_agreement(owner)
+    aid = created["id"]
+    edited = await owner.patch(f"/agreements/{aid}", {"variables": {"processing": {"retention": "6 months"}}})
+    assert edited.status_code == 200 and edited.json()["updated_at"] > created["updated_at"]
+    submitted = (await owner.post(f"/agreements/{aid}/submit")).json()
+    assert submitted["status"] == "ready_for_signature"
+    assert submitted["updated_at"] > edited.json()["updated_at"]
+    # Sent today, signed and countersigned days later: the draft's date is the text's, so the PDF the signer saw
+    # rebuilds to the same bytes and the countersignature goes through.
+    signing_url = await request_own_signature(owner, aid)
+    sent = (await owner.get(f"/agreements/{aid}")).json()
+    assert sent["updated_at"] > submitted["updated_at"]
+    with travel_to(utcnow() + timedelta(days=3)):
+        await sign(owner, signing_url)
+        signed = (await owner.get(f"/agreements/{aid}")).json()
+        assert signed["status"] == "signed" and signed["updated_at"] > sent["updated_at"]
+        executed = await legal.post(f"/agreements/{aid}/countersign")
+    assert executed.status_code == 200, executed.text
+    assert executed.json()["updated_at"] > signed["updated_at"]
