@@ -9,6 +9,7 @@ referrer (the token is in the URL).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -201,6 +202,13 @@ def _summary(
             "document_url": f"{base}/sign/{token}/document",
             "document_sha256": signing_request.document_sha256,
         },
-        "consent_text": consent_text(),
+        "consent_paragraphs": consent_paragraphs(),
         "consent_sha256": consent_sha256(),
     }
+
+
+def consent_paragraphs() -> list[str]:
+    """The consent text as the reader's screen should flow it: the file's hard line breaks joined, its paragraphs
+    and numbered points kept (the signed hash is of the file's exact text, shown beside it)."""
+    joined = re.sub(r"\n(?!\n|\d+\. )", " ", consent_text().strip())
+    return [part.strip() for part in re.split(r"\n+", joined) if part.strip()]

@@ -1,0 +1,58 @@
+"""What the browser tests share: signing in as a person does, the accessibility check, and screenshots."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.e2e.conftest import LiveServer
+
+_AXE = Axe()
+SCREENSHOTS = Path(os.environ["DPA_SCREENSHOTS_DIR"]) if os.environ.get("DPA_SCREENSHOTS_DIR") else None
+
+
+def sign_in_by_email(page: Any, server: LiveServer, email: str) -> None:
+    """Type the address on /login, open the link that arrives in the mail log, and confirm it."""
+    page.goto(f"{server.url}/login")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_role("button", name="E-mail me a sign-in link").click()
+    assert "Check your inbox" in page.content()
+    mail = next(m for m in reversed(server.mails()) if m["to"] == email and "sign-in link" in m["subject"])
+    link = re.search(r"http://\S+/login/\S+", mail["body"])
+    assert link, mail["body"]
+    page.goto(link.group(0))
+    page.get_by_role("button", name="Continue and sign in").click()
+    page.wait_for_load_state()
+
+
+def sign_in_with_key(page: Any, server: LiveServer, key: str) -> None:
+    page.goto(f"{server.url}/login")
+    page.fill("#api_key", key)
+    page.get_by_role("button", name="Sign in with the key").click()
+    page.wait_for_load_state()
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+
+
+def accessible(page: Any, seen: list[str]) -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    results = _AXE.run(page)
+    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{page.url}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in bad
+    )
+    seen.append(page.url)
+
+
+def screenshot(page: Any, name: str, tmp: Path) -> None:
+    """Into docs/screenshots when DPA_SCREENSHOTS_DIR names it (the README's images), else a scratch folder."""
+    folder = SCREENSHOTS or tmp
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
