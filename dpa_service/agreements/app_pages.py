@@ -3,7 +3,8 @@
 voiding, and the executed PDF, its certificate and the signing evidence.
 
 Every page calls the same service functions as `/api/v1/agreements`. Members read; owners and admins also send
-for signature and void (a member's POST is a 404 page). Another tenant's agreement is 404 on every page.
+for signature (a member's POST is a 404 page); any user may void before signing, as in the API. Another tenant's
+agreement is 404 on every page.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ class SubscriberAgreementPages(Controller):
         doc = await services.document(db, renderer, principal, agreement_id)
         return _pdf(doc.content, doc.sha256, f"dpa-{agreement_id}-{'executed' if doc.executed else 'draft'}.pdf")
 
-    @post("/app/agreements/{agreement_id:uuid}/void", guards=[subscriber_admin_pages], status_code=200)
+    # Any of the tenant's users may void before signing, as the API allows (agreements.services.void).
+    @post("/app/agreements/{agreement_id:uuid}/void", guards=[subscriber_pages], status_code=200)
     async def void(
         self, request: Request[Any, Any, Any], agreement_id: AgreementId, principal: PrincipalDep, db: DbDep,
         actor: ActorDep,

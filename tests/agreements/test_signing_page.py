@@ -44,7 +44,10 @@ async def test_hashes_and_consent_wrap_and_the_expiry_reads_plainly(client: http
     html = (await client.get(f"/sign/{token}")).text
     hashes = re.findall(r'<span class="hash">([0-9a-f]{64})</span>', html)
     assert len(hashes) == 2, "the PDF's and the consent text's fingerprints"
-    assert '<div class="box consent">' in html
+    consent = re.search(r'<div class="box consent" tabindex="0" role="region"[^>]*>(.*?)</div>', html, re.S)
+    assert consent, "the consent text sits in a box a keyboard can scroll"
+    paragraphs = re.findall(r"<p>(.*?)</p>", consent.group(1), re.S)
+    assert len(paragraphs) >= 5 and not any("\n" in p for p in paragraphs), "it flows as paragraphs, not source lines"
     expiry = re.search(r"<dt>Link valid until</dt><dd>([^<]*)</dd>", html)
     assert expiry and re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", expiry.group(1)), expiry
     css = (resources.files("dpa_service.web") / "static" / "app.css").read_text()
