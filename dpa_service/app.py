@@ -177,9 +177,10 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     await state.seal.load()
 
 
-def _lifespan(settings: Settings) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
+def _lifespan() -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings  # create_app put it there; the one source for what runs
         await _open_state(app, settings)
         await _first_start(app.state.db)
         # Everything loaded so far lives as long as the process: keep the collector from walking it on every
@@ -244,7 +245,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         csrf_config=csrf_config(settings, secret),
         template_config=template_config(PAGE_TEMPLATE_PACKAGES),
         stores={**rate_limit_stores(settings.redis_url), **session_stores(settings)},
-        lifespan=[_lifespan(settings)],
+        lifespan=[_lifespan()],
         state=State({"settings": settings, "secret": secret}),
         debug=False,
         # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.

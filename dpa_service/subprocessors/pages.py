@@ -32,7 +32,7 @@ from dpa_service.subprocessors.models import (
 )
 from dpa_service.tenants import services as tenants
 from dpa_service.web.auth import legal_pages, subscriber_admin_pages, subscriber_pages
-from dpa_service.web.form_models import parse_form
+from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, lines, redirect, render
 
 ADD_ROWS = 3
@@ -117,7 +117,7 @@ class SubprocessorPages(Controller):
         """Object to a pending change, with a reason (legal resolves it)."""
         form = await form_data(request)
         try:
-            data = parse_form(ObjectionCreate, {"reason": form.get("reason", "")})
+            data = validated(ObjectionCreate, {"reason": form.get("reason", "")})
             await answers.object_to(db, actor_of(request), request.user, change_id, data)
         except InvalidInput as exc:
             return await _overview(request, db, status=422, answer_change=change_id, errors=field_errors(exc),
@@ -243,7 +243,7 @@ class SubprocessorStaffPages(Controller):
         """Publish the change: the next list version, pending for the notice period; tenants are told."""
         body, shown = change_body(await form_data(request))
         try:
-            change = await publishing.publish_change(db, actor_of(request), parse_form(ChangeCreate, body))
+            change = await publishing.publish_change(db, actor_of(request), validated(ChangeCreate, body))
         except InvalidInput as exc:
             return await _change_form(request, db, status=422, errors=_publish_errors(exc), form=shown)
         except Conflict as exc:
@@ -268,7 +268,7 @@ class SubprocessorStaffPages(Controller):
         """Resolve an objection; the tenant is told in the words recorded."""
         form = await form_data(request)
         try:
-            data = parse_form(ObjectionResolve, {"resolution": form.get("resolution", ""),
+            data = validated(ObjectionResolve, {"resolution": form.get("resolution", ""),
                                                  "outcome": form.get("outcome") or "upheld"})  # fmt: skip
             await answers.resolve_objection(db, actor_of(request), request.user, objection_id, data)
         except InvalidInput as exc:

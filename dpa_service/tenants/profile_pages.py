@@ -15,7 +15,7 @@ from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
 from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantPublic, TenantUpdate
 from dpa_service.web.auth import subscriber_admin_pages, subscriber_pages
-from dpa_service.web.form_models import parse_form
+from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, redirect, render
 
 # (heading, [(field, label, kind)]): kind is the input type, or "textarea".
@@ -80,7 +80,7 @@ class ProfilePages(Controller):
         """Save the profile (the same change as `PATCH /api/v1/tenant`); errors come back beside their fields."""
         form = await form_data(request)
         try:
-            await services.update_profile(db, actor, principal, parse_form(TenantUpdate, _patch(form)))
+            await services.update_profile(db, actor, principal, validated(TenantUpdate, _patch(form)))
         except InvalidInput as exc:
             return render(request, EDIT, status=422, heading="Edit organisation profile", form=form,
                           sections=SECTIONS, required=REQUIRED, errors=field_errors(exc))  # fmt: skip

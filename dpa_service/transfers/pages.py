@@ -33,7 +33,7 @@ from dpa_service.transfers.models import (
     TransferUpdate,
 )
 from dpa_service.web.auth import legal_pages, subscriber_admin_pages, subscriber_pages
-from dpa_service.web.form_models import parse_form
+from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, lines, redirect, render
 
 _PAGE_SIZE = 50
@@ -123,7 +123,7 @@ class TransferPages(Controller):
         """Record an international transfer and the mechanism it relies on."""
         form = await form_data(request)
         try:
-            data = parse_form(TransferCreate, transfer_body(form))
+            data = validated(TransferCreate, transfer_body(form))
             created = await services.create_transfer(db, actor_of(request), request.user, data)
         except InvalidInput as exc:
             return await _form(request, "transfer_form.html.j2", status=422, heading="Record a transfer",
@@ -145,7 +145,7 @@ class TransferPages(Controller):
         transfer = await services.get_transfer(db, request.user, transfer_id)
         form = {key: value for key, value in (await form_data(request)).items() if key in TransferUpdate.model_fields}
         try:
-            patch = parse_form(TransferUpdate, transfer_body(form, patch=True))
+            patch = validated(TransferUpdate, transfer_body(form, patch=True))
             await services.update_transfer(db, actor_of(request), request.user, transfer_id, patch)
         except InvalidInput as exc:
             heading = f"Change the transfer to {transfer.importer}"
@@ -164,7 +164,7 @@ class TransferPages(Controller):
         refused, beside the field)."""
         form = await form_data(request)
         try:
-            data = parse_form(TransferNoticeCreate, form)
+            data = validated(TransferNoticeCreate, form)
             await notices.create_notice(db, actor_of(request), request.user, data)
         except InvalidInput as exc:
             return await _notices(request, db, None, status=422, errors=field_errors(exc), form=form)
@@ -233,7 +233,7 @@ class MechanismPages(Controller):
             if form.get("confirm") != "true":
                 raise InvalidInput.field("confirm", "confirm that every tenant relying on it is to be notified")
             recorded = await invalidations.record_invalidation(
-                db, actor_of(request), code, parse_form(InvalidationCreate, fields)
+                db, actor_of(request), code, validated(InvalidationCreate, fields)
             )
         except InvalidInput as exc:
             return await _mechanism_page(request, db, code, None, status=422, errors=field_errors(exc), form=form)

@@ -24,7 +24,7 @@ from dpa_service.http.pagination import DEFAULT_LIMIT
 from dpa_service.users import services
 from dpa_service.users.models import ApiKeyCreate, UserCreate
 from dpa_service.web.auth import staff_pages, subscriber_admin_pages, subscriber_pages
-from dpa_service.web.form_models import parse_form
+from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, redirect, render
 
 USERS = "users/users.html.j2"
@@ -80,7 +80,7 @@ async def _create_key(request: Request[Any, Any, Any], db: Database, actor: Acto
     """A new key for the viewer from the `key_name` field (the API's `name`), shown once."""
     form = await form_data(request)
     try:
-        data = parse_form(ApiKeyCreate, {"name": str(form.get("key_name") or "").strip() or None})
+        data = validated(ApiKeyCreate, {"name": str(form.get("key_name") or "").strip() or None})
     except InvalidInput as exc:
         errors = {"key_name" if field == "name" else field: message for field, message in field_errors(exc).items()}
         template = USERS if base == "/app/users" else STAFF_KEYS
@@ -112,7 +112,7 @@ class AccountPages(Controller):
         """Add a user to the tenant (only an owner makes an owner); its first API key is shown this once."""
         form = await form_data(request)
         try:
-            data = parse_form(UserCreate, {k: str(form.get(k) or "").strip() for k in ("email", "name", "role")})
+            data = validated(UserCreate, {k: str(form.get(k) or "").strip() for k in ("email", "name", "role")})
             new = await services.create_tenant_user(db, actor, principal, data)
         except (InvalidInput, PermissionDenied, Conflict) as exc:
             status, errors = _user_refused(exc)
