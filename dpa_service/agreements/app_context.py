@@ -33,6 +33,7 @@ from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
 from dpa_service.transfers import services as transfers
+from dpa_service.web.views import one
 
 TEMPLATE_KEY = "standard-dpa"
 EDITABLE = frozenset(TRANSITIONS["edit"])
@@ -167,7 +168,7 @@ async def agreement_page(db: Database, principal: Principal, agreement_id: uuid.
 
 
 def signature_request(posted: dict[str, Any]) -> SignatureRequestCreate:
-    signer = {key: str(posted.get(f"signer.{key}") or "").strip() for key in ("name", "email", "title")}
+    signer = {key: one(posted, f"signer.{key}").strip() for key in ("name", "email", "title")}
     try:
         return SignatureRequestCreate.model_validate({"provider": "builtin", "signer": signer})
     except ValidationError as exc:

@@ -22,7 +22,7 @@ from dpa_service.agreements.models import AgreementStatus
 from dpa_service.core.exceptions import Conflict, InvalidInput
 from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, RendererDep, SettingsDep
 from dpa_service.web.auth import subscriber_admin_pages, subscriber_pages
-from dpa_service.web.views import field_errors, form_data, redirect, render
+from dpa_service.web.views import field_errors, form_data, one, redirect, render
 
 AgreementId = FromPath[uuid.UUID]
 PAGE_SIZE = 25
@@ -157,7 +157,7 @@ class SubscriberAgreementPages(Controller):
     ) -> Redirect:  # fmt: skip
         """Void before signing (owner/admin), with an optional reason."""
         posted = await form_data(request)
-        await services.void(db, actor, principal, agreement_id, str(posted.get("reason") or "").strip()[:1000])
+        await services.void(db, actor, principal, agreement_id, one(posted, "reason").strip()[:1000])
         return redirect(request, _url(agreement_id), "The agreement is voided: it can no longer be signed.")
 
     @post("/app/agreements/{agreement_id:uuid}/signature-requests", guards=[subscriber_admin_pages], status_code=200)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from dpa_service.agreements.models import CustomClause
 from dpa_service.core import registry
 from dpa_service.core.exceptions import FieldError, InvalidInput
-from dpa_service.web.views import lines, unflatten
+from dpa_service.web.views import lines, one, unflatten
 
 ROOT = "variables"
 MECHANISMS = "variables.transfers.mechanisms"
@@ -167,7 +167,7 @@ def prefill(profile: Any, name: str, email: str) -> dict[str, Any]:
 def _posted_rows(form: dict[str, Any]) -> list[dict[str, str]]:
     rows, index = [], 0
     while f"custom_clauses.{index}.title" in form or f"custom_clauses.{index}.text" in form:
-        rows.append({key: str(form.get(f"custom_clauses.{index}.{key}") or "") for key in ("title", "text")})
+        rows.append({key: one(form, f"custom_clauses.{index}.{key}") for key in ("title", "text")})
         index += 1
     return rows
 

@@ -22,7 +22,7 @@ from dpa_service.notifications import services
 from dpa_service.notifications.models import EVENT_NAMES, WebhookEndpointCreate
 from dpa_service.web.auth import subscriber_admin_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, redirect, render
+from dpa_service.web.views import field_errors, form_data, one, redirect, render
 
 ENDPOINTS = "notifications/webhooks.html.j2"
 EndpointId = FromPath[uuid.UUID]
@@ -63,7 +63,7 @@ class WebhookPages(Controller):
         form = await form_data(request)
         form["events"] = _events(form.get("events"))
         try:
-            data = validated(WebhookEndpointCreate, {"url": str(form.get("url") or ""), "events": form["events"]})
+            data = validated(WebhookEndpointCreate, {"url": one(form, "url"), "events": form["events"]})
             await services.check_endpoint(data, allow_private=settings.webhook_allow_private)
             created = await services.create_endpoint(db, actor, principal, data, app_secret)
         except InvalidInput as exc:

@@ -24,6 +24,7 @@ from dpa_service.core.identity import Principal, Role
 from dpa_service.http.auth import actor_of
 from dpa_service.http.deps import DbDep
 from dpa_service.subprocessors import answers, authorization, publishing, services
+from dpa_service.subprocessors.controllers import VersionNumber
 from dpa_service.subprocessors.models import (
     ChangeCreate,
     ObjectionCreate,
@@ -104,7 +105,7 @@ class SubprocessorPages(Controller):
         return await _overview(request, db)
 
     @get("/versions/{number:int}", guards=[subscriber_pages])
-    async def version(self, request: Request[Any, Any, Any], number: FromPath[int], db: DbDep) -> Template:
+    async def version(self, request: Request[Any, Any, Any], number: VersionNumber, db: DbDep) -> Template:
         """A past or pending version of the list, whole."""
         found = await services.list_version(db, request.user, number)
         return render(request, "subprocessors/version.html.j2", heading=f"Sub-processor list version {number}",

@@ -20,7 +20,7 @@ from dpa_service.template_versions.models import TemplateCreate, TemplatePublic,
 from dpa_service.users import services as users
 from dpa_service.web.auth import legal_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, redirect, render
+from dpa_service.web.views import field_errors, form_data, one, redirect, render
 
 NEW = "template_versions/new.html.j2"
 PAGE_SIZE = 50
@@ -30,8 +30,8 @@ ACTIONS = {"submit": "submitted for review", "approve": "approved", "retire": "r
 
 def template_create(form: dict[str, Any]) -> TemplateCreate:
     """The form as the API's body: the variables schema is JSON typed into a textarea (empty: none)."""
-    body: dict[str, Any] = {key: str(form.get(key) or "") for key in ("key", "title", "source")}
-    schema_text = str(form.get("variables_schema") or "").strip()
+    body: dict[str, Any] = {key: one(form, key) for key in ("key", "title", "source")}
+    schema_text = one(form, "variables_schema").strip()
     if schema_text:
         try:
             body["variables_schema"] = json.loads(schema_text)

@@ -16,7 +16,7 @@ from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantPublic, TenantUpdate
 from dpa_service.web.auth import subscriber_admin_pages, subscriber_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, redirect, render
+from dpa_service.web.views import field_errors, form_data, one, redirect, render
 
 # (heading, [(field, label, kind)]): kind is the input type, or "textarea".
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
@@ -48,7 +48,7 @@ EDIT = "tenants/profile_edit.html.j2"
 
 def _patch(form: dict[str, Any]) -> dict[str, Any]:
     """Every profile field from the form; an empty box is null (cleared, or refused when required)."""
-    return {field: (str(form.get(field) or "").strip() or None) for field in TenantUpdate.model_fields}
+    return {field: (one(form, field).strip() or None) for field in TenantUpdate.model_fields}
 
 
 def _values(tenant: TenantPublic) -> dict[str, Any]:

@@ -91,6 +91,17 @@ async def _notices(
                        can_edit=principal.role in (Role.OWNER, Role.ADMIN), **extra)  # fmt: skip
 
 
+async def _whole_assessment(db: Database, principal: Principal, day: date) -> list[Any]:
+    """Every transfer active on `day`, assessed: all pages of it, so no invalid transfer hides past the first."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        found = await services.assessment(db, principal, day, tenant_id=None, cursor=cursor, limit=200)
+        items += found.items
+        if not (cursor := found.next_cursor):
+            return items
+
+
 class TransferPages(Controller):
     """A Subscriber's transfer register and notices."""
 
@@ -105,9 +116,9 @@ class TransferPages(Controller):
         day, errors = _as_of(as_of)
         register = await services.list_transfers(db, request.user, tenant_id=None, mechanism=None,
                                                  cursor=cursor or None, limit=_PAGE_SIZE)  # fmt: skip
-        assessed = await services.assessment(db, request.user, day, tenant_id=None, cursor=None, limit=200)
+        assessed = await _whole_assessment(db, request.user, day)
         return await _form(request, "register.html.j2", status=422 if errors else 200, heading="Transfers",
-                           transfers=register.items, assessed=sorted(assessed.items, key=lambda item: item.valid),
+                           transfers=register.items, assessed=sorted(assessed, key=lambda item: item.valid),
                            as_of=as_of if errors else day.isoformat(), errors=errors,
                            can_edit=request.user.role in (Role.OWNER, Role.ADMIN),
                            next_url=_next_url("/app/transfers", register.next_cursor))  # fmt: skip

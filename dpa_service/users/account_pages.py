@@ -25,7 +25,7 @@ from dpa_service.users import services
 from dpa_service.users.models import ApiKeyCreate, UserCreate
 from dpa_service.web.auth import staff_pages, subscriber_admin_pages, subscriber_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, redirect, render
+from dpa_service.web.views import field_errors, form_data, one, redirect, render
 
 USERS = "users/users.html.j2"
 STAFF_KEYS = "users/staff_keys.html.j2"
@@ -50,12 +50,16 @@ async def _keys(db: Database, principal: Principal, back: str, cursor: str | Non
 async def _users(
     db: Database, principal: Principal, cursor: str | None = None, keys_cursor: str | None = None
 ) -> dict[str, Any]:
-    users = await services.list_tenant_users(db, principal, cursor=cursor or None, limit=DEFAULT_LIMIT)
+    # Who the tenant's users are is for its owners and admins (who add them); a member manages its own keys.
+    manager = principal.role in (Role.OWNER, Role.ADMIN)
+    users = (
+        await services.list_tenant_users(db, principal, cursor=cursor or None, limit=DEFAULT_LIMIT) if manager else None
+    )
     return {
-        "heading": "Users and API keys",
-        "users": users.items,
-        "users_next": _next("/app/users", "cursor", users.next_cursor),
-        "can_add": principal.role in (Role.OWNER, Role.ADMIN),
+        "heading": "Users and API keys" if manager else "Your API keys",
+        "users": users.items if users else [],
+        "users_next": _next("/app/users", "cursor", users.next_cursor) if users else None,
+        "can_add": manager,
         "roles": ROLES,
         **await _keys(db, principal, "/app/users", keys_cursor),
     }
@@ -80,7 +84,7 @@ async def _create_key(request: Request[Any, Any, Any], db: Database, actor: Acto
     """A new key for the viewer from the `key_name` field (the API's `name`), shown once."""
     form = await form_data(request)
     try:
-        data = validated(ApiKeyCreate, {"name": str(form.get("key_name") or "").strip() or None})
+        data = validated(ApiKeyCreate, {"name": one(form, "key_name").strip() or None})
     except InvalidInput as exc:
         errors = {"key_name" if field == "name" else field: message for field, message in field_errors(exc).items()}
         template = USERS if base == "/app/users" else STAFF_KEYS
@@ -112,7 +116,7 @@ class AccountPages(Controller):
         """Add a user to the tenant (only an owner makes an owner); its first API key is shown this once."""
         form = await form_data(request)
         try:
-            data = validated(UserCreate, {k: str(form.get(k) or "").strip() for k in ("email", "name", "role")})
+            data = validated(UserCreate, {k: one(form, k).strip() for k in ("email", "name", "role")})
             new = await services.create_tenant_user(db, actor, principal, data)
         except (InvalidInput, PermissionDenied, Conflict) as exc:
             status, errors = _user_refused(exc)

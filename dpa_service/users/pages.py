@@ -21,7 +21,7 @@ from dpa_service.http.deps import DbDep, MailerDep, SettingsDep, public_base_url
 from dpa_service.users import signin
 from dpa_service.web.auth import home_of, viewer
 from dpa_service.web.sessions import start_session
-from dpa_service.web.views import field_errors, form_data, render
+from dpa_service.web.views import field_errors, form_data, one, render
 
 LOGIN = "web/login.html.j2"
 
@@ -73,11 +73,11 @@ class SignInPages(Controller):
         next_path = _safe_next(form.get("next"))
         try:
             login_url = f"{public_base_url(request, settings)}/login"
-            mails = await signin.request_links(db, actor_of_visitor(request), str(form.get("email") or ""), login_url)
+            mails = await signin.request_links(db, actor_of_visitor(request), one(form, "email"), login_url, next_path)
         except InvalidInput as exc:
             return render(request, LOGIN, status=422, heading="Sign in", next=next_path, ended=False, sent=None,
                           errors=field_errors(exc), form=form)  # fmt: skip
-        page = render(request, LOGIN, heading="Sign in", next=next_path, ended=False, sent=str(form["email"]).strip())
+        page = render(request, LOGIN, heading="Sign in", next=next_path, ended=False, sent=one(form, "email").strip())
         page.background = BackgroundTask(_send_all, mailer, mails)
         return page
 
@@ -87,17 +87,19 @@ class SignInPages(Controller):
         form = await form_data(request)
         next_path = _safe_next(form.get("next"))
         try:
-            identity = await signin.sign_in_with_key(db, actor_of_visitor(request), str(form.get("api_key") or ""))
+            identity = await signin.sign_in_with_key(db, actor_of_visitor(request), one(form, "api_key"))
         except InvalidInput as exc:
             return render(request, LOGIN, status=422, heading="Sign in", next=next_path, ended=False, sent=None,
                           errors=field_errors(exc), form={})  # fmt: skip
         return _open(request, identity, next_path)
 
     @get("/login/{token:str}", exclude_from_auth=True)
-    async def link_page(self, request: Request[Any, Any, Any], token: FromPath[str], db: DbDep) -> Template:
+    async def link_page(
+        self, request: Request[Any, Any, Any], token: FromPath[str], db: DbDep, next: FromQuery[str] = ""
+    ) -> Template:
         """The e-mailed link: a button that signs in (a used or expired link is 410, an unknown one 404)."""
         await signin.check_link(db, token)
-        return render(request, "web/login_link.html.j2", heading="Sign in", token=token, next="")
+        return render(request, "web/login_link.html.j2", heading="Sign in", token=token, next=_safe_next(next))
 
     @post("/login/{token:str}", exclude_from_auth=True, status_code=200)
     async def link_sign_in(self, request: Request[Any, Any, Any], token: FromPath[str], db: DbDep) -> Response[Any]:

@@ -13,14 +13,15 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.exceptions import Gone, InvalidInput, NotFound
+from dpa_service.core.exceptions import AuthenticationError, Gone, InvalidInput, NotFound
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.core.mailer import Mail
 from dpa_service.users.keys import authenticate
@@ -51,7 +52,7 @@ def _normalized_email(email: str) -> str:
     return address
 
 
-async def request_links(db: Database, actor: Actor, email: str, login_url: str) -> list[Mail]:
+async def request_links(db: Database, actor: Actor, email: str, login_url: str, next_path: str = "") -> list[Mail]:
     """Make a link for every account using `email` and return the mails to send (after the commit). Refuses a
     malformed address (422 on `email`); an unknown address or one over its allowance gets no mail, silently."""
     address = _normalized_email(email)
@@ -80,7 +81,8 @@ async def request_links(db: Database, actor: Actor, email: str, login_url: str) 
             await audit.record(
                 session, actor, "sign_in.link_sent", "user", user.id, tenant_id=user.tenant_id, data={"email": address}
             )
-            mails.append(_link_mail(user, f"{login_url}/{token}"))
+            back = f"?next={quote(next_path, safe='/')}" if next_path else ""
+            mails.append(_link_mail(user, f"{login_url}/{token}{back}"))
     return mails
 
 
@@ -108,7 +110,13 @@ async def _open_link(db: Database, token: str, *, consume: bool) -> SignInLink:
         if link.expires_at <= utcnow():
             raise Gone(f"This sign-in link expired ({LINK_MINUTES} minutes after it was sent). Ask for a new one.")
         if consume:
-            link.used_at = utcnow()
+            # Signing in uses up every link the user still had open, not only this one.
+            await session.execute(
+                update(SignInLink)
+                .where(col(SignInLink.user_id) == link.user_id, col(SignInLink.used_at).is_(None))
+                .values(used_at=utcnow())
+            )
+            await session.refresh(link)
         return link
 
 
@@ -133,7 +141,7 @@ async def sign_in_with_key(db: Database, actor: Actor, key: str) -> SessionIdent
     """Sign in with an API key (staff and automation); the session ends when the key is revoked."""
     try:
         principal = await authenticate(db, key.strip())
-    except Exception as exc:
+    except AuthenticationError as exc:
         raise InvalidInput.field("api_key", "is not a valid API key (or it was revoked)") from exc
     async with db.transaction(Scope.system()) as session:
         await audit.record(

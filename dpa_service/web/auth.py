@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -87,8 +87,7 @@ def page_roles(*roles: Role) -> Guard:
         principal = viewer(connection)
         if principal is None:
             ended = bool(connection.scope.get("state", {}).get(_SESSION_ENDED))
-            path = connection.scope["path"]
-            raise SignInRequired(path if connection.scope.get("method") == "GET" else "/", ended=ended)
+            raise SignInRequired(_return_path(connection), ended=ended)
         if principal.role not in allowed:
             raise NotFound("There is no such page.")
 
@@ -101,6 +100,17 @@ subscriber_admin_pages = page_roles(Role.OWNER, Role.ADMIN)
 staff_pages = page_roles(*STAFF_ROLES)
 legal_pages = page_roles(Role.LEGAL)
 sales_pages = page_roles(Role.SALES, Role.LEGAL)
+
+
+def _return_path(connection: ASGIConnection) -> str:
+    """Where to come back after signing in: the page asked for, or for a form posted after the session ended, the
+    page the form was on (its input is still in the browser's history: Back, then submit again)."""
+    if connection.scope.get("method") == "GET":
+        return str(connection.scope["path"])
+    referer = urlsplit(connection.headers.get("referer", ""))
+    if referer.netloc == connection.headers.get("host", "") and referer.path.startswith(("/app", "/staff")):
+        return referer.path
+    return "/"
 
 
 def home_of(principal: Principal) -> str:

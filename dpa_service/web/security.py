@@ -28,6 +28,7 @@ HTML_HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "cache-control": "no-store",
 }
+PDF_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 CSRF_FIELD = "_csrf_token"
 # Forms are the web face's; API calls authenticate with a header (no ambient credential to forge), and signing
 # links and webhooks carry their own secret.
@@ -47,6 +48,11 @@ def security_headers_middleware(production: bool) -> Callable[[ASGIApp], ASGIApp
                 if message["type"] == "http.response.start":
                     headers = list(message.get("headers", []))
                     content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                    if content_type.startswith(b"application/pdf"):
+                        # A DPA is tenant data like the pages: never kept in a shared computer's disk cache.
+                        present = {k.lower().decode("latin-1") for k, _ in headers}
+                        headers += [(k.encode(), v.encode()) for k, v in PDF_HEADERS.items() if k not in present]
+                        message["headers"] = headers
                     if content_type.startswith(b"text/html"):
                         present = {k.lower().decode("latin-1") for k, _ in headers}
                         # A page that set a stricter header of its own (the signing page's no-referrer) keeps it.

@@ -60,6 +60,15 @@ async def form_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return data
 
 
+def one(form: dict[str, Any], key: str) -> str:
+    """A field that takes one value ("" when absent). Sent twice, it is refused rather than stored as a list's
+    text."""
+    value = form.get(key)
+    if isinstance(value, list):
+        raise InvalidInput.field(key, "was sent more than once")
+    return "" if value is None else str(value)
+
+
 def field_errors(exc: InvalidInput) -> dict[str, str]:
     """A service's errors by field path (the first message per field)."""
     found: dict[str, str] = {}

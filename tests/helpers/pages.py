@@ -12,7 +12,7 @@ from dpa_service.core.mailer import read_log
 from dpa_service.core.settings import Settings
 
 _CSRF = re.compile(r'name="_csrf_token" value="([^"]*)"')
-_LINK = re.compile(r"(/login/[A-Za-z0-9_-]+)")
+_LINK = re.compile(r"(/login/[A-Za-z0-9_-]+(?:\?next=\S+)?)")
 
 
 class Browser:

@@ -213,3 +213,60 @@ async def test_staff_on_a_subscriber_page_gets_404(client: httpx.AsyncClient, ad
     browser = Browser(client)
     await browser.sign_in_with_key(admin.key)
     assert (await browser.http.get("/app/")).status_code == 404
+
+
+async def test_an_emailed_link_brings_the_user_back_to_the_page_they_asked_for(
+    client: httpx.AsyncClient, owner: Api, settings: Settings
+) -> None:
+    email = await _email_of(owner)
+    browser = Browser(client)
+    await browser.get("/login", next="/app/agreements")
+    await browser.post("/login", {"email": email, "next": "/app/agreements"})
+    link = latest_sign_in_link(settings, email)
+    assert "?next=/app/agreements" in link
+    confirm = await browser.get(link)
+    assert 'name="next" value="/app/agreements"' in confirm.text
+    signed_in = await browser.post(link.split("?")[0], {"next": "/app/agreements"})
+    assert signed_in.headers["location"] == "/app/agreements"
+
+
+async def test_signing_in_uses_up_the_other_links_the_user_still_had(
+    client: httpx.AsyncClient, owner: Api, settings: Settings
+) -> None:
+    email = await _email_of(owner)
+    browser = Browser(client)
+    await browser.post("/login", {"email": email})
+    older = latest_sign_in_link(settings, email)
+    await browser.post("/login", {"email": email})
+    newer = latest_sign_in_link(settings, email)
+    assert older != newer
+    await browser.get(newer)
+    assert (await browser.post(newer)).status_code == 303
+    assert (await Browser(client).get(older)).status_code == 410
+
+
+async def test_a_field_sent_twice_is_refused_not_stored_as_a_list(client: httpx.AsyncClient, owner: Api) -> None:
+    browser = Browser(client)
+    await browser.sign_in_with_key(owner.key)
+    await browser.get("/app/profile/edit")
+    before = (await owner.get("/tenant")).json()
+    answer = await browser.http.post(
+        "/app/profile/edit",
+        content=f"name=A&name=B&legal_name=X&country=DE&_csrf_token={browser.csrf_token}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 422 and "was sent more than once" in answer.text
+    assert (await owner.get("/tenant")).json() == before
+
+
+async def test_a_posted_form_after_the_session_ended_returns_to_its_page_after_sign_in(
+    client: httpx.AsyncClient, owner: Api
+) -> None:
+    browser = Browser(client)
+    await browser.get("/login")
+    answer = await browser.http.post(
+        "/app/profile/edit",
+        data={"name": "x", "_csrf_token": browser.csrf_token},
+        headers={"Referer": "http://testserver.local/app/profile/edit"},
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/login?next=/app/profile/edit"

@@ -7,8 +7,10 @@ import secrets
 import httpx
 
 from dpa_service.app import create_app
+from dpa_service.core.db import Database
 from dpa_service.core.settings import Settings
 from tests.conftest import running
+from tests.helpers.agreements import approve_standard_dpa, new_agreement
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
@@ -49,3 +51,18 @@ async def test_without_redis_sessions_are_files_under_var_and_anonymous_visits_s
     assert len(list(sessions.iterdir())) == 1
     await browser.post("/logout")
     assert not any(sessions.iterdir()), "signing out deletes the session's data"
+
+
+async def test_pdfs_are_never_cached_and_a_huge_version_number_is_not_a_server_error(
+    client: httpx.AsyncClient, admin: Api, db: Database
+) -> None:
+    await approve_standard_dpa(db)
+    owner = await admin.new_tenant()
+    browser = Browser(client)
+    await browser.sign_in_with_key(owner.key)
+    agreement = await new_agreement(owner)
+    preview = await browser.http.get(f"/app/agreements/{agreement['id']}/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"].startswith("application/pdf")
+    assert preview.headers["cache-control"] == "no-store" and preview.headers["x-content-type-options"] == "nosniff"
+    huge = await browser.http.get("/app/subprocessors/versions/99999999999999999999999")
+    assert huge.status_code in (404, 422) and huge.headers["content-type"].startswith("text/html")
