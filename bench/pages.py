@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import demo_environment, free_port, start, wait_until_up
 
-# The JSON reads behind the dashboard (dpa_service/agreements/app_pages.py `dashboard`): the tenant's agreements
-# and the sub-processor position (authorized version and pending changes).
-DASHBOARD_CALLS = ["/api/v1/agreements?limit=50", "/api/v1/tenant/subprocessors", "/api/v1/me"]
+# The JSON reads behind the dashboard (dpa_service/agreements/app_context.py `overview`): every agreement of the
+# tenant (pages of 200) and its sub-processor position (authorized version and pending changes).
+DASHBOARD_CALLS = ["/api/v1/agreements?limit=200", "/api/v1/tenant/subprocessors"]
 
 
 def sign_in(base: str, key: str) -> httpx.Cookies:

@@ -18,6 +18,8 @@ from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 from tests.helpers.subprocessors import publish
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 
 @pytest.fixture
 async def owner(admin: Api, db: Database) -> Api:

@@ -14,6 +14,8 @@ from tests.helpers.agreements import approve_standard_dpa, to_status
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 
 @pytest.fixture
 async def owner(admin: Api, db: Database) -> Api:

@@ -11,6 +11,8 @@ from tests.helpers.agreements import approve_standard_dpa, to_status
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 
 @pytest.fixture
 async def executed(admin: Api, db: Database) -> tuple[Api, dict, bytes]:

@@ -52,7 +52,9 @@ def accessible(page: Any, seen: list[str]) -> None:
 
 
 def screenshot(page: Any, name: str, tmp: Path) -> None:
-    """Into docs/screenshots when DPA_SCREENSHOTS_DIR names it (the README's images), else a scratch folder."""
-    folder = SCREENSHOTS or tmp
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    """The README's images, when DPA_SCREENSHOTS_DIR names where (docs/screenshots); a normal run takes none
+    (full-page captures cost CI seconds and nobody looks at them)."""
+    if SCREENSHOTS is None:
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -19,6 +19,8 @@ from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 from tests.helpers.receiver import Receiver, drain
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 _SECRET = re.compile(r'id="webhook-secret" type="text" readonly value="([^"]+)"')
 PUBLIC_URL = "https://93.184.215.14/hooks"  # a public address literal: checked without DNS, never called here
 

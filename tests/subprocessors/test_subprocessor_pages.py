@@ -12,6 +12,8 @@ from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 from tests.helpers.subprocessors import publish, vendor
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 
 @pytest.fixture
 async def legal(admin: Api) -> Api:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from dpa_service.core.db import Database
 from dpa_service.template_versions.bundle import shipped_bundles
 from tests.helpers.agreements import approve_standard_dpa
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
+
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
 
 OLD_LINE = "Signed by the authorised representatives of the parties on the dates stated below."
 NEW_LINE = "Signed by the authorised representatives of the parties on the dates shown below."

@@ -9,6 +9,8 @@ import pytest
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 
 @pytest.fixture
 async def owner(admin: Api) -> Api:

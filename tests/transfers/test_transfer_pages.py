@@ -12,6 +12,8 @@ from dpa_service.core.clock import utcnow
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 TRANSFER = {
     "importer": "Acme Cloud Inc.",
     "destination_country": "US",

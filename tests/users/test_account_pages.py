@@ -11,6 +11,8 @@ import pytest
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
+pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+
 _KEY = re.compile(r'id="new-api-key" type="text" readonly value="([^"]+)"')
 
 
