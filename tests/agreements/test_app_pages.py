@@ -174,6 +174,18 @@ async def test_the_dashboard_shows_what_needs_action_and_pending_subprocessor_ch
     assert "Request a DPA" not in home.text  # one is in progress
 
 
+@pytest.mark.parametrize("status", ["draft", "ready_for_signature", "out_for_signature"])
+async def test_the_dashboard_tells_what_to_do_next_in_every_state_of_a_dpa_in_progress(
+    client: httpx.AsyncClient, owner: Api, legal: Api, status: str
+) -> None:
+    agreement = await to_status(owner, legal, status)
+    home = await (await _browser(client, owner)).get("/app/")
+    assert home.status_code == 200, home.text
+    expected = {"draft": "Review and submit", "ready_for_signature": "Send for signature",
+                "out_for_signature": "e-mailed a link"}[status]  # fmt: skip
+    assert expected in home.text and agreement["id"] in home.text
+
+
 async def test_a_new_subscriber_is_offered_to_request_a_dpa(client: httpx.AsyncClient, owner: Api) -> None:
     browser = await _browser(client, owner)
     home = await browser.get("/app/")
