@@ -22,7 +22,7 @@ from dpa_service.agreements.models import AgreementStatus
 from dpa_service.core.exceptions import Conflict, InvalidInput
 from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, RendererDep, SettingsDep
 from dpa_service.web.auth import subscriber_admin_pages, subscriber_pages
-from dpa_service.web.views import field_errors, form_data, one, redirect, render
+from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
 AgreementId = FromPath[uuid.UUID]
 PAGE_SIZE = 25
@@ -67,7 +67,7 @@ class SubscriberAgreementPages(Controller):
         chosen = _status_filter(status)
         page = await services.list_agreements(db, principal, tenant_id=None, status=chosen, cursor=cursor,
                                               limit=PAGE_SIZE)  # fmt: skip
-        next_url = f"/app/agreements?status={chosen or ''}&cursor={page.next_cursor}" if page.next_cursor else None
+        next_url = next_page("/app/agreements", page.next_cursor, status=chosen or None)
         return render(request, "agreements/app_list.html.j2", heading="Agreements", items=page.items,
                       chosen=chosen or "", statuses=STATUSES, next_url=next_url)  # fmt: skip
 

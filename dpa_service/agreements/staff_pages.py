@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
@@ -26,7 +25,7 @@ from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
 from dpa_service.web.auth import legal_pages, page_roles, sales_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, redirect, render
+from dpa_service.web.views import field_errors, form_data, next_page, redirect, render
 
 overview_pages = page_roles(Role.LEGAL, Role.PLATFORM_ADMIN)
 AgreementId = FromPath[uuid.UUID]
@@ -85,7 +84,7 @@ async def tenant_statuses(db: Database, principal: Principal, name: str, cursor:
     """A page of tenants (filtered by name) with each one's DPA status."""
     page = await tenants.list_tenants(db, principal, cursor=cursor, limit=PAGE_SIZE, name=name or None)
     statuses = await services.dpa_status(db, principal, [tenant.id for tenant in page.items])
-    next_url = "/staff/sales?" + urlencode({"name": name, "cursor": page.next_cursor}) if page.next_cursor else None
+    next_url = next_page("/staff/sales", page.next_cursor, name=name)
     return {"tenants": page.items, "statuses": statuses, "name": name, "next_url": next_url}
 
 

@@ -22,7 +22,7 @@ from dpa_service.notifications import services
 from dpa_service.notifications.models import EVENT_NAMES, WebhookEndpointCreate
 from dpa_service.web.auth import subscriber_admin_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, one, redirect, render
+from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
 ENDPOINTS = "notifications/webhooks.html.j2"
 EndpointId = FromPath[uuid.UUID]
@@ -36,10 +36,6 @@ def _events(value: Any) -> list[str]:
     return [str(value)] if value else []
 
 
-def _next(path: str, cursor: str | None) -> str | None:
-    return f"{path}?cursor={cursor}" if cursor else None
-
-
 class WebhookPages(Controller):
     include_in_schema = False
     guards = [subscriber_admin_pages]
@@ -51,7 +47,7 @@ class WebhookPages(Controller):
         """The tenant's webhook endpoints and a form for a new one."""
         found = await services.list_endpoints(db, principal, cursor=cursor or None, limit=DEFAULT_LIMIT)
         return render(request, ENDPOINTS, heading="Webhooks", endpoints=found.items, event_options=EVENT_OPTIONS,
-                      next_url=_next("/app/webhooks", found.next_cursor))  # fmt: skip
+                      next_url=next_page("/app/webhooks", found.next_cursor))  # fmt: skip
 
     @post("/app/webhooks", status_code=201)
     async def create(
@@ -84,7 +80,7 @@ class WebhookPages(Controller):
         """One endpoint and its delivery log (status, attempts, last error, times), with replay of dead letters."""
         endpoint = await services.get_endpoint(db, principal, endpoint_id)
         log = await services.list_deliveries(db, principal, endpoint_id, cursor=cursor or None, limit=DEFAULT_LIMIT)
-        next_url = _next(f"/app/webhooks/{endpoint_id}", log.next_cursor)
+        next_url = next_page(f"/app/webhooks/{endpoint_id}", log.next_cursor)
         return render(request, "notifications/webhook.html.j2", heading="Webhook endpoint", endpoint=endpoint,
                       deliveries=log.items, next_url=next_url)  # fmt: skip
 

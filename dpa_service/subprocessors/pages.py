@@ -34,18 +34,11 @@ from dpa_service.subprocessors.models import (
 from dpa_service.tenants import services as tenants
 from dpa_service.web.auth import legal_pages, subscriber_admin_pages, subscriber_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, lines, redirect, render
+from dpa_service.web.views import field_errors, form_data, lines, next_page, redirect, render
 
 ADD_ROWS = 3
 _ROW = re.compile(r"^add\.(\d+)\.(\w+)$")
 _PAGE_SIZE = 50
-
-
-def _next_url(path: str, cursor: str | None, **params: str | None) -> str | None:
-    if not cursor:
-        return None
-    query = "&".join(f"{k}={v}" for k, v in params.items() if v)
-    return f"{path}?{query + '&' if query else ''}cursor={cursor}"
 
 
 def names(codes: list[str]) -> str:
@@ -212,7 +205,7 @@ async def _objections_page(
     context: dict[str, Any] = {"answer_objection": None, "conflict": None, **extra}
     return render(request, "subprocessors/objections.html.j2", status=status, heading="Objections",
                   objections=page.items, tenant_names=tenant_names, status_filter=status_filter,
-                  next_url=_next_url("/staff/objections", page.next_cursor, status=status_filter or "all"),
+                  next_url=next_page("/staff/objections", page.next_cursor, status=status_filter or "all"),
                   **context)  # fmt: skip
 
 
@@ -232,7 +225,7 @@ class SubprocessorStaffPages(Controller):
         page = await publishing.list_changes(db, request.user, status=wanted, cursor=cursor or None, limit=_PAGE_SIZE)
         return render(request, "subprocessors/changes.html.j2", heading="Sub-processor changes", changes=page.items,
                       status_filter=wanted or "", **_HELPERS,
-                      next_url=_next_url("/staff/subprocessor-changes", page.next_cursor, status=wanted))  # fmt: skip
+                      next_url=next_page("/staff/subprocessor-changes", page.next_cursor, status=wanted))  # fmt: skip
 
     @get("/subprocessor-changes/new")
     async def new_change(self, request: Request[Any, Any, Any], db: DbDep) -> Template:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
@@ -20,7 +19,7 @@ from dpa_service.template_versions.models import TemplateCreate, TemplatePublic,
 from dpa_service.users import services as users
 from dpa_service.web.auth import legal_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, one, redirect, render
+from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
 NEW = "template_versions/new.html.j2"
 PAGE_SIZE = 50
@@ -77,9 +76,7 @@ class TemplatePages(Controller):
         page = await services.list_versions(
             db, principal, key=key.strip() or None, status=None, cursor=cursor or None, limit=PAGE_SIZE
         )
-        next_url = (
-            "/staff/templates?" + urlencode({"key": key, "cursor": page.next_cursor}) if page.next_cursor else None
-        )
+        next_url = next_page("/staff/templates", page.next_cursor, key=key)
         return render(request, "template_versions/index.html.j2", heading="Templates", groups=_by_key(page.items),
                       names=await _names(db, page.items), key=key, next_url=next_url)  # fmt: skip
 

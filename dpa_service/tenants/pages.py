@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
 from litestar.params import FromPath, FromQuery
@@ -19,7 +18,7 @@ from dpa_service.core.identity import Principal, Role
 from dpa_service.http.deps import DbDep, PrincipalDep
 from dpa_service.tenants import services
 from dpa_service.web.auth import page_roles
-from dpa_service.web.views import render
+from dpa_service.web.views import next_page, render
 
 tenant_pages = page_roles(Role.LEGAL, Role.PLATFORM_ADMIN)
 PAGE_SIZE = 50
@@ -34,7 +33,7 @@ async def tenant_with_agreements(
     page = await agreements.list_agreements(
         db, principal, tenant_id=tenant_id, status=None, cursor=cursor, limit=PAGE_SIZE
     )
-    next_url = f"/staff/tenants/{tenant_id}?cursor={page.next_cursor}" if page.next_cursor else None
+    next_url = next_page(f"/staff/tenants/{tenant_id}", page.next_cursor)
     return {"tenant": tenant, "agreements": page.items, "next_url": next_url}
 
 
@@ -50,9 +49,7 @@ class TenantPages(Controller):
     ) -> Template:  # fmt: skip
         """Every Subscriber, oldest first; `?name=` keeps those whose name or legal name contains it."""
         page = await services.list_tenants(db, principal, cursor=cursor or None, limit=PAGE_SIZE, name=name or None)
-        next_url = (
-            "/staff/tenants?" + urlencode({"name": name, "cursor": page.next_cursor}) if page.next_cursor else None
-        )
+        next_url = next_page("/staff/tenants", page.next_cursor, name=name)
         return render(request, "tenants/staff_index.html.j2", heading="Tenants", tenants=page.items, name=name,
                       next_url=next_url)  # fmt: skip
 

@@ -34,7 +34,7 @@ from dpa_service.transfers.models import (
 )
 from dpa_service.web.auth import legal_pages, subscriber_admin_pages, subscriber_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, lines, redirect, render
+from dpa_service.web.views import field_errors, form_data, lines, next_page, redirect, render
 
 _PAGE_SIZE = 50
 _OPTIONAL = ("end_date", "importer_certified", "tia_reference", "supplementary_measures")
@@ -51,10 +51,6 @@ def _options() -> dict[str, Any]:
     mechanisms = sorted(((m.code, m.name) for m in registry.mechanisms().values()), key=lambda pair: pair[1])
     return {"countries": countries, "mechanisms": mechanisms, "country_name": registry.country_name,
             "mechanism_name": mechanism_name}  # fmt: skip
-
-
-def _next_url(path: str, cursor: str | None) -> str | None:
-    return f"{path}?cursor={cursor}" if cursor else None
 
 
 def transfer_body(form: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
@@ -87,7 +83,7 @@ async def _notices(
     principal: Principal = request.user
     page = await notices.list_notices(db, principal, tenant_id=None, cursor=cursor, limit=_PAGE_SIZE)
     return await _form(request, "notices.html.j2", status=status, heading="Transfer notices", notices=page.items,
-                       next_url=_next_url("/app/transfers/notices", page.next_cursor),
+                       next_url=next_page("/app/transfers/notices", page.next_cursor),
                        can_edit=principal.role in (Role.OWNER, Role.ADMIN), **extra)  # fmt: skip
 
 
@@ -121,7 +117,7 @@ class TransferPages(Controller):
                            transfers=register.items, assessed=sorted(assessed, key=lambda item: item.valid),
                            as_of=as_of if errors else day.isoformat(), errors=errors,
                            can_edit=request.user.role in (Role.OWNER, Role.ADMIN),
-                           next_url=_next_url("/app/transfers", register.next_cursor))  # fmt: skip
+                           next_url=next_page("/app/transfers", register.next_cursor))  # fmt: skip
 
     @get("/new", guards=[subscriber_admin_pages])
     async def new(self, request: Request[Any, Any, Any]) -> Template:
@@ -211,7 +207,7 @@ async def _mechanism_page(
     mechanism = await _mechanism(db, request.user, code)
     report = await invalidations.affected(db, request.user, code, cursor=cursor, limit=_PAGE_SIZE)
     return await _form(request, "mechanism.html.j2", status=status, heading=mechanism.name, mechanism=mechanism,
-                       report=report, next_url=_next_url(f"/staff/mechanisms/{code}", report.next_cursor),
+                       report=report, next_url=next_page(f"/staff/mechanisms/{code}", report.next_cursor),
                        **extra)  # fmt: skip
 
 

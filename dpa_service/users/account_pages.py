@@ -25,15 +25,11 @@ from dpa_service.users import services
 from dpa_service.users.models import ApiKeyCreate, UserCreate
 from dpa_service.web.auth import staff_pages, subscriber_admin_pages, subscriber_pages
 from dpa_service.web.validation import validated
-from dpa_service.web.views import field_errors, form_data, one, redirect, render
+from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
 USERS = "users/users.html.j2"
 STAFF_KEYS = "users/staff_keys.html.j2"
 ROLES = [(Role.OWNER.value, "Owner"), (Role.ADMIN.value, "Admin"), (Role.MEMBER.value, "Member")]
-
-
-def _next(base: str, name: str, cursor: str | None) -> str | None:
-    return f"{base}?{name}={cursor}" if cursor else None
 
 
 def _keys_path(back: str) -> str:
@@ -43,7 +39,7 @@ def _keys_path(back: str) -> str:
 
 async def _keys(db: Database, principal: Principal, back: str, cursor: str | None) -> dict[str, Any]:
     keys = await services.list_own_api_keys(db, principal, cursor=cursor or None, limit=DEFAULT_LIMIT)
-    return {"keys": keys.items, "keys_next": _next(back, "keys_cursor", keys.next_cursor),
+    return {"keys": keys.items, "keys_next": next_page(back, keys.next_cursor, cursor_name="keys_cursor"),
             "keys_base": _keys_path(back)}  # fmt: skip
 
 
@@ -58,7 +54,7 @@ async def _users(
     return {
         "heading": "Users and API keys" if manager else "Your API keys",
         "users": users.items if users else [],
-        "users_next": _next("/app/users", "cursor", users.next_cursor) if users else None,
+        "users_next": next_page("/app/users", users.next_cursor) if users else None,
         "can_add": manager,
         "roles": ROLES,
         **await _keys(db, principal, "/app/users", keys_cursor),

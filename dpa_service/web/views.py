@@ -8,6 +8,7 @@ service's `InvalidInput` errors land next to the field that caused them without 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request
 from litestar.response import Redirect, Template
@@ -58,6 +59,14 @@ async def form_data(request: Request[Any, Any, Any]) -> dict[str, Any]:
         values = form.getall(key)
         data[key] = values if len(values) > 1 else values[0]
     return data
+
+
+def next_page(path: str, cursor: str | None, *, cursor_name: str = "cursor", **params: str | None) -> str | None:
+    """The link to a list's next page (None on the last): `path` with the filters that are set, and the cursor,
+    query-encoded."""
+    if not cursor:
+        return None
+    return f"{path}?{urlencode({**{k: v for k, v in params.items() if v}, cursor_name: cursor})}"
 
 
 def one(form: dict[str, Any], key: str) -> str:
