@@ -7,6 +7,18 @@ from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.http.idempotency import IdempotencyRecord
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
+from dpa_service.obligations.models import (
+    AssistanceRequest,
+    AssistanceResponse,
+    BreachNotice,
+    BreachNoticeUpdate,
+    DeletionCertificate,
+    Inquiry,
+    InquiryResponse,
+    Obligation,
+    ObligationAttestation,
+    Termination,
+)
 from dpa_service.subprocessors.models import (
     Acceptance,
     Authorization,
@@ -43,6 +55,16 @@ TENANT_OWNED_TABLES = (
     "subprocessor_objections",
     "subprocessor_acceptances",
     "subprocessor_authorizations",
+    "obligations",
+    "obligation_attestations",
+    "breach_notices",
+    "breach_notice_updates",
+    "inquiries",
+    "inquiry_responses",
+    "terminations",
+    "deletion_certificates",
+    "assistance_requests",
+    "assistance_responses",
 )
 
 __all__ = [
@@ -51,13 +73,22 @@ __all__ = [
     "Agreement",
     "AgreementDocument",
     "ApiKey",
+    "AssistanceRequest",
+    "AssistanceResponse",
     "AuditEvent",
     "AuditHead",
     "Authorization",
+    "BreachNotice",
+    "BreachNoticeUpdate",
+    "DeletionCertificate",
     "IdempotencyRecord",
+    "Inquiry",
+    "InquiryResponse",
     "MailDelivery",
     "MechanismInvalidation",
     "Objection",
+    "Obligation",
+    "ObligationAttestation",
     "OutboxMessage",
     "SignInLink",
     "Signature",
@@ -66,6 +97,7 @@ __all__ = [
     "SubprocessorVersion",
     "TemplateVersion",
     "Tenant",
+    "Termination",
     "Transfer",
     "TransferNotice",
     "User",

@@ -140,6 +140,7 @@ async def countersign(
                 actor=actor,
                 tenant_id=agreement.tenant_id,
                 agreement_id=agreement.id,
+                template_id=agreement.template_id,
                 executed_at=now,
                 effective_date=now.date(),
                 subprocessor_list_version=list_version,

@@ -27,6 +27,7 @@ class AgreementExecuted:
     actor: Actor
     tenant_id: uuid.UUID
     agreement_id: uuid.UUID
+    template_id: uuid.UUID
     executed_at: datetime
     effective_date: date
     subprocessor_list_version: int
