@@ -21,6 +21,9 @@ EVENT_NAMES = frozenset(
     {
         "*",
         "agreement.status_changed",
+        "breach_notice.acknowledged",
+        "breach_notice.reported",
+        "breach_notice.updated",
         "subprocessor.change_published",
         "subprocessor.objection_resolved",
         "transfer.mechanism_invalidated",

@@ -3,7 +3,8 @@
 This is the notifications domain's API for the others: `enqueue_many` inside the caller's transaction, and
 `first_queued_at` to report who was told when.
 
-A delivery worker (e-mail to the tenant's owners and admins, signed webhooks) reads pending messages;
+A delivery worker (e-mail to the tenant's owners and admins, or with `email_staff` to the processor's staff of
+that role; signed webhooks) reads pending messages;
 `dedupe_key` makes each notification exist once however often the change is replayed.
 """
 

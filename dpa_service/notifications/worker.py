@@ -1,4 +1,5 @@
-"""Delivers the outbox: e-mail to each tenant's owners and admins, and signed webhooks, both with retries.
+"""Delivers the outbox: e-mail to each tenant's owners and admins (or, for a notice to the processor, to its
+staff of one role), and signed webhooks, both with retries.
 
 Runs inside `dpa serve` (a background task) or alone as `dpa worker`. Several workers may run at once: rows
 are claimed with SKIP LOCKED (PostgreSQL) or under SQLite's single writer, and no HTTP call is ever made
@@ -57,8 +58,10 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
 
 
-# Payload keys that steer the e-mail, not part of the event a receiver gets.
-EMAIL_ONLY = frozenset({"email_also", "notify_by_email"})
+# Payload keys that steer the e-mail, not part of the event a receiver gets. `email_staff` names a staff role
+# (e.g. "legal"): the e-mail is a notice *to the processor* about the tenant (a breach report), so it goes to the
+# staff holding that role instead of the tenant's owners and admins; the webhook still goes to the tenant.
+EMAIL_ONLY = frozenset({"email_also", "notify_by_email", "email_staff"})
 
 
 def event_body(message: OutboxMessage) -> str:
@@ -96,6 +99,9 @@ async def fan_out(db: Database) -> int:
         tenant_ids = {m.tenant_id for m in messages if m.tenant_id}
         endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
         recipients = await users.notification_addresses(db, tenant_ids)
+        staff = await users.staff_addresses(
+            db, {m.payload["email_staff"] for m in messages if m.payload.get("email_staff")}
+        )
         if tenant_ids:
             for endpoint in (
                 await session.execute(
@@ -124,7 +130,9 @@ async def fan_out(db: Database) -> int:
             subject = message.payload.get("subject") or f"DPA service: {message.topic.replace('_', ' ')}"
             text = message.payload.get("text") or json.dumps(message.payload, indent=2, ensure_ascii=False)
             if message.tenant_id and message.payload.get("notify_by_email", True):  # status changes: webhooks only
-                addressees = [*recipients.get(message.tenant_id, []), *message.payload.get("email_also", [])]
+                role = message.payload.get("email_staff")
+                told = staff.get(role, []) if role else recipients.get(message.tenant_id, [])
+                addressees = [*told, *message.payload.get("email_also", [])]
                 for to in {to.casefold(): to for to in addressees}.values():  # one e-mail per address
                     session.add(
                         MailDelivery(

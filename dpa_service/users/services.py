@@ -265,6 +265,21 @@ async def notification_addresses(
     return found
 
 
+async def staff_addresses(db: Database, roles: set[str]) -> dict[str, list[str]]:
+    """The addresses of the processor's staff holding each of `roles` (who is told of a notice to the processor,
+    such as a Subscriber's breach report to legal). Tenants' users are never selected, whatever the role."""
+    found: dict[str, list[str]] = {role: [] for role in roles}
+    if not roles:
+        return found
+    async with db.transaction(Scope.system(), write=False) as session:
+        rows = await session.execute(
+            select(col(User.role), col(User.email)).where(col(User.tenant_id).is_(None), col(User.role).in_(roles))
+        )
+        for role, email in rows.all():
+            found[role].append(email)
+    return found
+
+
 async def staff_names(db: Database, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Display names of members of staff (who wrote or approved a template version); other ids are left out."""
     if not user_ids:
