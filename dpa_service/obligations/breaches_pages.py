@@ -88,7 +88,8 @@ async def _detail(
     names = await tenants.names(db, request.user.scope, [notice.tenant_id]) if staff else {}
     return render(request, "obligations/breaches_detail.html.j2", status=status, heading="Breach notice",
                   notice=notice, staff=staff, tenant_name=names.get(notice.tenant_id, ""),
-                  lateness=breaches.lateness(notice), can_update=_can_report(request.user), **extra)  # fmt: skip
+                  lateness=breaches.lateness(notice), can_update=_can_report(request.user),
+                  **{"conflict": "", **extra})  # fmt: skip
 
 
 class BreachNoticePages(Controller):
