@@ -69,8 +69,11 @@ def lateness(notice: BreachNoticePublic | BreachNotice) -> str:
     if not notice.late:
         return ""
     minutes = int((as_utc(notice.reported_at) - as_utc(notice.deadline_at)).total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
     days, rest = divmod(minutes, 24 * 60)
-    return " ".join(part for part in (f"{days} d" if days else "", f"{rest // 60} h", f"{rest % 60} min") if part)
+    hours = f"{rest // 60} h" if days or rest >= 60 else ""
+    return " ".join(part for part in (f"{days} d" if days else "", hours, f"{rest % 60} min") if part)
 
 
 async def report(
@@ -126,8 +129,10 @@ async def add_update(
 ) -> BreachNoticeUpdatePublic:
     """Information given in phases (Art. 33(4) GDPR): appended, audited and sent to legal; allowed after the
     acknowledgement too. Only the reporting tenant's owners and admins add it."""
-    if principal.tenant_id is None:
-        raise PermissionDenied("Updates to a breach notice come from the Subscriber that reported it.")
+    if principal.tenant_id is None or principal.role not in (Role.OWNER, Role.ADMIN):
+        raise PermissionDenied(
+            "Updates to a breach notice come from the owners and admins of the tenant that reported it."
+        )
     name = (await tenants.names(db, principal.scope, [principal.tenant_id])).get(principal.tenant_id, "")
     async with db.transaction(principal.scope) as session:
         notice = await _find(session, principal, notice_id)

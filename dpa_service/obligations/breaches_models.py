@@ -24,7 +24,7 @@ def _whole_number(value: object) -> object:
     """`true` or `"12"` is refused rather than read as a number. (A field-level `Strict()` would not hold: Litestar
     validates request bodies with `strict=False`, which overrides it.)"""
     if type(value) is not int:
-        raise ValueError("must be a whole number (JSON integer), not a string, boolean or fraction")
+        raise ValueError("must be a whole number (an integer, not text or true/false)")
     return value
 
 
