@@ -21,6 +21,9 @@ EVENT_NAMES = frozenset(
     {
         "*",
         "agreement.status_changed",
+        "inquiry.asked",
+        "inquiry.overdue",
+        "inquiry.reminder",
         "subprocessor.change_published",
         "subprocessor.objection_resolved",
         "transfer.mechanism_invalidated",

@@ -11,7 +11,7 @@ import yaml
 
 from dpa_service.core import registry
 from dpa_service.obligations.business_days import add_business_days, due_after, is_business_day
-from dpa_service.obligations.inquiries import DEFAULT_BUSINESS_DAYS, business_days_of
+from dpa_service.obligations.inquiries_recipients import DEFAULT_BUSINESS_DAYS, business_days_of
 
 TEMPLATE = Path(__file__).parents[2] / "templates" / "dpa" / "standard-dpa"
 
