@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import holidays
 import pytest
 import yaml
 
 from dpa_service.core import registry
+from dpa_service.obligations import inquiries_recipients
 from dpa_service.obligations.business_days import add_business_days, due_after, is_business_day
-from dpa_service.obligations.inquiries_recipients import DEFAULT_BUSINESS_DAYS, business_days_of
+from dpa_service.obligations.inquiries_recipients import (
+    DEFAULT_BUSINESS_DAYS,
+    Recipients,
+    business_days_of,
+    minimum_due_at,
+)
 
 TEMPLATE = Path(__file__).parents[2] / "templates" / "dpa" / "standard-dpa"
 
@@ -64,3 +73,21 @@ def test_the_shipped_figure_is_the_one_clause_9_3_states() -> None:
     text = " ".join((TEMPLATE / "dpa.html.j2").read_text().split())
     assert "no earlier than ten (10) Business Days after the inquiry is sent" in text
     assert "“Business Day”</strong> means a day other than a Saturday, Sunday or public holiday" in text
+
+
+async def test_a_batch_is_due_no_earlier_than_the_latest_minimum_of_its_tenants(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fifteen, irish, german = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def version_by_id(_db: Any, _scope: Any, template_id: uuid.UUID) -> Any:
+        assert template_id == fifteen
+        deadline = {"rule": "by_inquiry_due_date", "business_days": 15}
+        return SimpleNamespace(obligations=[{"code": "answer_inquiries", "deadline": deadline}])
+
+    monkeypatch.setattr(inquiries_recipients.templates, "version_by_id", version_by_id)
+    sent = datetime(2025, 9, 26, 9, 0, tzinfo=UTC)  # a Friday; Friday 3 October is a German holiday
+    no_dpa = Recipients([irish, german], {irish: "IE", german: "DE"}, {})
+    assert await minimum_due_at(None, None, no_dpa, sent) == datetime(2025, 10, 13, 23, 59, 59, tzinfo=UTC)  # type: ignore[arg-type]
+    longer = Recipients([irish, german], {irish: "IE", german: "DE"}, {irish: fifteen})
+    assert await minimum_due_at(None, None, longer, sent) == datetime(2025, 10, 17, 23, 59, 59, tzinfo=UTC)  # type: ignore[arg-type]
