@@ -44,8 +44,11 @@ from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_store
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
+from dpa_service.obligations import inquiries_notices
 from dpa_service.obligations.breaches_controllers import BreachNoticesController
 from dpa_service.obligations.breaches_pages import BreachNoticePages, BreachNoticeStaffPages
+from dpa_service.obligations.inquiries_controllers import InquiriesController
+from dpa_service.obligations.inquiries_pages import InquiryPages, StaffInquiryPages
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
     SubprocessorChangesController,
@@ -125,6 +128,9 @@ ROUTES: list[Any] = [
     StaffKeyPages,
     WebhookPages,
     VerifyPages,
+    InquiriesController,
+    InquiryPages,
+    StaffInquiryPages,
 ]
 
 
@@ -145,12 +151,14 @@ async def favicon() -> Response[None]:
 
 async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
     """Now and then: close expired signing links, record deemed acceptances of sub-processor changes whose
-    notice ended (signing and reads check the clock themselves, so lateness is harmless) and forget idempotency
-    records past their 24 hours."""
+    notice ended (signing and reads check the clock themselves, so lateness is harmless), remind Subscribers of
+    inquiries coming due and tell them of overdue ones (each once), and forget idempotency records past their
+    24 hours."""
     while True:
         try:
             await signing.expire_overdue(db)
             await record_deemed_acceptances(db)
+            await inquiries_notices.send_due_notices(db)
             await purge_expired(db)
         except Exception:  # the next round retries; the server must not die of it
             logger.exception("housekeeping failed")

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -36,7 +37,7 @@ from dpa_service.agreements.models import (
 )
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database, tenant_of
+from dpa_service.core.db import Database, Scope, tenant_of
 from dpa_service.core.events import AgreementVoided, reactions
 from dpa_service.core.exceptions import Conflict, DPAError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
@@ -363,3 +364,17 @@ async def dpa_status(db: Database, principal: Principal, tenant_ids: list[uuid.U
             elif found[tenant_id].status == "none":
                 found[tenant_id] = TenantDpa("in_progress", agreement_id, template)
     return found
+
+
+async def executed_templates(
+    db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID] | None = None
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The template version of each tenant's executed (current) DPA, by tenant: every tenant that has one, or only
+    those of `tenant_ids`. One query, for fan-outs to "every tenant with an executed DPA"."""
+    query = select(col(Agreement.tenant_id), col(Agreement.template_id)).where(
+        col(Agreement.status) == AgreementStatus.EXECUTED.value
+    )
+    if tenant_ids is not None:
+        query = query.where(col(Agreement.tenant_id).in_(tenant_ids))
+    async with db.transaction(scope, write=False) as session:
+        return {tenant_id: template_id for tenant_id, template_id in (await session.execute(query)).all()}

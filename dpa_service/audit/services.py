@@ -117,6 +117,67 @@ async def record(
     return event
 
 
+_HEADS_PER_QUERY = 1000
+
+
+async def record_many(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    events: Sequence[tuple[uuid.UUID | None, uuid.UUID | str | None, dict[str, Any] | None]],
+) -> int:
+    """Append one event per `(tenant_id, target_id, data)`, each to its tenant's chain, in a handful of statements
+    however many there are: a fan-out to thousands of tenants cannot afford `record`'s three round trips per event.
+
+    Same chain rules as `record` (the heads are locked, in chain order, so two fan-outs over the same tenants
+    queue instead of deadlocking); events for one chain follow each other in the order given."""
+    if not events:
+        return 0
+    tenants = {chain_of(tenant_id): tenant_id for tenant_id, _, _ in events}
+    chains = sorted(tenants)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(AuditHead).on_conflict_do_nothing(index_elements=["chain"]),
+        [{"chain": chain, "tenant_id": tenants[chain], "seq": 0, "hash": GENESIS_HASH} for chain in chains],
+    )
+    heads: dict[str, AuditHead] = {}
+    for start in range(0, len(chains), _HEADS_PER_QUERY):
+        found = await session.execute(
+            select(AuditHead)
+            .where(col(AuditHead.chain).in_(chains[start : start + _HEADS_PER_QUERY]))
+            .order_by(col(AuditHead.chain))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        heads.update((head.chain, head) for head in found.scalars())
+    now = utcnow()
+    for tenant_id, target_id, data in events:
+        head = heads[chain_of(tenant_id)]
+        event = AuditEvent(
+            id=new_id(),
+            chain=head.chain,
+            tenant_id=tenant_id,
+            seq=head.seq + 1,
+            at=now,
+            actor_id=actor.user_id,
+            actor_role=actor.role,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
+            data=json.loads(canonical_json(data or {})),
+            prev_hash=head.hash,
+            hash="",
+        )
+        event.hash = event_hash(event)
+        head.seq, head.hash = event.seq, event.hash
+        session.add(event)
+    await session.flush()
+    return len(events)
+
+
 async def _events(
     session: AsyncSession, tenant_id: uuid.UUID | None, *, after_seq: int, limit: int
 ) -> Sequence[AuditEvent]:

@@ -140,6 +140,16 @@ async def names(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> 
         return {tenant_id: name for tenant_id, name in rows.all()}
 
 
+async def countries(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each given tenant's country of establishment (ISO code), for those that exist: fan-outs check their
+    recipients with it and count Business Days in it."""
+    if not tenant_ids:
+        return {}
+    async with db.transaction(scope, write=False) as session:
+        rows = await session.execute(select(col(Tenant.id), col(Tenant.country)).where(col(Tenant.id).in_(tenant_ids)))
+        return {tenant_id: country for tenant_id, country in rows.all()}
+
+
 async def all_ids(db: Database) -> list[uuid.UUID]:
     """Every tenant's id, oldest first (the CLI's audit verification walks them)."""
     async with db.transaction(Scope.system(), write=False) as session:
