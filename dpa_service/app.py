@@ -44,6 +44,10 @@ from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_store
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
+from dpa_service.obligations.assistance_controllers import AssistanceRequestsController
+from dpa_service.obligations.assistance_pages import AssistancePages, AssistanceStaffPages
+from dpa_service.obligations.exit_controllers import DeletionCertificatesController, ExitController
+from dpa_service.obligations.exit_pages import ExitPages, ExitStaffPages
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
     SubprocessorChangesController,
@@ -85,6 +89,7 @@ PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/ve
 # Packages whose `templates/` directory pages render from.
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
     "agreements", "subprocessors", "transfers", "notifications", "template_versions", "tenants", "users",
+    "obligations",
 ))]  # fmt: skip
 
 ROUTES: list[Any] = [
@@ -120,6 +125,13 @@ ROUTES: list[Any] = [
     StaffKeyPages,
     WebhookPages,
     VerifyPages,
+    ExitController,
+    DeletionCertificatesController,
+    ExitPages,
+    ExitStaffPages,
+    AssistanceRequestsController,
+    AssistancePages,
+    AssistanceStaffPages,
 ]
 
 

@@ -58,7 +58,16 @@ def backoff(attempts: int) -> timedelta:
 
 
 # Payload keys that steer the e-mail, not part of the event a receiver gets.
-EMAIL_ONLY = frozenset({"email_also", "notify_by_email"})
+EMAIL_ONLY = frozenset({"email_also", "notify_by_email", "email_to"})
+
+
+def mail_addressees(message: OutboxMessage, tenant_recipients: list[str]) -> list[str]:
+    """Who is e-mailed: the tenant's owners and admins (and `email_also`), unless the message names its readers
+    with `email_to` (a notice for the processor's staff about a tenant, e.g. legal told of an assistance request:
+    it is filed under the tenant, but is not the tenant's mail)."""
+    if "email_to" in message.payload:
+        return list(message.payload["email_to"])
+    return [*tenant_recipients, *message.payload.get("email_also", [])]
 
 
 def event_body(message: OutboxMessage) -> str:
@@ -124,7 +133,7 @@ async def fan_out(db: Database) -> int:
             subject = message.payload.get("subject") or f"DPA service: {message.topic.replace('_', ' ')}"
             text = message.payload.get("text") or json.dumps(message.payload, indent=2, ensure_ascii=False)
             if message.tenant_id and message.payload.get("notify_by_email", True):  # status changes: webhooks only
-                addressees = [*recipients.get(message.tenant_id, []), *message.payload.get("email_also", [])]
+                addressees = mail_addressees(message, recipients.get(message.tenant_id, []))
                 for to in {to.casefold(): to for to in addressees}.values():  # one e-mail per address
                     session.add(
                         MailDelivery(

@@ -265,6 +265,15 @@ async def notification_addresses(
     return found
 
 
+async def staff_addresses(db: Database, role: Role) -> list[str]:
+    """The e-mail addresses of the members of staff with `role` (e.g. legal, told of a Subscriber's request)."""
+    async with db.transaction(Scope.system(), write=False) as session:
+        rows = await session.execute(
+            select(col(User.email)).where(col(User.tenant_id).is_(None), col(User.role) == role.value)
+        )
+        return sorted(rows.scalars())
+
+
 async def staff_names(db: Database, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Display names of members of staff (who wrote or approved a template version); other ids are left out."""
     if not user_ids:
