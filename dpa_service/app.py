@@ -45,8 +45,12 @@ from dpa_service.notifications.controllers import WebhookDeliveriesController, W
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
 from dpa_service.obligations import inquiries_notices
+from dpa_service.obligations.assistance_controllers import AssistanceRequestsController
+from dpa_service.obligations.assistance_pages import AssistancePages, AssistanceStaffPages
 from dpa_service.obligations.breaches_controllers import BreachNoticesController
 from dpa_service.obligations.breaches_pages import BreachNoticePages, BreachNoticeStaffPages
+from dpa_service.obligations.exit_controllers import DeletionCertificatesController, ExitController
+from dpa_service.obligations.exit_pages import ExitPages, ExitStaffPages
 from dpa_service.obligations.inquiries_controllers import InquiriesController
 from dpa_service.obligations.inquiries_pages import InquiryPages, StaffInquiryPages
 from dpa_service.subprocessors.controllers import (
@@ -131,6 +135,13 @@ ROUTES: list[Any] = [
     InquiriesController,
     InquiryPages,
     StaffInquiryPages,
+    ExitController,
+    DeletionCertificatesController,
+    ExitPages,
+    ExitStaffPages,
+    AssistanceRequestsController,
+    AssistancePages,
+    AssistanceStaffPages,
 ]
 
 

@@ -184,7 +184,9 @@ class ReviewView(SQLModel):
 
 class DocumentVerification(SQLModel):
     status: Literal["verified", "unknown", "tampered"]
+    kind: Literal["agreement", "deletion_certificate"] | None = None  # what a verified PDF is
     agreement_id: uuid.UUID | None = None
+    deletion_certificate_id: uuid.UUID | None = None  # a deletion certificate, sealed the same way
     sealed_at: datetime | None = None
     detail: str | None = None
 

@@ -23,7 +23,7 @@ from dpa_service.agreements.models import (
     SignatureRequestCreate,
     SignatureRequestPublic,
 )
-from dpa_service.agreements.services import find, public
+from dpa_service.agreements.services import find, public, refuse_in_exit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput
@@ -55,6 +55,7 @@ async def prepare_signature(
     async with db.transaction(principal.scope, write=False) as session:
         agreement = await find(session, agreement_id)
         next_status(agreement, "send_for_signature")
+        await refuse_in_exit(db, principal.scope, agreement.tenant_id)
         version = await templates.version_by_id(db, principal.scope, agreement.template_id)
         # The signer signs the list in force now; the agreement keeps that version from here on.
         list_version, listing = await subprocessors.listing_for(db, principal.scope, None)
@@ -87,6 +88,7 @@ async def open_request(
     async with db.transaction(principal.scope) as session:
         agreement = await find(session, prepared.agreement_id, lock=True)
         next_status(agreement, "send_for_signature")
+        await refuse_in_exit(db, principal.scope, agreement.tenant_id)
         if agreement.updated_at != prepared.updated_at:
             raise Conflict("The agreement changed while its document was being prepared; send the request again.")
         agreement.subprocessor_list_version = prepared.subprocessor_list_version

@@ -1,4 +1,5 @@
-"""Is this PDF one of our executed agreements, unchanged? Anyone holding a copy may ask.
+"""Is this PDF one of our executed agreements (or one of the processor's deletion certificates, which are sealed the
+same way), unchanged? Anyone holding a copy may ask.
 
 Anyone means no key is needed, so a check must not tie up the document pool every tenant renders with: it runs
 only on something that looks sealed, one anonymous check at a time, within `CHECK_TIMEOUT`.
@@ -19,6 +20,7 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import InvalidInput
 from dpa_service.core.identity import Principal
 from dpa_service.documents.seal import Seal, ValidationStatus
+from dpa_service.obligations import services as obligations
 
 CHECK_TIMEOUT = 20.0  # seconds; an executed DPA checks in well under one
 MAX_PDF_BYTES = 10 * 1024 * 1024
@@ -51,6 +53,7 @@ async def verify_document(
     # A copy held by anyone is looked up across tenants; only its agreement id is kept from non-owners.
     async with db.transaction(Scope.system(), write=False) as session:
         stored = (await session.execute(query)).one_or_none()
+    certificate = await obligations.deletion_certificate_by_sha256(db, digest) if stored is None else None
     if not looks_sealed(content):  # no PDF signature at all: nothing for the pool to look at
         return dict(UNSEALED)
     async with _anonymous_checks if viewer is None and not operator else contextlib.nullcontext():
@@ -59,7 +62,20 @@ async def verify_document(
         return {"status": "tampered", "sealed_at": check.sealed_at, "detail": check.detail}
     if check.status == ValidationStatus.VALID and stored is not None:
         visible = operator or (viewer is not None and (viewer.is_staff or viewer.tenant_id == stored[1]))
-        return {"status": "verified", "agreement_id": stored[0] if visible else None, "sealed_at": stored[2]}
+        return {
+            "status": "verified",
+            "kind": "agreement",
+            "agreement_id": stored[0] if visible else None,
+            "sealed_at": stored[2],
+        }
+    if check.status == ValidationStatus.VALID and certificate is not None:
+        visible = operator or (viewer is not None and (viewer.is_staff or viewer.tenant_id == certificate.tenant_id))
+        return {
+            "status": "verified",
+            "kind": "deletion_certificate",
+            "deletion_certificate_id": certificate.id if visible else None,
+            "sealed_at": certificate.sealed_at,
+        }
     if check.status == ValidationStatus.VALID:
         return {"status": "unknown", "detail": "sealed by this service, but not an executed agreement on record"}
     return {"status": "unknown", "detail": check.detail}

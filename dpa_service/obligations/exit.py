@@ -1,0 +1,387 @@
+"""The exit: the main agreement ends on a date, the Subscriber's deletion obligation gets its due date, and the
+processor certifies its own deletion.
+
+* Termination (one per tenant). The Subscriber's owner records its own end date, today or later; legal records one
+  for any tenant, also after the fact (a termination legal learns of late), but not more than a year back: older
+  ends are a records clean-up, not an exit to run. Nobody records an end more than ten years ahead. From the
+  moment it is recorded the tenant is in exit and signs no new DPA (`exit_lookup.exit_of`, asked by agreements).
+* The deletion obligation (`delete_end_user_data`, clause 9.7 of the standard DPA) is due `ends_on` + the days the
+  tenant's executed DPA's template version gives (`within_days_of_termination.days`; 30 when it has none). The
+  figure is stored with the termination, so a later template change does not move a deadline already running.
+* The processor's own deletion (Art. 28(3)(g) GDPR: "at the choice of the controller, deletes or returns all the
+  personal data to the controller after the end of the provision of services relating to processing, and deletes
+  existing copies unless Union or Member State law requires storage"): legal issues a deletion certificate, a PDF
+  listing the parties, the agreements, what was deleted on which systems and when, sealed with the service's key
+  like an executed DPA and stored once with its SHA-256, so `POST /documents/verify` and `dpa verify` check it.
+
+Every step is audited in the tenant's chain and told to the tenant's owners and admins through the outbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from dpa_service.agreements import services as agreements
+from dpa_service.audit import services as audit
+from dpa_service.core import registry
+from dpa_service.core.clock import rfc3339, utcnow
+from dpa_service.core.db import Database, tenant_of
+from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.core.ids import new_id
+from dpa_service.documents.seal import Seal
+from dpa_service.http.pagination import Page, decode_id_cursor, page_of
+from dpa_service.notifications.outbox import enqueue_many
+from dpa_service.obligations import exit_document
+from dpa_service.obligations.exit_models import (
+    DeletionCertificateCreate,
+    DeletionCertificatePublic,
+    TerminationCreate,
+    TerminationPublic,
+)
+from dpa_service.obligations.models import DeletionCertificate, Termination
+from dpa_service.template_versions import services as templates
+from dpa_service.tenants import services as tenants
+
+DELETION_CODE = "delete_end_user_data"
+DEFAULT_DELETION_DAYS = 30  # clause 9.7 of standard-dpa ("within 30 days after the Main Agreement ends")
+LEGAL_BACKDATING = timedelta(days=365)
+FURTHEST_END = timedelta(days=3650)
+TERMINATION_TOPIC = "tenant.termination_recorded"
+CERTIFICATE_TOPIC = "deletion_certificate.issued"
+
+
+def deletion_days(obligations: list[dict[str, Any]]) -> int:
+    """The days a template version's `delete_end_user_data` entry gives after termination (default 30)."""
+    for entry in obligations:
+        deadline = entry.get("deadline") or {}
+        if entry.get("code") == DELETION_CODE and deadline.get("rule") == "within_days_of_termination":
+            days = deadline.get("days")
+            if isinstance(days, int) and days >= 0:
+                return days
+    return DEFAULT_DELETION_DAYS
+
+
+def public(termination: Termination) -> TerminationPublic:
+    return TerminationPublic.model_validate(termination, from_attributes=True)
+
+
+def certificate_public(certificate: DeletionCertificate) -> DeletionCertificatePublic:
+    return DeletionCertificatePublic.model_validate(certificate, from_attributes=True)
+
+
+async def _executed_agreements(db: Database, principal: Principal, tenant_id: uuid.UUID) -> list[Any]:
+    """The tenant's executed and superseded DPAs (a tenant has a handful: one page is all of them)."""
+    page = await agreements.list_agreements(db, principal, tenant_id=tenant_id, status=None, cursor=None, limit=200)
+    return [a for a in page.items if a.status in ("executed", "superseded")]
+
+
+async def _deletion_days_for(db: Database, principal: Principal, tenant_id: uuid.UUID) -> int:
+    executed = [a for a in await _executed_agreements(db, principal, tenant_id) if a.status == "executed"]
+    if not executed:
+        return DEFAULT_DELETION_DAYS
+    version = await templates.version_by_id(db, principal.scope, executed[-1].template_id)
+    return deletion_days(version.obligations)
+
+
+async def _target_tenant(db: Database, principal: Principal, requested: uuid.UUID | None) -> tenants.TenantPublic:
+    """Whose exit this is: a Subscriber's own tenant (naming another is 404, as for any other tenant's object),
+    or for legal the tenant the body names."""
+    if principal.tenant_id is not None:
+        if requested is not None and requested != principal.tenant_id:
+            raise NotFound("Tenant not found.")
+        return await tenants.get_tenant(db, principal.scope, principal.tenant_id)
+    if requested is None:
+        raise InvalidInput.field("tenant_id", "name the tenant whose main agreement ends")
+    try:
+        return await tenants.get_tenant(db, principal.scope, requested)
+    except NotFound as exc:
+        raise InvalidInput.field("tenant_id", "is not a tenant of this service") from exc
+
+
+def _check_ends_on(principal: Principal, ends_on: date) -> None:
+    today = utcnow().date()
+    if principal.role == Role.LEGAL and ends_on < today - LEGAL_BACKDATING:
+        raise InvalidInput.field("ends_on", f"is more than a year ago (the earliest is {today - LEGAL_BACKDATING})")
+    if principal.role != Role.LEGAL and ends_on < today:
+        raise InvalidInput.field("ends_on", "is in the past: the main agreement can end today at the earliest")
+    if ends_on > today + FURTHEST_END:
+        raise InvalidInput.field("ends_on", "is more than ten years ahead")
+
+
+async def record_termination(
+    db: Database, actor: Actor, principal: Principal, data: TerminationCreate, *, base_url: str = ""
+) -> TerminationPublic:
+    """Record that the tenant's main agreement ends on `ends_on` (owner: its own; legal: `tenant_id`'s)."""
+    if principal.role not in (Role.OWNER, Role.LEGAL):
+        raise PermissionDenied("The tenant's owner or the processor's legal team records the end of the agreement.")
+    tenant = await _target_tenant(db, principal, data.tenant_id)
+    _check_ends_on(principal, data.ends_on)
+    days = await _deletion_days_for(db, principal, tenant.id)
+    async with db.transaction(principal.scope) as session:
+        existing = await session.scalar(select(Termination).where(col(Termination.tenant_id) == tenant.id))
+        if existing is not None:
+            raise Conflict(f"The main agreement of this tenant already ends on {existing.ends_on}.")
+        termination = Termination(
+            id=new_id(),
+            tenant_id=tenant.id,
+            ends_on=data.ends_on,
+            reason=data.reason or None,
+            deletion_days=days,
+            deletion_due_on=data.ends_on + timedelta(days=days),
+            recorded_by=principal.user_id,
+            recorded_by_role=principal.role.value,
+            recorded_at=utcnow(),
+        )
+        session.add(termination)
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError as exc:  # recorded by someone else a moment ago
+            raise Conflict("The main agreement of this tenant already has an end date.") from exc
+        facts = {
+            "termination_id": str(termination.id),
+            "ends_on": termination.ends_on.isoformat(),
+            "deletion_due_on": termination.deletion_due_on.isoformat(),
+            "deletion_days": days,
+        }
+        await audit.record(
+            session,
+            actor,
+            TERMINATION_TOPIC,
+            "tenant",
+            tenant.id,
+            tenant_id=tenant.id,
+            data={**facts, "recorded_by_role": termination.recorded_by_role, "reason": termination.reason},
+        )
+        await enqueue_many(
+            session,
+            TERMINATION_TOPIC,
+            [(tenant.id, f"{TERMINATION_TOPIC}:{termination.id}", {**facts, **_termination_mail(tenant, termination,
+                                                                                                   base_url)})],
+        )  # fmt: skip
+        return public(termination)
+
+
+def _termination_mail(tenant: tenants.TenantPublic, termination: Termination, base_url: str) -> dict[str, str]:
+    processor = registry.processor()["legal_name"]
+    text = (
+        f"The main agreement between {tenant.legal_name} and {processor} ends on {termination.ends_on}.\n\n"
+        f"From now on no new Data Processing Agreement can be signed for {tenant.name}.\n\n"
+        f"Under clause 9.7 of your DPA, delete the end-user data collected through the service that you hold outside "
+        f"it, and remove the chat widget from your websites and apps, within {termination.deletion_days} days: by "
+        f"{termination.deletion_due_on}. Then attest the deletion here:\n{base_url}/app/obligations\n\n"
+        f"The exit, and the processor's deletion certificate once issued: {base_url}/app/exit"
+    )
+    return {"subject": f"Your main agreement ends on {termination.ends_on}", "text": text}
+
+
+async def get_termination(db: Database, principal: Principal, tenant_id: uuid.UUID | None) -> TerminationPublic:
+    """The tenant's termination (404 if none): a Subscriber's own; legal names the tenant."""
+    wanted = principal.tenant_id or tenant_id
+    if wanted is None:
+        raise InvalidInput.field("tenant_id", "name the tenant (legal reads any tenant's termination)")
+    async with db.transaction(principal.scope, write=False) as session:
+        found = await session.scalar(select(Termination).where(col(Termination.tenant_id) == wanted))
+    if found is None:
+        raise NotFound("No termination is recorded for this tenant.")
+    return public(found)
+
+
+async def find_termination(db: Database, principal: Principal, tenant_id: uuid.UUID | None) -> TerminationPublic | None:
+    """The tenant's termination, or None (pages show the form then)."""
+    try:
+        return await get_termination(db, principal, tenant_id)
+    except NotFound:
+        return None
+
+
+async def list_terminations(
+    db: Database, principal: Principal, *, cursor: str | None, limit: int
+) -> Page[TerminationPublic]:
+    """Tenants in exit, those whose deletion falls due first first (legal's list; a Subscriber sees its own)."""
+    query = select(Termination).order_by(col(Termination.deletion_due_on), col(Termination.id)).limit(limit + 1)
+    if (after := decode_id_cursor(cursor)) is not None:
+        # Keyset on (due date, id): the cursor is the last row's id, whose due date is looked up.
+        due = select(col(Termination.deletion_due_on)).where(col(Termination.id) == after).scalar_subquery()
+        query = query.where(
+            (col(Termination.deletion_due_on) > due)
+            | ((col(Termination.deletion_due_on) == due) & (col(Termination.id) > after))
+        )
+    async with db.transaction(principal.scope, write=False) as session:
+        if (tenant := tenant_of(session)) is not None:
+            query = query.where(col(Termination.tenant_id) == tenant)
+        rows = (await session.execute(query)).scalars().all()
+    return page_of(rows, limit, public, lambda t: str(t.id))
+
+
+# --- The processor's deletion certificate ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedCertificate:
+    """A sealed certificate, made before the write transaction (rendering and sealing take a while)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    data: DeletionCertificateCreate
+    content: bytes
+    sha256: str
+    sealed_at: datetime
+
+
+async def prepare_certificate(
+    db: Database, seal: Seal, principal: Principal, data: DeletionCertificateCreate
+) -> PreparedCertificate:
+    """Check the request and build the sealed PDF (legal only; the tenant must be in exit; `deleted_on` between
+    the end of the main agreement and today)."""
+    if principal.role != Role.LEGAL:
+        raise PermissionDenied("Deletion certificates are issued by the processor's legal team.")
+    tenant = await _target_tenant(db, principal, data.tenant_id)
+    termination = await find_termination(db, principal, tenant.id)
+    if termination is None:
+        raise Conflict("This tenant's main agreement has no recorded end: record the termination first.")
+    errors = []
+    if data.deleted_on < termination.ends_on:
+        errors.append(FieldError("deleted_on", f"is before the main agreement ends ({termination.ends_on})"))
+    if data.deleted_on > utcnow().date():
+        errors.append(FieldError("deleted_on", "is in the future: certify a deletion once it is done"))
+    if errors:
+        raise InvalidInput("The certificate cannot be issued.", errors)
+    certificate_id = new_id()
+    issued_at = utcnow()
+    context = exit_document.certificate_context(
+        certificate_id=certificate_id,
+        tenant=tenant.model_dump(mode="json"),
+        termination=termination.model_dump(mode="json"),
+        agreements=[
+            {
+                "reference": str(a.id),
+                "template": f"{a.template_key} v{a.template_version}",
+                "effective_date": a.effective_date.isoformat() if a.effective_date else "",
+                "status": a.status,
+                "document_sha256": a.document_sha256 or "",
+            }
+            for a in await _executed_agreements(db, principal, tenant.id)
+        ],
+        deleted_on=data.deleted_on,
+        systems=data.systems,
+        statement=data.statement,
+        issued_by={"name": principal.name, "email": principal.email},
+        issued_at=rfc3339(issued_at),
+    )
+    pdf = await seal.renderer.run(exit_document.build_certificate, context)
+    sealed = await seal.seal(pdf, reason=f"Deletion certificate {certificate_id}",
+                             location=registry.processor().get("country"))  # fmt: skip
+    return PreparedCertificate(certificate_id, tenant.id, data, sealed, agreements.sha256(sealed), issued_at)
+
+
+async def issue_certificate(
+    db: Database, actor: Actor, principal: Principal, prepared: PreparedCertificate, *, base_url: str = ""
+) -> DeletionCertificatePublic:
+    """Store the sealed certificate once, audited, and tell the tenant's owners and admins."""
+    async with db.transaction(principal.scope) as session:
+        ends_on = await session.scalar(
+            select(col(Termination.ends_on)).where(col(Termination.tenant_id) == prepared.tenant_id)
+        )
+        if ends_on is None:  # cannot happen (terminations are append-only), but never certify without one
+            raise Conflict("This tenant's main agreement has no recorded end.")
+        certificate = DeletionCertificate(
+            id=prepared.id,
+            tenant_id=prepared.tenant_id,
+            deleted_on=prepared.data.deleted_on,
+            systems=list(prepared.data.systems),
+            statement=prepared.data.statement,
+            document_sha256=prepared.sha256,
+            content=prepared.content,
+            sealed_at=prepared.sealed_at,
+            issued_by=principal.user_id,
+            issued_at=prepared.sealed_at,
+        )
+        session.add(certificate)
+        await session.flush()
+        facts = {
+            "certificate_id": str(certificate.id),
+            "deleted_on": certificate.deleted_on.isoformat(),
+            "systems": certificate.systems,
+            "document_sha256": certificate.document_sha256,
+        }
+        await audit.record(
+            session, actor, CERTIFICATE_TOPIC, "deletion_certificate", certificate.id,
+            tenant_id=certificate.tenant_id, data=facts,
+        )  # fmt: skip
+        await enqueue_many(
+            session,
+            CERTIFICATE_TOPIC,
+            [(certificate.tenant_id, f"{CERTIFICATE_TOPIC}:{certificate.id}", {**facts, **_certificate_mail(
+                certificate, base_url)})],
+        )  # fmt: skip
+        return certificate_public(certificate)
+
+
+def _certificate_mail(certificate: DeletionCertificate, base_url: str) -> dict[str, str]:
+    processor = registry.processor()["legal_name"]
+    text = (
+        f"{processor} certifies that on {certificate.deleted_on} it deleted the personal data it processed for you "
+        f"on these systems: {', '.join(certificate.systems)}.\n\n"
+        f"The sealed certificate (PDF): {base_url}/app/exit\n"
+        f"SHA-256: {certificate.document_sha256}\n"
+        f"Anyone holding a copy can check it at {base_url}/verify.\n\nReference: {certificate.id}"
+    )
+    return {"subject": "Deletion certificate: the processor has deleted your data", "text": text}
+
+
+async def list_certificates(
+    db: Database, principal: Principal, *, tenant_id: uuid.UUID | None, cursor: str | None, limit: int
+) -> Page[DeletionCertificatePublic]:
+    """Deletion certificates: a Subscriber's own; legal all, or `tenant_id`'s."""
+    query = select(*_CERTIFICATE_COLUMNS).order_by(col(DeletionCertificate.id)).limit(limit + 1)
+    if (after := decode_id_cursor(cursor)) is not None:
+        query = query.where(col(DeletionCertificate.id) > after)
+    async with db.transaction(principal.scope, write=False) as session:
+        if (tenant := tenant_of(session, tenant_id)) is not None:
+            query = query.where(col(DeletionCertificate.tenant_id) == tenant)
+        rows = (await session.execute(query)).all()
+    return page_of(rows, limit, lambda r: DeletionCertificatePublic(**r._mapping), lambda r: str(r.id))
+
+
+# Everything but the PDF bytes, so a list never loads them.
+_CERTIFICATE_COLUMNS = [col(getattr(DeletionCertificate, name)) for name in DeletionCertificatePublic.model_fields]
+
+
+async def get_certificate(db: Database, principal: Principal, certificate_id: uuid.UUID) -> DeletionCertificatePublic:
+    query = select(*_CERTIFICATE_COLUMNS).where(col(DeletionCertificate.id) == certificate_id)
+    async with db.transaction(principal.scope, write=False) as session:
+        if (tenant := tenant_of(session)) is not None:  # SQLite has no row-level security: filter here too
+            query = query.where(col(DeletionCertificate.tenant_id) == tenant)
+        row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound("Deletion certificate not found.")
+    return DeletionCertificatePublic(**row._mapping)
+
+
+@dataclass(frozen=True)
+class CertificateDocument:
+    content: bytes
+    sha256: str
+
+
+async def certificate_document(db: Database, principal: Principal, certificate_id: uuid.UUID) -> CertificateDocument:
+    """The sealed PDF, exactly as stored (its tenant's users and legal)."""
+    query = select(DeletionCertificate).where(col(DeletionCertificate.id) == certificate_id)
+    async with db.transaction(principal.scope, write=False) as session:
+        if (tenant := tenant_of(session)) is not None:
+            query = query.where(col(DeletionCertificate.tenant_id) == tenant)
+        found = await session.scalar(query)
+    if found is None:
+        raise NotFound("Deletion certificate not found.")
+    if agreements.sha256(found.content) != found.document_sha256:
+        raise Conflict("The stored certificate does not match its recorded hash; it is withheld.")
+    return CertificateDocument(found.content, found.document_sha256)

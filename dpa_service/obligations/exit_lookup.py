@@ -1,0 +1,53 @@
+"""What other domains ask about a tenant's exit: whether it is in exit (agreements refuse new DPAs then), and
+whether a PDF is one of the processor's deletion certificates (document verification). Only this package's own
+tables and `core`, so the agreements domain can import it (through `obligations.services`) without a cycle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from dpa_service.core.db import Database, Scope
+from dpa_service.obligations.models import DeletionCertificate, Termination
+
+
+async def exit_of(db: Database, scope: Scope, tenant_id: uuid.UUID) -> date | None:
+    """The day the tenant's main agreement ends, once a termination is recorded (the tenant is then in exit and
+    may sign no new DPA); None while it is not. Joins the caller's open transaction when there is one."""
+    async with db.transaction(scope, write=False) as session:
+        return await session.scalar(select(col(Termination.ends_on)).where(col(Termination.tenant_id) == tenant_id))
+
+
+async def deletion_due_dates(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
+    """When each tenant in exit must have deleted its end-user data (`delete_end_user_data`'s due date, for the
+    ledger); tenants not in exit are left out. One query for a whole page of tenants."""
+    if not tenant_ids:
+        return {}
+    query = select(col(Termination.tenant_id), col(Termination.deletion_due_on)).where(
+        col(Termination.tenant_id).in_(list(tenant_ids))
+    )
+    async with db.transaction(scope, write=False) as session:
+        return {tenant_id: due for tenant_id, due in (await session.execute(query)).all()}
+
+
+@dataclass(frozen=True)
+class CertificateOnRecord:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    sealed_at: datetime
+
+
+async def deletion_certificate_by_sha256(db: Database, digest: str) -> CertificateOnRecord | None:
+    """The deletion certificate whose sealed PDF has this SHA-256, looked up across tenants (whoever holds a copy
+    may check it; the caller decides who is shown its id)."""
+    query = select(
+        col(DeletionCertificate.id), col(DeletionCertificate.tenant_id), col(DeletionCertificate.sealed_at)
+    ).where(col(DeletionCertificate.document_sha256) == digest)
+    async with db.transaction(Scope.system(), write=False) as session:
+        row = (await session.execute(query)).one_or_none()
+    return CertificateOnRecord(row[0], row[1], row[2]) if row is not None else None
