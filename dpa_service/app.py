@@ -44,6 +44,8 @@ from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_store
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
+from dpa_service.obligations.records_controllers import RecordsOfProcessingController
+from dpa_service.obligations.records_pages import RecordPages, StaffRecordPages
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
     SubprocessorChangesController,
@@ -84,7 +86,8 @@ PUBLIC_PATHS = ["^/health$", "^/schema", "^/sign/", "^/webhooks/", "^/api/v1/doc
 PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/verify$", "^/static/"]
 # Packages whose `templates/` directory pages render from.
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
-    "agreements", "subprocessors", "transfers", "notifications", "template_versions", "tenants", "users",
+    "agreements", "subprocessors", "transfers", "notifications", "obligations", "template_versions", "tenants",
+    "users",
 ))]  # fmt: skip
 
 ROUTES: list[Any] = [
@@ -120,6 +123,9 @@ ROUTES: list[Any] = [
     StaffKeyPages,
     WebhookPages,
     VerifyPages,
+    RecordsOfProcessingController,
+    RecordPages,
+    StaffRecordPages,
 ]
 
 

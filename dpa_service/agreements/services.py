@@ -36,7 +36,7 @@ from dpa_service.agreements.models import (
 )
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database, tenant_of
+from dpa_service.core.db import Database, Scope, tenant_of
 from dpa_service.core.events import AgreementVoided, reactions
 from dpa_service.core.exceptions import Conflict, DPAError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
@@ -363,3 +363,24 @@ async def dpa_status(db: Database, principal: Principal, tenant_ids: list[uuid.U
             elif found[tenant_id].status == "none":
                 found[tenant_id] = TenantDpa("in_progress", agreement_id, template)
     return found
+
+
+async def executed_agreements(
+    db: Database, scope: Scope, *, tenant_id: uuid.UUID | None, after_tenant: uuid.UUID | None, limit: int
+) -> list[AgreementPublic]:
+    """The executed (current) DPA of each tenant, ordered by tenant id, at most `limit`, from the tenant after
+    `after_tenant` (keyset paging: the records of processing export walks every tenant's this way). Executing a DPA
+    supersedes the tenant's previous one, so there is at most one per tenant; `tenant_id` narrows to one tenant."""
+    query = (
+        select(Agreement)
+        .where(col(Agreement.status) == AgreementStatus.EXECUTED.value)
+        .order_by(col(Agreement.tenant_id), col(Agreement.executed_at).desc())
+        .limit(limit)
+    )
+    if tenant_id is not None:
+        query = query.where(col(Agreement.tenant_id) == tenant_id)
+    if after_tenant is not None:
+        query = query.where(col(Agreement.tenant_id) > after_tenant)
+    async with db.transaction(scope, write=False) as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [public(agreement) for agreement in rows]
