@@ -14,7 +14,7 @@ import pytest
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.obligations import records
+from dpa_service.obligations import records, records_csv
 from tests.helpers.agreements import approve_standard_dpa, to_status
 from tests.helpers.api import Api
 
@@ -43,7 +43,7 @@ def rows(response: Any) -> list[dict[str, str]]:
     assert response.headers["content-type"] == "text/csv; charset=utf-8", response.headers
     assert response.headers["content-disposition"].startswith("attachment; filename=")
     reader = csv.DictReader(io.StringIO(response.text))
-    assert reader.fieldnames == [name for name, _ in records.COLUMNS]
+    assert reader.fieldnames == records_csv.HEADER
     return list(reader)
 
 
@@ -268,4 +268,4 @@ async def test_only_subscribers_and_legal_read_records_and_bad_input_is_422(admi
     ],
 )
 def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralized(value: Any, written: str) -> None:
-    assert records.neutralized(value) == written
+    assert records_csv.neutralized(value) == written
