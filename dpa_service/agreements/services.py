@@ -389,3 +389,24 @@ async def executed_templates(
         query = query.where(col(Agreement.tenant_id).in_(tenant_ids))
     async with db.transaction(scope, write=False) as session:
         return {tenant_id: template_id for tenant_id, template_id in (await session.execute(query)).all()}
+
+
+async def executed_agreements(
+    db: Database, scope: Scope, *, tenant_id: uuid.UUID | None, after_tenant: uuid.UUID | None, limit: int
+) -> list[AgreementPublic]:
+    """The executed (current) DPA of each tenant, ordered by tenant id, at most `limit`, from the tenant after
+    `after_tenant` (keyset paging: the records of processing export walks every tenant's this way). Executing a DPA
+    supersedes the tenant's previous one, so there is at most one per tenant; `tenant_id` narrows to one tenant."""
+    query = (
+        select(Agreement)
+        .where(col(Agreement.status) == AgreementStatus.EXECUTED.value)
+        .order_by(col(Agreement.tenant_id), col(Agreement.executed_at).desc())
+        .limit(limit)
+    )
+    if tenant_id is not None:
+        query = query.where(col(Agreement.tenant_id) == tenant_id)
+    if after_tenant is not None:
+        query = query.where(col(Agreement.tenant_id) > after_tenant)
+    async with db.transaction(scope, write=False) as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [public(agreement) for agreement in rows]

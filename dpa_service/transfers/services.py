@@ -8,6 +8,7 @@ executed DPA implies (`reactions`); `listing_problem` is what the sub-processor 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -226,3 +227,25 @@ def mechanism_catalogue(invalid: dict[str, date]) -> Page[MechanismPublic]:
 async def catalogue(db: Database, principal: Principal) -> Page[MechanismPublic]:
     """The mechanism catalogue, each with the date it was recorded invalid, if it was."""
     return mechanism_catalogue(await invalidations(db, principal.scope))
+
+
+async def current_transfers(
+    db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID], as_of: date
+) -> dict[uuid.UUID, list[TransferPublic]]:
+    """The transfers of each of `tenant_ids` not ended by `as_of` (current and planned), oldest first, in one query
+    for the whole batch (the records of processing export)."""
+    if not tenant_ids:
+        return {}
+    query = (
+        select(Transfer)
+        .where(
+            col(Transfer.tenant_id).in_(list(tenant_ids)),
+            (col(Transfer.end_date).is_(None)) | (col(Transfer.end_date) >= as_of),
+        )
+        .order_by(col(Transfer.tenant_id), col(Transfer.start_date), col(Transfer.id))
+    )
+    found: dict[uuid.UUID, list[TransferPublic]] = {}
+    async with db.transaction(scope, write=False) as session:
+        for transfer in (await session.execute(query)).scalars():
+            found.setdefault(transfer.tenant_id, []).append(public(transfer))
+    return found
