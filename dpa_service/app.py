@@ -44,6 +44,8 @@ from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_store
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
+from dpa_service.obligations.ledger_controllers import ObligationsController
+from dpa_service.obligations.ledger_pages import LedgerPages, StaffLedgerPages
 from dpa_service.subprocessors.controllers import (
     ObjectionsController,
     SubprocessorChangesController,
@@ -85,6 +87,7 @@ PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/ve
 # Packages whose `templates/` directory pages render from.
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
     "agreements", "subprocessors", "transfers", "notifications", "template_versions", "tenants", "users",
+    "obligations",
 ))]  # fmt: skip
 
 ROUTES: list[Any] = [
@@ -120,6 +123,9 @@ ROUTES: list[Any] = [
     StaffKeyPages,
     WebhookPages,
     VerifyPages,
+    ObligationsController,
+    LedgerPages,
+    StaffLedgerPages,
 ]
 
 
