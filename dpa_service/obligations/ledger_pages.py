@@ -112,6 +112,28 @@ async def _code_options(db: Database, principal: Principal, chosen: str) -> list
     return options
 
 
+async def _platform_view(
+    db: Database, principal: Principal, status: str, code: str, tenant: uuid.UUID | None, cursor: str | None
+) -> dict[str, Any]:
+    """The staff list's context: the rows on this page, their tenants' names, the filters and the next page."""
+    chosen = status or (_ANY if tenant else ObligationStatus.OVERDUE.value)
+    errors = {} if chosen in (*STATUSES, _ANY) else {"status": f"must be one of: {', '.join(STATUSES)}"}
+    page = await ledger.list_obligations(
+        db, principal, tenant_id=tenant, status=None if chosen == _ANY or errors else ObligationStatus(chosen),
+        code=code or None, cursor=cursor, limit=_PAGE_SIZE,
+    )  # fmt: skip
+    shown = {item.tenant_id for item in page.items} | ({tenant} if tenant else set())
+    names = await tenants.names(db, principal.scope, sorted(shown))
+    next_url = next_page("/staff/obligations", page.next_cursor, status=chosen, code=code or None,
+                         tenant_id=str(tenant) if tenant else None)  # fmt: skip
+    return {
+        "heading": f"Obligations of {names.get(tenant, 'this tenant')}" if tenant else "Obligations",
+        "items": page.items, "names": names, "tenant_id": tenant, "chosen": chosen, "code": code, "errors": errors,
+        "statuses": [(_ANY, "any status"), *((s, s.replace("_", " ")) for s in STATUSES)],
+        "codes": await _code_options(db, principal, code), "next_url": next_url,
+    }  # fmt: skip
+
+
 class StaffLedgerPages(Controller):
     """Legal's view of every tenant's obligations."""
 
@@ -126,23 +148,9 @@ class StaffLedgerPages(Controller):
     ) -> Template:  # fmt: skip
         """Which tenants are overdue on what (by default), filtered by status and code, paged; with `?tenant_id=`
         one tenant's whole ledger."""
-        principal: Principal = request.user
-        tenant = _uuid(tenant_id)
-        chosen = status or (_ANY if tenant else ObligationStatus.OVERDUE.value)
-        errors = {} if chosen in (*STATUSES, _ANY) else {"status": f"must be one of: {', '.join(STATUSES)}"}
-        page = await ledger.list_obligations(
-            db, principal, tenant_id=tenant, status=None if chosen == _ANY or errors else ObligationStatus(chosen),
-            code=code or None, cursor=cursor or None, limit=_PAGE_SIZE,
-        )  # fmt: skip
-        names = await tenants.names(db, principal.scope, sorted({item.tenant_id for item in page.items} | (
-            {tenant} if tenant else set())))  # fmt: skip
-        next_url = next_page("/staff/obligations", page.next_cursor, status=chosen, code=code or None,
-                             tenant_id=str(tenant) if tenant else None)  # fmt: skip
-        heading = f"Obligations of {names.get(tenant, 'this tenant')}" if tenant else "Obligations"
-        return render(request, "obligations/ledger_staff.html.j2", status=422 if errors else 200, heading=heading,
-                      items=page.items, names=names, tenant_id=tenant, chosen=chosen, code=code, errors=errors,
-                      statuses=[(_ANY, "any status"), *((s, s.replace("_", " ")) for s in STATUSES)],
-                      codes=await _code_options(db, principal, code), next_url=next_url)  # fmt: skip
+        context = await _platform_view(db, request.user, status, code, _uuid(tenant_id), cursor or None)
+        return render(request, "obligations/ledger_staff.html.j2", status=422 if context["errors"] else 200,
+                      **context)  # fmt: skip
 
     @get("/{tenant_id:uuid}/{code:str}")
     async def detail(
