@@ -53,6 +53,8 @@ from dpa_service.obligations.exit_controllers import DeletionCertificatesControl
 from dpa_service.obligations.exit_pages import ExitPages, ExitStaffPages
 from dpa_service.obligations.inquiries_controllers import InquiriesController
 from dpa_service.obligations.inquiries_pages import InquiryPages, StaffInquiryPages
+from dpa_service.obligations.ledger_controllers import ObligationsController
+from dpa_service.obligations.ledger_pages import LedgerPages, StaffLedgerPages
 from dpa_service.obligations.records_controllers import RecordsOfProcessingController
 from dpa_service.obligations.records_pages import RecordPages, StaffRecordPages
 from dpa_service.subprocessors.controllers import (
@@ -147,6 +149,9 @@ ROUTES: list[Any] = [
     RecordsOfProcessingController,
     RecordPages,
     StaffRecordPages,
+    ObligationsController,
+    LedgerPages,
+    StaffLedgerPages,
 ]
 
 

@@ -30,8 +30,9 @@ class TemplatesController(Controller):
     async def create(
         self, data: JSONBody[TemplateCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
     ) -> Response[bytes]:
-        """Legal writes a new draft version of a template key (`key`, `title`, `source`, `variables_schema?`); a new
-        key without a schema accepts any variables, and a missing one is reported when a document renders."""
+        """Legal writes a new draft version of a template key (`key`, `title`, `source`, `variables_schema?`,
+        `obligations?`); a new key without a schema accepts any variables, and a missing one is reported when a
+        document renders; without `obligations` the version keeps the key's latest list."""
         prepared = await services.prepare_version(db, actor, data)  # checked and trial-rendered, outside any lock
         return await create_once(db, request, request.user, partial(services.create_version, db, actor, prepared))
 

@@ -55,6 +55,51 @@ class TemplateVersion(SQLModel, table=True):
 
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$"
+OBLIGATION_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,98}[a-z0-9]$"
+CLAUSE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.()-]{0,19}$"
+
+
+class DeadlineRule(StrEnum):
+    """How an obligation of `obligations.yaml` is kept; the obligations domain derives each status from it."""
+
+    WITHIN_HOURS_OF_AWARENESS = "within_hours_of_awareness"
+    BY_INQUIRY_DUE_DATE = "by_inquiry_due_date"
+    CONTINUOUS = "continuous"
+    BEFORE_TRANSFER = "before_transfer"
+    WITHIN_DAYS_OF_TERMINATION = "within_days_of_termination"
+
+
+# The figures each rule takes: (required, optional). A figure another rule takes is refused, so a typo in legal
+# data (a `days` under the 72-hour rule) cannot pass silently.
+RULE_FIGURES: dict[DeadlineRule, tuple[frozenset[str], frozenset[str]]] = {
+    DeadlineRule.WITHIN_HOURS_OF_AWARENESS: (frozenset({"hours"}), frozenset()),
+    DeadlineRule.BY_INQUIRY_DUE_DATE: (frozenset(), frozenset({"business_days"})),
+    DeadlineRule.CONTINUOUS: (frozenset(), frozenset({"every_months"})),
+    DeadlineRule.BEFORE_TRANSFER: (frozenset(), frozenset()),
+    DeadlineRule.WITHIN_DAYS_OF_TERMINATION: (frozenset({"days"}), frozenset()),
+}
+
+
+class ObligationDeadline(SQLModel):
+    model_config = STRICT_BODY
+
+    rule: DeadlineRule
+    hours: int | None = Field(default=None, ge=1, le=720)
+    days: int | None = Field(default=None, ge=1, le=365)
+    business_days: int | None = Field(default=None, ge=1, le=60)
+    every_months: int | None = Field(default=None, ge=1, le=60)
+
+
+class ObligationEntry(SQLModel):
+    """One entry of a version's `obligations` list, as in `obligations.yaml`."""
+
+    model_config = STRICT_BODY
+
+    code: Annotated[str, StringConstraints(pattern=OBLIGATION_CODE_PATTERN, max_length=100)]
+    title: str = Field(min_length=1, max_length=300)
+    clause: Annotated[str, StringConstraints(pattern=CLAUSE_PATTERN, max_length=20)]
+    summary: str = Field(min_length=1, max_length=5000)
+    deadline: ObligationDeadline
 
 
 class TemplateCreate(SQLModel):
@@ -66,6 +111,7 @@ class TemplateCreate(SQLModel):
     stylesheet: str | None = Field(default=None, max_length=500_000)
     variables_schema: dict[str, Any] | None = None
     sample_variables: dict[str, Any] | None = None
+    obligations: list[ObligationEntry] | None = Field(default=None, max_length=50)
 
 
 class TemplatePublic(SQLModel):

@@ -34,6 +34,9 @@ from dpa_service.http.pagination import Page, decode_id_cursor, encode_cursor
 from dpa_service.template_versions.bundle import TemplateBundle, assets_dir, content_sha256, shipped_bundles
 from dpa_service.template_versions.context import build_context, subprocessor_annex
 from dpa_service.template_versions.models import (
+    RULE_FIGURES,
+    DeadlineRule,
+    ObligationEntry,
     TemplateCreate,
     TemplateDetail,
     TemplatePublic,
@@ -47,7 +50,7 @@ from dpa_service.template_versions.variables import check_schema, validate_varia
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
 
 # What other domains use from here, beside the functions below.
-__all__ = ["TemplateVersion", "build_context", "subprocessor_annex", "validate_variables"]
+__all__ = ["DeadlineRule", "TemplateVersion", "build_context", "subprocessor_annex", "validate_variables"]
 
 # The one lifecycle of a template version: (status, action) -> new status. Anything else is 409.
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -137,8 +140,30 @@ async def _check_renders(version: TemplateVersion) -> None:
         raise InvalidInput.field("source", f"does not render with the sample variables: {exc.detail}") from exc
 
 
+def obligation_entries(entries: list[ObligationEntry]) -> list[dict[str, Any]]:
+    """A posted `obligations` list as the version stores it (the shape of `obligations.yaml`), or InvalidInput naming
+    each repeated code and each figure its rule lacks or does not take."""
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = f"obligations.{index}"
+        if entry.code in seen:
+            errors.append(FieldError(f"{where}.code", f"repeats the code of obligations.{seen[entry.code]}"))
+        seen.setdefault(entry.code, index)
+        required, optional = RULE_FIGURES[entry.deadline.rule]
+        given = {name for name in ("hours", "days", "business_days", "every_months") if getattr(entry.deadline, name)}
+        errors += [FieldError(f"{where}.deadline.{name}", f"is required for the rule {entry.deadline.rule.value}")
+                   for name in sorted(required - given)]  # fmt: skip
+        errors += [FieldError(f"{where}.deadline.{name}", f"does not apply to the rule {entry.deadline.rule.value}")
+                   for name in sorted(given - required - optional)]  # fmt: skip
+    if errors:
+        raise InvalidInput("The obligations cannot be used as they are.", errors)
+    return [entry.model_dump(mode="json", exclude_none=True) for entry in entries]
+
+
 async def prepare_version(db: Database, actor: Actor, data: TemplateCreate) -> PreparedVersion:
     """Check a new version; what the request leaves out is taken from the key's latest version (or its files)."""
+    obligations = obligation_entries(data.obligations) if data.obligations is not None else None
     async with db.transaction(Scope.system(), write=False) as session:
         latest = await _latest(session, data.key)
     base: Any = latest or _shipped(data.key)
@@ -154,7 +179,7 @@ async def prepare_version(db: Database, actor: Actor, data: TemplateCreate) -> P
         entrypoint=getattr(base, "entrypoint", "dpa.html.j2"),
         variables_schema=schema if schema is not None else PERMISSIVE_SCHEMA,
         sample_variables=samples,
-        obligations=list(getattr(base, "obligations", [])),
+        obligations=obligations if obligations is not None else list(getattr(base, "obligations", [])),
     )
 
 

@@ -8,7 +8,8 @@ executed DPA implies (`reactions`); `listing_problem` is what the sub-processor 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -26,10 +27,12 @@ from dpa_service.http.pagination import Page, decode_id_cursor, page_of
 from dpa_service.transfers.assessment import TransferFacts, assess, listing_problem
 from dpa_service.transfers.models import (
     AssessmentItem,
+    ImporterKind,
     MechanismInvalidation,
     MechanismPublic,
     Transfer,
     TransferCreate,
+    TransferNotice,
     TransferPublic,
     TransferUpdate,
 )
@@ -249,3 +252,63 @@ async def current_transfers(
         for transfer in (await session.execute(query)).scalars():
             found.setdefault(transfer.tenant_id, []).append(public(transfer))
     return found
+
+
+@dataclass(frozen=True)
+class NoticedTransfer:
+    """A transfer outside the EU/EEA a Subscriber recorded, and the day it first gave notice for that destination."""
+
+    transfer_id: uuid.UUID
+    tenant_id: uuid.UUID
+    importer: str
+    destination_country: str
+    start_date: date
+    first_notice_on: date | None
+
+
+async def prior_notice_facts(db: Database, scope: Scope, tenant_ids: Collection[uuid.UUID]) -> list[NoticedTransfer]:
+    """For the obligations ledger (`transfer_prior_notice`): each tenant's own transfers outside the EU/EEA with its
+    first transfer notice for the same destination. Left out: the transfers an executed DPA implies (`source` "dpa")
+    and transfers to the processor itself, which the DPA, naming the processor and its safeguards, already covers.
+    Two queries whatever the number of tenants."""
+    if not tenant_ids:
+        return []
+    eea = [c.code for c in registry.countries().values() if c.eea]
+    transfers = (
+        select(Transfer)
+        .where(
+            col(Transfer.tenant_id).in_(tenant_ids),
+            col(Transfer.source) != "dpa",
+            col(Transfer.importer_kind) != ImporterKind.PROCESSOR.value,
+            col(Transfer.destination_country).not_in(eea),
+        )
+        .order_by(col(Transfer.tenant_id), col(Transfer.start_date), col(Transfer.id))
+    )
+    first_notices = (
+        select(
+            col(TransferNotice.tenant_id), col(TransferNotice.destination_country), func.min(TransferNotice.created_at)
+        )
+        .where(col(TransferNotice.tenant_id).in_(tenant_ids))
+        .group_by(col(TransferNotice.tenant_id), col(TransferNotice.destination_country))
+    )
+    async with db.transaction(scope, write=False) as session:
+        rows = (await session.execute(transfers)).scalars().all()
+        noticed = {(tenant, country): first for tenant, country, first in (await session.execute(first_notices)).all()}
+    return [
+        NoticedTransfer(
+            t.id,
+            t.tenant_id,
+            t.importer,
+            t.destination_country,
+            t.start_date,
+            _day_of(noticed.get((t.tenant_id, t.destination_country))),
+        )
+        for t in rows
+    ]
+
+
+def _day_of(moment: Any) -> date | None:
+    """A notice's creation day (UTC); SQLite returns an aggregate's datetime as text."""
+    if moment is None:
+        return None
+    return moment.date() if hasattr(moment, "date") else date.fromisoformat(str(moment)[:10])

@@ -20,13 +20,12 @@ class NavItem:
 _ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Dashboard", "/app/", SUBSCRIBER),
     ("Agreements", "/app/agreements", SUBSCRIBER),
-    ("Sub-processors", "/app/subprocessors", SUBSCRIBER),
-    ("Transfers", "/app/transfers", SUBSCRIBER),
+    ("Obligations", "/app/obligations", SUBSCRIBER),
     ("Breach notices", "/app/breach-notices", SUBSCRIBER),
     ("Inquiries", "/app/inquiries", SUBSCRIBER),
     ("Assistance", "/app/assistance", SUBSCRIBER),
-    ("Exit", "/app/exit", SUBSCRIBER),
-    ("Records of processing", "/app/records", SUBSCRIBER),
+    ("Sub-processors", "/app/subprocessors", SUBSCRIBER),
+    ("Transfers", "/app/transfers", SUBSCRIBER),
     ("Organisation", "/app/profile", SUBSCRIBER),
     ("Users and keys", "/app/users", SUBSCRIBER),
     ("Webhooks", "/app/webhooks", SUBSCRIBER_ADMIN),
@@ -34,17 +33,23 @@ _ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Templates", "/staff/templates", (Role.LEGAL,)),
     ("Review queue", "/staff/reviews", (Role.LEGAL,)),
     ("Countersign", "/staff/countersign", (Role.LEGAL,)),
-    ("Sub-processor changes", "/staff/subprocessor-changes", (Role.LEGAL,)),
-    ("Mechanisms", "/staff/mechanisms", (Role.LEGAL,)),
+    ("Obligations", "/staff/obligations", (Role.LEGAL,)),
     ("Breach notices", "/staff/breach-notices", (Role.LEGAL,)),
     ("Inquiries", "/staff/inquiries", (Role.LEGAL,)),
     ("Assistance", "/staff/assistance", (Role.LEGAL,)),
-    ("Exit", "/staff/exit", (Role.LEGAL,)),
-    ("Records of processing", "/staff/records", (Role.LEGAL,)),
+    ("Sub-processor changes", "/staff/subprocessor-changes", (Role.LEGAL,)),
+    ("Mechanisms", "/staff/mechanisms", (Role.LEGAL,)),
     ("Tenants", "/staff/tenants", (Role.LEGAL, Role.PLATFORM_ADMIN)),
     ("DPA status", "/staff/sales", (Role.SALES, Role.LEGAL)),
     ("API keys", "/staff/keys", (Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN)),
 )
+# Pages without a nav entry of their own light up the section they belong to (the ledger links to them).
+_SECTIONS = {
+    "/app/records": "/app/obligations",
+    "/app/exit": "/app/obligations",
+    "/staff/records": "/staff/obligations",
+    "/staff/exit": "/staff/obligations",
+}
 
 
 def navigation(principal: Principal | None, path: str) -> list[NavItem]:
@@ -53,6 +58,9 @@ def navigation(principal: Principal | None, path: str) -> list[NavItem]:
     items = [(label, href) for label, href, roles in _ITEMS if principal.role in roles]
     # The longest matching prefix is the current section ("/app/" must not light up on every /app page).
     here = path.rstrip("/")
+    for prefix, section in _SECTIONS.items():
+        if here == prefix or here.startswith(prefix + "/"):
+            here = section
     best = max((href for _, href in items if here == href.rstrip("/") or here.startswith(href.rstrip("/") + "/")),
                key=len, default=None)  # fmt: skip
     return [NavItem(label, href, href == best) for label, href in items]
