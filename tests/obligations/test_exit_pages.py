@@ -33,7 +33,8 @@ async def test_the_owner_records_the_end_and_legal_certifies_the_deletion_which_
     browser = await signed_in(client, owner)
 
     page = await browser.get("/app/exit")
-    assert page.status_code == 200 and 'action="/app/exit"' in page.text and ">Exit</a>" in page.text
+    assert page.status_code == 200 and 'action="/app/exit"' in page.text
+    assert '<a href="/app/exit">ending the main agreement</a>' in (await browser.get("/app/obligations")).text
     yesterday = (today - timedelta(days=1)).isoformat()
     bad = await browser.post("/app/exit", {"ends_on": yesterday, "reason": "Moving on", "confirm": "true"})
     assert bad.status_code == 422 and 'id="ends_on-error"' in bad.text and "is in the past" in bad.text

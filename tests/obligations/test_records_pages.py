@@ -47,7 +47,7 @@ async def test_a_subscriber_reads_and_downloads_its_record_and_legal_picks_a_ten
     browser = await signed_in(client, owner)
     page = await browser.get("/app/records")
     assert page.status_code == 200
-    assert '<a href="/app/records" aria-current="page">Records of processing</a>' in page.text
+    assert '<a href="/app/obligations" aria-current="page">Obligations</a>' in page.text  # its section
     text = page.text
     subject = variables["processing"]["data_subject_categories"][0]
     for shown in (variables["controller"]["legal_name"], "Dora Protect", "Parley Chat Ltd", "Lingua Ltd", "TIA-9",
