@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.api import demo_environment, free_port, start, wait_until_up
 
 # The JSON reads behind the dashboard (dpa_service/agreements/app_context.py `overview`): every agreement of the
-# tenant (pages of 200) and its sub-processor position (authorized version and pending changes).
-DASHBOARD_CALLS = ["/api/v1/agreements?limit=200", "/api/v1/tenant/subprocessors"]
+# tenant (pages of 200), its sub-processor position (authorized version and pending changes) and its obligations.
+DASHBOARD_CALLS = ["/api/v1/agreements?limit=200", "/api/v1/tenant/subprocessors", "/api/v1/obligations?limit=200"]
 
 
 def sign_in(base: str, key: str) -> httpx.Cookies:

@@ -29,6 +29,7 @@ from dpa_service.core.mailer import Mailer
 from dpa_service.core.settings import Settings
 from dpa_service.documents.renderer import Renderer
 from dpa_service.http.deps import public_base_url
+from dpa_service.obligations import services as obligations
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
@@ -227,7 +228,8 @@ async def _all_agreements(db: Database, principal: Principal) -> list[Any]:
 
 
 async def overview(db: Database, principal: Principal) -> dict[str, Any]:
-    """The dashboard: the current DPA, what is in progress and needs action, pending sub-processor changes."""
+    """The dashboard: the current DPA, what is in progress and needs action, pending sub-processor changes, and how
+    the tenant stands on its obligations as controller."""
     agreements = await _all_agreements(db, principal)
     current = next((a for a in reversed(agreements) if a.status in CURRENT), None)
     in_progress = [a for a in reversed(agreements) if a.status in IN_PROGRESS]
@@ -239,4 +241,5 @@ async def overview(db: Database, principal: Principal) -> dict[str, Any]:
         "actions": actions,
         "pending_changes": authorization.pending_changes,
         "can_request": not in_progress,
+        "obligations": await obligations.status_counts(db, principal),
     }

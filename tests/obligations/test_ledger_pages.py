@@ -99,3 +99,22 @@ async def test_legal_sees_who_is_overdue_on_what_and_each_tenants_ledger(
     assert ledger.text.count("/staff/obligations/" + str(behind.tenant_id) + "/") == 6
     history = await browser.get(f"/staff/obligations/{behind.tenant_id}/records_of_processing")
     assert history.status_code == 200 and "Kept in our ROPA." in history.text and 'name="statement"' not in history.text
+
+
+async def test_the_dashboard_says_how_the_tenant_stands_on_its_obligations(
+    client: httpx.AsyncClient, admin: Api, db: Database
+) -> None:
+    owner = await admin.new_tenant(name="Tenant Dash")
+    browser = await signed_in(client, owner)
+    before = await browser.get("/app/")
+    assert "Your obligations under clause 9 start when your DPA is executed." in before.text
+
+    await ledger_for(db, owner, executed_at=utcnow() - timedelta(days=30))  # the breach happens under the DPA
+    aware = (utcnow() - timedelta(hours=80)).isoformat().replace("+00:00", "Z")
+    late = await owner.post("/breach-notices", {"became_aware_at": aware, "description": "Laptop stolen.",
+                                                "data_categories": ["chat transcripts"], "subjects_estimate": 3,
+                                                "measures": "Disk was encrypted; keys rotated."})  # fmt: skip
+    assert late.status_code == 201 and late.json()["late"] is True
+    after = await browser.get("/app/")
+    assert "<strong>1 overdue</strong>, 4 open, 0 met, 1 not applicable yet." in after.text
+    assert '<a href="/app/obligations">See what each asks of you</a>' in after.text
