@@ -30,7 +30,16 @@ def test_the_tour_is_a_script_a_human_can_paste() -> None:
     for line in script.splitlines():
         if line.lstrip().startswith("curl"):
             assert "--fail-with-body" in line, line
-    for path in ("/transfers", "/transfer-notices", "/countersign", "/signature-requests"):
+    for path in (
+        "/transfers",
+        "/transfer-notices",
+        "/countersign",
+        "/signature-requests",
+        "/obligations",
+        "/breach-notices",
+        "/inquiries",
+        "/records-of-processing",
+    ):
         assert f"{path} " in script or f'{path}"' in script or f"{path}?" in script, f"the tour shows {path}"
 
 
