@@ -125,6 +125,17 @@ def test_a_subscriber_requests_legal_reviews_both_sign_and_the_pdf_is_the_apis(
     assert executed["status"] == "executed"
     assert hashlib.sha256(pdf).hexdigest() == executed["document_sha256"], "the page's PDF is the API's"
 
+    # The executed DPA brought the tenant's obligations as controller: the ledger says what each asks next.
+    subscriber.get_by_role("link", name="Obligations").first.click()
+    ledger = subscriber.locator("table").inner_text()
+    for title in ("Notify the Processor of personal data breaches", "Delete end-user data after termination"):
+        assert title in ledger
+    accessible(subscriber, seen)
+    screenshot(subscriber, "obligations", shots)
+    legal.goto(f"{live_server.url}/staff/obligations?status=open")
+    assert "Acme Retail" in legal.locator("main").inner_text()
+    accessible(legal, seen)
+
     sales = _person(browser)
     sign_in_with_key(sales, live_server, live_server.keys["staff"]["sales"]["api_key"])
     assert sales.url.endswith("/staff/sales")
