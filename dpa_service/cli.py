@@ -23,6 +23,7 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import Conflict
 from dpa_service.core.identity import Actor, Role
 from dpa_service.core.settings import clear_settings_cache, get_settings
+from dpa_service.logs import configure as configure_logging
 from dpa_service.logs import log_config
 
 T = TypeVar("T")
@@ -76,7 +77,7 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_config=log_config(),
+        log_config=log_config(get_settings()),
     )
 
 
@@ -92,17 +93,20 @@ def worker(every: float, concurrency: int) -> None:
     from dpa_service.notifications.queue import run_forever
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     for chatty in ("saq", "httpx"):  # a line per job or request drowns what an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
     _migrate()
 
     def report(handled: int, moved: int) -> None:
         verb = "queued" if settings.redis_url else "attempted"
-        click.echo(
-            f"outbox: {_count(handled, 'message')} fanned out, "
-            f"{_count(moved, 'webhook delivery', 'webhook deliveries')} {verb}",
-            err=True,
+        # A log line, not a print: in JSON like every other line the worker writes (DPA_LOG_FORMAT).
+        logging.getLogger("dpa_service.worker").info(
+            "outbox: %s fanned out, %s %s",
+            _count(handled, "message"),
+            _count(moved, "delivery", "deliveries"),
+            verb,
+            extra={"fanned_out": handled, verb: moved},
         )
 
     async def loop() -> None:
