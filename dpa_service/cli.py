@@ -348,7 +348,10 @@ def integrity_check(jobs: int | None) -> None:
     database = settings.database
     sqlite_file = Path(make_url(database.url).database or "") if database.is_sqlite else None
     if sqlite_file is not None and not sqlite_file.is_file():
-        _cannot_verify(f"no database at {sqlite_file}", "set DPA_VAR_DIR (or DATABASE_URL) to the service's")
+        click.echo(
+            f"cannot check: no database at {sqlite_file}; set DPA_VAR_DIR (or DATABASE_URL) to the service's", err=True
+        )
+        sys.exit(3)
     report = _with_db(
         lambda db: integrity.check(
             db, settings, jobs=jobs, progress=lambda step: click.echo(f"checking {step}", err=True)

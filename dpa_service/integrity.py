@@ -45,6 +45,7 @@ DOCUMENT_BATCH = 20  # sealed PDFs per query (~100 KB to a few MB each): what is
 SECRET_BATCH = 500
 SEAL_TIMEOUT = 60.0  # seconds for one document's seal check
 FIRST_PROBLEMS = 20  # problems listed in the summary (all are counted)
+CHECKED = ("agreement_documents", "deletion_certificates", "audit_chains", "audit_events", "webhook_secrets")
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ async def check(
 ) -> Report:
     """Check everything (see the module docstring); never writes. Seal checks run in `pool` if given (a running
     service's document pool), else in a pool of `jobs` processes of its own."""
-    report = Report()
+    report = Report({what: 0 for what in CHECKED})
     config, missing = seal_config(settings)
     if missing:
         report.add("seal_certificate", certificate_path(SealConfig.from_settings(settings)) or "", missing)
