@@ -20,7 +20,7 @@ from litestar.datastructures import CacheControlHeader, State
 from litestar.middleware.base import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
-from dpa_service import __version__, reactions
+from dpa_service import __version__, logs, metrics, reactions
 from dpa_service.agreements import signing
 from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController
@@ -91,9 +91,10 @@ from dpa_service.web.templating import template_config
 
 logger = logging.getLogger("dpa_service.app")
 
-# Paths that take no API key: health, the OpenAPI document, signing links and webhooks (which carry their own
-# secret), document verification (whoever holds the PDF may check it), and the web pages (a session, see web/).
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/sign/", "^/webhooks/", "^/api/v1/documents/verify$"]
+# Paths that take no API key: health, metrics (its own rule: metrics.py), the OpenAPI document, signing links and
+# webhooks (which carry their own secret), document verification (whoever holds the PDF may check it), and the web
+# pages (a session, see web/).
+PUBLIC_PATHS = ["^/health$", "^/metrics$", "^/schema", "^/sign/", "^/webhooks/", "^/api/v1/documents/verify$"]
 PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/verify$", "^/static/"]
 # Packages whose `templates/` directory pages render from.
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
@@ -251,6 +252,7 @@ def _middleware(settings: Settings) -> list[Any]:
     # The rate limit runs before authentication, so refused requests never reach the database.
     return [
         request_id_middleware,
+        metrics.prometheus_config().middleware,  # outside the rest, so a refused request is timed and counted too
         security_headers_middleware(production=settings.environment == "production"),
         rate_limit_middleware(settings.rate_limit_per_minute),
         session_config(settings).middleware,
@@ -267,11 +269,11 @@ def _static_files() -> Any:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings)
     reactions.install()
     secret = load_app_secret(settings)
     config = AppConfig(
-        route_handlers=[health, favicon, *ROUTES, openapi_assets_router(), _static_files()],
+        route_handlers=[health, favicon, metrics.MetricsController, *ROUTES, openapi_assets_router(), _static_files()],
         dependencies=dependencies,
         exception_handlers={**exception_handlers, SignInRequired: sign_in_redirect},  # type: ignore[dict-item]
         middleware=_middleware(settings),

@@ -23,6 +23,7 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import Conflict
 from dpa_service.core.identity import Actor, Role
 from dpa_service.core.settings import clear_settings_cache, get_settings
+from dpa_service.logs import configure as configure_logging
 from dpa_service.logs import log_config
 
 T = TypeVar("T")
@@ -76,14 +77,20 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_config=log_config(),
+        log_config=log_config(get_settings()),
     )
 
 
 @main.command()
 @click.option("--every", default=1.0, show_default=True, help="Seconds between rounds when idle.")
 @click.option("--concurrency", default=4, show_default=True, help="Queued jobs run at once (with REDIS_URL).")
-def worker(every: float, concurrency: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's delivery counters for Prometheus on 127.0.0.1:PORT/metrics (loopback only).",
+)
+def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
     """Deliver the outbox (e-mail and signed webhooks) in its own process; run several if you like.
 
     With REDIS_URL set, deliveries go through a Redis-backed SAQ queue that all workers share."""
@@ -92,17 +99,24 @@ def worker(every: float, concurrency: int) -> None:
     from dpa_service.notifications.queue import run_forever
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     for chatty in ("saq", "httpx"):  # a line per job or request drowns what an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
     _migrate()
 
     def report(handled: int, moved: int) -> None:
         verb = "queued" if settings.redis_url else "attempted"
-        click.echo(
-            f"outbox: {_count(handled, 'message')} fanned out, "
-            f"{_count(moved, 'webhook delivery', 'webhook deliveries')} {verb}",
-            err=True,
+        # A log line, not a print: in JSON like every other line the worker writes (DPA_LOG_FORMAT).
+        logging.getLogger("dpa_service.worker").info(
+            "outbox: %s fanned out, %s %s",
+            _count(handled, "message"),
+            _count(moved, "delivery", "deliveries"),
+            verb,
+            extra={"fanned_out": handled, verb: moved},
         )
 
     async def loop() -> None:
@@ -315,3 +329,33 @@ def audit_verify(tenant_id: uuid.UUID | None) -> None:
         click.echo(f"{result['chain']}: {_count(result['events'], 'event')}, {status}")
     if broken:
         sys.exit(1)
+
+
+@main.group(name="integrity")
+def integrity_group() -> None:
+    """Whole-service evidence checks."""
+
+
+@integrity_group.command("check")
+@click.option("--jobs", type=int, default=None, help="Seal checks run at once [default: the CPU count, at most 4].")
+def integrity_check(jobs: int | None) -> None:
+    """Check every stored document's hash and seal, every audit chain and the webhook secrets; run it after a
+    restore. Prints a JSON summary with the first problems; exit code 1 on any problem, 3 when there is no database
+    to check. Only reads: it never makes a key, a database or a directory."""
+    from dpa_service import integrity
+
+    settings = get_settings()
+    database = settings.database
+    sqlite_file = Path(make_url(database.url).database or "") if database.is_sqlite else None
+    if sqlite_file is not None and not sqlite_file.is_file():
+        click.echo(
+            f"cannot check: no database at {sqlite_file}; set DPA_VAR_DIR (or DATABASE_URL) to the service's", err=True
+        )
+        sys.exit(3)
+    report = _with_db(
+        lambda db: integrity.check(
+            db, settings, jobs=jobs, progress=lambda step: click.echo(f"checking {step}", err=True)
+        )
+    )
+    click.echo(json.dumps(report.summary(), indent=2))
+    sys.exit(0 if report.ok else 1)

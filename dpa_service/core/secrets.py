@@ -53,10 +53,23 @@ def load_app_secret(settings: Settings) -> bytes:
         return configured.encode()
     if settings.environment == "production":
         raise ValueError("DPA_SECRET_KEY is required in production (all hosts must share it)")
-    path: Path = settings.var_dir / "keys" / "app-secret"
+    path = app_secret_path(settings)
     if not path.exists():
         write_once(path, secrets.token_hex(32).encode())
     return path.read_text().strip().encode()
+
+
+def app_secret_path(settings: Settings) -> Path:
+    """Where the generated secret lives (DPA_SECRET_KEY unset): part of every backup of the key directory."""
+    return settings.var_dir / "keys" / "app-secret"
+
+
+def existing_app_secret(settings: Settings) -> bytes | None:
+    """The service secret if there is one, never making one (a check after a restore must not invent a key)."""
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings.secret_key.get_secret_value().encode()
+    path = app_secret_path(settings)
+    return path.read_text().strip().encode() if path.is_file() else None
 
 
 class Sealer:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_APP_ROLE = "dpa_app"
 ENVIRONMENTS = ("development", "test", "production")
+MIN_METRICS_TOKEN = 16
 
 
 class DatabaseSettings(BaseModel):
@@ -47,6 +48,10 @@ class Settings(BaseModel):
     environment: Literal["development", "test", "production"] = "development"
     public_base_url: str | None = None
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] | None = None
+    """None: JSON lines outside development, readable text in development (see `log_format_in_use`)."""
+    metrics_token: SecretStr | None = None
+    """Bearer token a scraper sends to `/metrics`; without one, only loopback clients are served."""
     webhook_allow_private: bool = False
     signing_link_days: int = Field(default=14, ge=1, le=90)
     auto_countersign_email: str | None = None
@@ -72,11 +77,18 @@ class Settings(BaseModel):
             raise ValueError(
                 "DPA_WEBHOOK_ALLOW_PRIVATE=1 is for development only: it would let webhooks reach internal hosts"
             )
+        token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if token and len(token) < MIN_METRICS_TOKEN and not self.is_development:
+            raise ValueError(f"DPA_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters outside development")
         return self
 
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
+
+    @property
+    def log_format_in_use(self) -> Literal["json", "text"]:
+        return self.log_format or ("text" if self.is_development else "json")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -97,6 +109,8 @@ class Environment(BaseSettings):
     DPA_ENV: str = "development"
     PUBLIC_BASE_URL: str | None = None
     DPA_LOG_LEVEL: str = "INFO"
+    DPA_LOG_FORMAT: Literal["json", "text"] | None = None
+    DPA_METRICS_TOKEN: SecretStr | None = None
     DPA_WEBHOOK_ALLOW_PRIVATE: bool = False
     DPA_SIGNING_LINK_DAYS: int = 14
     DPA_AUTO_COUNTERSIGN_EMAIL: str | None = None
@@ -131,6 +145,8 @@ class Environment(BaseSettings):
             environment=self.DPA_ENV,  # type: ignore[arg-type]  # checked against ENVIRONMENTS above
             public_base_url=self.PUBLIC_BASE_URL.rstrip("/") if self.PUBLIC_BASE_URL else None,
             log_level=self.DPA_LOG_LEVEL,
+            log_format=self.DPA_LOG_FORMAT,
+            metrics_token=self.DPA_METRICS_TOKEN,
             webhook_allow_private=self.DPA_WEBHOOK_ALLOW_PRIVATE,
             signing_link_days=self.DPA_SIGNING_LINK_DAYS,
             auto_countersign_email=self.DPA_AUTO_COUNTERSIGN_EMAIL,

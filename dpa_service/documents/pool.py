@@ -111,6 +111,13 @@ def _worker_main(conn: Connection, preload: Sequence[str]) -> None:
             conn.send(("error", *_dump_error(PoolError(f"the result of {_name(fn)} cannot be sent back: {exc}"))))
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    size: int
+    busy: int
+    queued: int
+
+
 @dataclass(eq=False)
 class _Worker:
     process: BaseProcess
@@ -160,6 +167,12 @@ class ProcessPool:
     @property
     def size(self) -> int:
         return self._size
+
+    def stats(self) -> PoolStats:
+        """How many workers are running a job and how many jobs wait for one, right now (for /metrics)."""
+        if self._closed:
+            return PoolStats(self._size, busy=0, queued=0)
+        return PoolStats(self._size, busy=self._size - len(self._idle), queued=len(self._waiters))
 
     async def start(self) -> None:
         self._check_open()

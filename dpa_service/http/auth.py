@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from dpa_service.core import log_context
 from dpa_service.core.exceptions import AuthenticationError, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 
@@ -37,7 +38,9 @@ async def optional_principal(connection: ASGIConnection) -> Principal | None:
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthenticationError("Send an API key as 'Authorization: Bearer <key>'.")
     authenticate: Authenticator = connection.app.state.authenticate
-    return await authenticate(key.strip())
+    principal = await authenticate(key.strip())
+    log_context.identify(principal.user_id, principal.tenant_id)
+    return principal
 
 
 def actor_of(connection: ASGIConnection) -> Actor:

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import IntegrityError
 
+from dpa_service.core import log_context
 from dpa_service.core.exceptions import DPAError, FieldError, Unavailable
 
 logger = logging.getLogger("dpa_service.errors")
@@ -45,7 +46,8 @@ def request_id_of(scope: Scope) -> str:
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give every response an `X-Request-ID` (the caller's, if it sent a sane one)."""
+    """Give every response an `X-Request-ID` (the caller's, if it sent a sane one), and every log line written while
+    the request is served the same id (core.log_context)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +62,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = headers
             await send(message)
 
-        await app(scope, receive, send_with_id)
+        with log_context.request(request_id):
+            await app(scope, receive, send_with_id)
 
     return middleware
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 from cryptography.exceptions import InvalidTag
+from prometheus_client import Counter
 from sqlalchemy import Select, select
 from sqlmodel import col
 
@@ -46,6 +47,14 @@ ATTEMPT_TIMEOUT = 15.0  # seconds for one webhook or e-mail, connection included
 LEASE_MARGIN = timedelta(seconds=30)  # a batch stops this long before its lease ends
 MAIL_BATCH = 20  # e-mails per lease: MAIL_CONCURRENCY-wide waves of ATTEMPT_TIMEOUT fit well inside it
 MAIL_CONCURRENCY = 4
+
+# Counted where the attempt is recorded, in whichever process does it (`dpa serve`'s in-process worker, or
+# `dpa worker --metrics-port`); the backlog gauges on /metrics come from the database and cover every worker.
+DELIVERY_ATTEMPTS = Counter(
+    "dpa_delivery_attempts",
+    "Webhook and e-mail delivery attempts recorded, by outcome (delivered, failed: retried later, dead: given up)",
+    ["kind", "outcome"],
+)
 
 
 async def _any(db: Database, query: Select[Any]) -> bool:
@@ -284,6 +293,7 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
     holder."""
     if not outcomes:
         return
+    recorded: list[tuple[str, str]] = []
     async with db.transaction(Scope.system()) as session:
         now = utcnow()
         rows = {
@@ -302,10 +312,13 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
             row.last_error = (outcome.error or "")[:500] or None
             if isinstance(row, WebhookDelivery):
                 row.last_status_code = outcome.status_code
+            kind = "webhook" if isinstance(row, WebhookDelivery) else "mail"
             if outcome.ok:
                 row.status, row.delivered_at = DeliveryStatus.DELIVERED.value, now
+                recorded.append((kind, "delivered"))
             elif outcome.final or now + backoff(row.attempts) > as_utc(row.retry_until):
                 row.status = DeliveryStatus.DEAD.value
+                recorded.append((kind, "dead"))
                 logger.error(
                     "%s %s dead-lettered after %d attempts: %s",
                     table.__tablename__,
@@ -315,6 +328,9 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
                 )
             else:
                 row.next_attempt_at = now + backoff(row.attempts)
+                recorded.append((kind, "failed"))
+    for kind, result in recorded:  # counted once committed
+        DELIVERY_ATTEMPTS.labels(kind, result).inc()
 
 
 async def deliver(

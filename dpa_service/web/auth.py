@@ -14,6 +14,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from dpa_service.core import log_context
 from dpa_service.core.clock import utcnow
 from dpa_service.core.exceptions import DPAError, NotFound
 from dpa_service.core.identity import STAFF_ROLES, Principal, Role
@@ -71,6 +72,8 @@ async def _principal(scope: Scope) -> Principal | None:
     if principal is None:
         session.clear()
         scope.setdefault("state", {})[_SESSION_ENDED] = True
+    else:
+        log_context.identify(principal.user_id, principal.tenant_id)
     return principal
 
 

@@ -29,7 +29,7 @@ ABSOLUTE_HOURS = 12
 _ROTATE = "dpa_rotate_session"
 _NEW_ID = "dpa_new_session_id"
 # API calls, signing links and webhooks carry their own credentials and never touch the session store.
-NO_SESSION_PATHS = ["^/api/", "^/sign/", "^/webhooks/", "^/health$", "^/schema", "^/static/"]
+NO_SESSION_PATHS = ["^/api/", "^/sign/", "^/webhooks/", "^/health$", "^/metrics$", "^/schema", "^/static/"]
 
 
 class RotatingSessionBackend(ServerSideSessionBackend):
