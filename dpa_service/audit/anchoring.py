@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from cryptography import x509
@@ -36,8 +37,10 @@ from dpa_service.audit.models import PLATFORM_CHAIN, AuditHead, CheckpointKeyPub
 from dpa_service.core.clock import rfc3339, utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.exceptions import NotFound
-from dpa_service.documents.seal import SealConfig, certificate_path, seal_key_pair
 from dpa_service.http.pagination import Page, decode_int_cursor, page_of
+
+if TYPE_CHECKING:  # the seal module loads pyHanko: only what signs or trusts a key needs it, not every importer
+    from dpa_service.documents.seal import SealConfig
 
 logger = logging.getLogger("dpa_service.audit")
 _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -45,6 +48,8 @@ _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 
 def signer_for_seal(config: SealConfig) -> CheckpointSigner:
     """Checkpoints are signed with the seal's key (made on first use, like the seal's)."""
+    from dpa_service.documents.seal import seal_key_pair
+
     key, certificate = seal_key_pair(config)
     return CheckpointSigner(key, certificate)
 
@@ -52,6 +57,8 @@ def signer_for_seal(config: SealConfig) -> CheckpointSigner:
 def seal_public_keys(config: SealConfig, extra: Iterable[Path] = ()) -> Mapping[str, PublicKey]:
     """The keys a verification trusts: the seal's certificate (read, never made) and any named PEM files (keys
     the service used before a rotation). Keys merely found in the checkpoint directory are not trusted here."""
+    from dpa_service.documents.seal import certificate_path, seal_key_pair
+
     pems = [path.read_bytes() for path in extra]
     found = certificate_path(config)
     if found is not None and found.is_file():

@@ -129,7 +129,7 @@ class CheckpointFiles:
     def append(self, chain: str, checkpoint: Checkpoint) -> None:
         """Append one line in one write. No fsync per file (10,000 of them a round would take seconds): a crash
         loses at most the round's last lines, and the next round writes them again from the files' own state."""
-        fd = os.open(self.file_of(chain), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.file_of(chain), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             data = checkpoint.line().encode()
             size = os.fstat(fd).st_size
