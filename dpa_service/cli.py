@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from dpa_service import migrate, reactions
 from dpa_service.audit import services as audit
-from dpa_service.core.db import Database, Scope
+from dpa_service.core.db import Database
 from dpa_service.core.exceptions import Conflict
 from dpa_service.core.identity import Actor, Role
 from dpa_service.core.settings import clear_settings_cache, get_settings
@@ -315,7 +315,7 @@ def audit_verify(tenant_id: uuid.UUID | None, certs: tuple[Path, ...]) -> None:
     Checkpoints are trusted only when signed by the seal's certificate (DPA_SEAL_CERT_PATH, else
     $DPA_VAR_DIR/keys/) or one named with --cert.
     """
-    from dpa_service.audit.anchoring import load_anchors, seal_public_keys
+    from dpa_service.audit.anchoring import seal_public_keys
     from dpa_service.audit.checkpoint_files import CheckpointFiles
     from dpa_service.documents.seal import SealConfig
     from dpa_service.tenants.services import all_ids
@@ -333,13 +333,11 @@ def audit_verify(tenant_id: uuid.UUID | None, certs: tuple[Path, ...]) -> None:
 
     async def work(db: Database) -> int:
         if tenant_id is not None:
-            tenants: list[uuid.UUID | None] = [tenant_id]
+            chains = audit.verify_chains(db, [tenant_id], files, keys, everything=False)
         else:
-            known = set(await all_ids(db)) | {uuid.UUID(chain) for chain in checkpointed if chain != "platform"}
-            tenants = [None, *sorted(known)]
+            chains = audit.verify_chains(db, await all_ids(db), files, keys)
         broken = 0
-        for tenant in tenants:  # one chain at a time: memory stays bounded however many tenants there are
-            result = await audit.verify(db, Scope.system(), tenant, await load_anchors(files, tenant, keys))
+        async for result in chains:
             if result.ok:
                 matched = f", matches {_count(result.checkpoints, 'checkpoint')}" if result.checkpoints else ""
                 status = f"ok{matched}"

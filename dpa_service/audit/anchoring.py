@@ -132,7 +132,7 @@ async def load_anchors(files: CheckpointFiles, tenant_id: uuid.UUID | None, keys
 def _page_of_file(files: CheckpointFiles, chain: str, after: int, count: int) -> list[tuple[int, Checkpoint]]:
     rows: list[tuple[int, Checkpoint]] = []
     for number, found in files.read(chain):
-        if number > after and isinstance(found, Checkpoint):
+        if number > after and isinstance(found, Checkpoint) and found.chain == chain:
             rows.append((number, found))
             if len(rows) == count:
                 break

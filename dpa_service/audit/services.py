@@ -3,7 +3,8 @@
 Each event stores `prev_hash` and `hash = sha256(canonical_json(event) + prev_hash)`; `seq` counts from 1
 without gaps per chain. The chain's head row (last seq and hash) is locked while appending, so concurrent
 writers queue, and it also reveals a deleted or appended tail. Triggers in the database refuse UPDATE and
-DELETE on events; `verify_chain` finds any change made around them.
+DELETE on events and any rewind of a head; `verify_chain` finds any change made around them, and with the
+chain's signed checkpoints (`anchoring`) also a chain rewritten whole, its hashes and head recomputed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -297,6 +298,25 @@ async def verify_for(
     chain_tenant, scope = chain_scope(principal, tenant_id)
     anchors = await load_anchors(files, chain_tenant, keys or {}) if files is not None else None
     return await verify(db, scope, chain_tenant, anchors)
+
+
+async def verify_chains(
+    db: Database,
+    tenant_ids: Iterable[uuid.UUID],
+    files: CheckpointFiles,
+    keys: Mapping[str, PublicKey],
+    *,
+    everything: bool = True,
+) -> AsyncIterator[ChainVerification]:
+    """Each tenant's chain against its checkpoints and, with `everything`, the platform chain and the chains only
+    the checkpoints still know (a tenant gone from the database): what `dpa audit verify` and an integrity check
+    run. One chain at a time, so memory stays bounded however many tenants there are."""
+    known = set(tenant_ids)
+    if everything:
+        known |= {uuid.UUID(chain) for chain in files.chains() if chain != PLATFORM_CHAIN}
+    platform = [None] if everything else []
+    for tenant_id in [*platform, *sorted(known)]:
+        yield await verify(db, Scope.system(), tenant_id, await load_anchors(files, tenant_id, keys))
 
 
 async def head_of(session: AsyncSession, tenant_id: uuid.UUID | None) -> tuple[int, str]:
