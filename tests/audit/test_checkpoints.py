@@ -113,11 +113,11 @@ async def test_an_event_moved_to_another_tenants_chain_is_caught(
 ) -> None:
     source, target = await _tenant_with_events(admin, 3), await _tenant_with_events(admin, 2)
     await checkpoint_round(db, settings)
-    moved, *_ = (await events_of(db, source.tenant_id or ""))[2:]
     source_events, target_events = (
         await events_of(db, source.tenant_id or ""),
         await events_of(db, target.tenant_id or ""),
     )
+    moved = source_events[2]  # the source's last event, appended to the target's chain as its seq 3
     moved.chain, moved.tenant_id, moved.seq = target_events[0].chain, target_events[0].tenant_id, 3
     rehash([moved], target_events[-1].hash)
     async with as_owner_without_triggers(owner_engine) as conn:
