@@ -27,6 +27,8 @@ from dpa_service.agreements.controllers import AgreementsController, DocumentsCo
 from dpa_service.agreements.pages import SigningPages
 from dpa_service.agreements.staff_pages import StaffAgreementPages
 from dpa_service.agreements.verify_pages import VerifyPages
+from dpa_service.audit.anchoring import checkpoint_chains, signer_for_seal
+from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.controllers import AuditController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
@@ -171,11 +173,12 @@ async def favicon() -> Response[None]:
     return Response(None, status_code=204, headers={"Cache-Control": "public, max-age=86400"})
 
 
-async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
+async def _housekeeping(db: Database, checkpoints: CheckpointFiles, seal: Seal, every_seconds: float = 600) -> None:
     """Now and then: close expired signing links, record deemed acceptances of sub-processor changes whose
     notice ended (signing and reads check the clock themselves, so lateness is harmless), remind Subscribers of
-    inquiries coming due and tell them of overdue ones (each once), and forget idempotency records past their
-    24 hours."""
+    inquiries coming due and tell them of overdue ones (each once), forget idempotency records past their
+    24 hours, and checkpoint the audit chains that moved (signed, outside the database; the first round ran
+    before the server took requests)."""
     while True:
         try:
             await signing.expire_overdue(db)
@@ -185,6 +188,16 @@ async def _housekeeping(db: Database, every_seconds: float = 600) -> None:
         except Exception:  # the next round retries; the server must not die of it
             logger.exception("housekeeping failed")
         await asyncio.sleep(every_seconds)
+        await _checkpoint(db, checkpoints, seal)
+
+
+async def _checkpoint(db: Database, checkpoints: CheckpointFiles, seal: Seal) -> None:
+    """A checkpoint round on its own: a failing step elsewhere must not leave the chains unanchored, nor this one
+    stop the server (the next round retries)."""
+    try:
+        await checkpoint_chains(db, checkpoints, signer_for_seal(seal.config))
+    except Exception:
+        logger.exception("audit checkpoints failed")
 
 
 async def _first_start(db: Database) -> None:
@@ -218,13 +231,17 @@ def _lifespan() -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[N
         settings: Settings = app.state.settings  # create_app put it there; the one source for what runs
         await _open_state(app, settings)
         await _first_start(app.state.db)
+        checkpoints = CheckpointFiles(settings.checkpoints_path)  # one per process: it remembers the last round
+        # Anchor the chains as they are before serving (a restart after tampering finds the heads behind the
+        # checkpoints and says so), and so a round never races the first requests.
+        await _checkpoint(app.state.db, checkpoints, app.state.seal)
         # Everything loaded so far lives as long as the process: keep the collector from walking it on every
         # full collection (a pause every request would feel).
         gc.freeze()
         # Database calls and PDF transfers run in threads; a thread holding the GIL makes the event loop wait up to
         # the switch interval (5 ms by default) before it may answer the next request.
         sys.setswitchinterval(0.001)
-        tasks = [asyncio.create_task(_housekeeping(app.state.db))]
+        tasks = [asyncio.create_task(_housekeeping(app.state.db, checkpoints, app.state.seal))]
         if settings.run_worker:  # the in-process worker; `dpa worker` runs the same loop on its own
             deliver = run_forever(
                 app.state.db,

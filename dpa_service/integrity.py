@@ -4,7 +4,7 @@
   `document_sha256` against the stored document's, and its seal (the same pyHanko validation `/documents/verify`
   uses) against the service's certificate, which must be the restored key directory's, never a new one.
 * Every agreement that names a document has one (a partial restore loses rows).
-* Every audit chain (the platform's and each tenant's), through `verify_chain_against_checkpoints`.
+* Every audit chain (the platform's and each tenant's) against its signed checkpoints outside the database.
 * Every webhook endpoint's secret opens under the service secret (DPA_SECRET_KEY, or `keys/app-secret` from the
   key directory): a restore with another installation's key directory would sign nothing, silently.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,7 +28,8 @@ from sqlmodel import col
 
 from dpa_service.agreements.models import Agreement, AgreementDocument
 from dpa_service.audit import services as audit
-from dpa_service.audit.models import ChainVerification
+from dpa_service.audit.anchoring import seal_public_keys
+from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.registry import processor
 from dpa_service.core.secrets import app_secret_path, existing_app_secret
@@ -80,13 +80,6 @@ class Report:
             "problems": self.problem_count,
             "first_problems": [vars(p) for p in self.problems],
         }
-
-
-async def verify_chain_against_checkpoints(db: Database, tenant_id: uuid.UUID | None) -> ChainVerification:
-    """HOOK for the audit checkpoints (issue 16): check one chain against its signed checkpoints kept outside the
-    database and name the first divergence. Until that lands here it is the in-database chain verification, which
-    finds every change except a rewrite with recomputed hashes or a rewound head."""
-    return await audit.verify(db, Scope.system(), tenant_id)
 
 
 def seal_config(settings: Settings) -> tuple[SealConfig | None, str | None]:
@@ -191,9 +184,12 @@ async def _deletion_certificates(db: Database, seals: _Seals, report: Report) ->
                 report.add("deletion_certificate", row.id, problem)
 
 
-async def _audit_chains(db: Database, report: Report) -> None:
-    for tenant_id in [None, *await all_ids(db)]:
-        result = await verify_chain_against_checkpoints(db, tenant_id)
+async def _audit_chains(db: Database, settings: Settings, report: Report) -> None:
+    """Every chain against its signed checkpoints outside the database (a rewrite with recomputed hashes, a
+    rewound head or a moved event shows there), one chain at a time."""
+    files = CheckpointFiles(settings.checkpoints_path)
+    keys = seal_public_keys(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
+    async for result in audit.verify_chains(db, await all_ids(db), files, keys):
         report.count("audit_chains")
         report.count("audit_events", result.events)
         if not result.ok:
@@ -236,7 +232,7 @@ async def check(
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("agreement documents", lambda: _agreement_documents(db, seals, report)),
         ("deletion certificates", lambda: _deletion_certificates(db, seals, report)),
-        ("audit chains", lambda: _audit_chains(db, report)),
+        ("audit chains", lambda: _audit_chains(db, settings, report)),
         ("webhook secrets", lambda: _webhook_secrets(db, settings, report)),
     ]
     try:
@@ -249,4 +245,4 @@ async def check(
     return report
 
 
-__all__ = ["Problem", "Report", "check", "verify_chain_against_checkpoints"]
+__all__ = ["Problem", "Report", "check"]

@@ -87,8 +87,10 @@ async def executed_pdf(
     executed_at: datetime,
     signed_document_sha256: str,
     subprocessors: dict[str, Any],
+    chain_head: tuple[int, str],
 ) -> bytes:
-    """`subprocessors` is the list version the agreement pinned when it went out for signature."""
+    """`subprocessors` is the list version the agreement pinned when it went out for signature; `chain_head` is
+    the tenant's audit chain head `(seq, hash)` just before the execution event."""
     context = build_context(
         version,
         agreement.variables,
@@ -114,6 +116,8 @@ async def executed_pdf(
             "executed_at": rfc3339(executed_at),
             "document_sha256": signed_document_sha256,
             "subprocessor_list": f"version {subprocessors['version']}",
+            "audit_head_seq": chain_head[0],
+            "audit_head_hash": chain_head[1],
         },
         "signatures": _signature_rows(signatures, controller),
         "consent_text": consent_text(),

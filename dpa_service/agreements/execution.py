@@ -21,6 +21,7 @@ from dpa_service.agreements import documents, links
 from dpa_service.agreements.lifecycle import move, next_status
 from dpa_service.agreements.models import Agreement, AgreementDocument, AgreementPublic, AgreementStatus, Signature
 from dpa_service.agreements.services import find, public, sha256
+from dpa_service.audit import services as audit
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
@@ -71,6 +72,9 @@ async def countersign(
         )
         in_force = await subprocessors.current_version_number(db, principal.scope)
         subscriber_signatures = list(await links.signatures_of(session, agreement.id))
+        # The certificate carries the tenant's audit chain head as it stands before the execution event (which
+        # records this PDF's hash, so it cannot be in the PDF itself): the sealed PDF anchors the chain up to here.
+        chain_head = await audit.head_of(session, agreement.tenant_id)
     if in_force is not None and in_force > list_version:
         # Executing now would authorize an outdated list, and the Subscriber was never told of the newer one.
         raise Conflict(
@@ -112,6 +116,7 @@ async def countersign(
         executed_at=now,
         signed_document_sha256=signed_sha,
         subprocessors=listing,
+        chain_head=chain_head,
     )
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
         agreement = await find(session, agreement_id, lock=True)

@@ -70,3 +70,32 @@ class ChainVerification(SQLModel):
     chain: str
     broken_seq: int | None = None
     problem: str | None = None
+    # Against the signed checkpoints kept outside the database: None when the chain has none yet.
+    checkpoint_ok: bool | None = None
+    checkpoints: int = 0
+    # At a divergence from a checkpoint: the head hash it signed, and what the chain holds there (None: nothing).
+    expected: str | None = None
+    found: str | None = None
+
+
+class CheckpointPublic(SQLModel):
+    """One signed checkpoint. The signature covers the canonical JSON (keys sorted, no spaces) of `at`, `chain`,
+    `head_hash`, `seq` and `tenant_id`; `at` is given exactly as signed."""
+
+    chain: str
+    tenant_id: uuid.UUID | None
+    seq: int
+    head_hash: str
+    at: str
+    signature: str
+    key_id: str
+
+
+class CheckpointKeyPublic(SQLModel):
+    """The key checkpoints are signed with (the service seal's), to verify them offline."""
+
+    key_id: str
+    algorithm: str
+    public_key_pem: str
+    certificate_pem: str
+    signed_fields: list[str]

@@ -3,7 +3,8 @@
 Each event stores `prev_hash` and `hash = sha256(canonical_json(event) + prev_hash)`; `seq` counts from 1
 without gaps per chain. The chain's head row (last seq and hash) is locked while appending, so concurrent
 writers queue, and it also reveals a deleted or appended tail. Triggers in the database refuse UPDATE and
-DELETE on events; `verify_chain` finds any change made around them.
+DELETE on events and any rewind of a head; `verify_chain` finds any change made around them, and with the
+chain's signed checkpoints (`anchoring`) also a chain rewritten whole, its hashes and head recomputed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from dpa_service.audit.anchoring import Anchors, load_anchors
+from dpa_service.audit.checkpoint_files import CheckpointFiles
+from dpa_service.audit.checkpoints import PublicKey
 from dpa_service.audit.models import (
     GENESIS_HASH,
     PLATFORM_CHAIN,
@@ -190,12 +194,23 @@ async def _events(
     return (await session.execute(query)).scalars().all()
 
 
-async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> ChainVerification:
+async def verify_chain(
+    session: AsyncSession, tenant_id: uuid.UUID | None, anchors: Anchors | None = None
+) -> ChainVerification:
+    """Walk the chain in seq order and report the first break: a gap, a broken link, an event that does not hash
+    to itself or sits in another chain, a tail cut off below the head row, and (with `anchors`) an event that
+    differs from a signed checkpoint at its seq, or a chain shorter than its last checkpoint. The checkpoints catch
+    what the database alone cannot: a chain rewritten with every later hash and its head recomputed."""
     chain = chain_of(tenant_id)
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    by_seq = anchors.by_seq if anchors else {}
+    checked = anchors.count if anchors else 0
 
-    def broken(seq: int, problem: str) -> ChainVerification:
-        return ChainVerification(ok=False, events=count, head=prev_hash, chain=chain, broken_seq=seq, problem=problem)
+    def broken(seq: int, problem: str, **divergence: Any) -> ChainVerification:
+        return ChainVerification(
+            ok=False, events=count, head=prev_hash, chain=chain, broken_seq=seq, problem=problem,
+            checkpoints=checked, **divergence,
+        )  # fmt: skip
 
     stream = await session.stream_scalars(
         select(AuditEvent)
@@ -212,6 +227,14 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> Ch
             return broken(event.seq, "the event's content does not match its hash")
         if event.tenant_id != tenant_id:
             return broken(event.seq, "the event belongs to another chain")
+        for checkpoint in by_seq.get(event.seq, ()):
+            if checkpoint.head_hash != event.hash:
+                return broken(
+                    event.seq,
+                    f"event {event.seq} differs from the checkpoint signed at {checkpoint.at}: expected "
+                    f"{checkpoint.head_hash}, found {event.hash}",
+                    checkpoint_ok=False, expected=checkpoint.head_hash, found=event.hash,
+                )  # fmt: skip
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
     head = (await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain))).scalar_one_or_none()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
@@ -219,7 +242,20 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> Ch
         if head_seq > count:
             return broken(count + 1, f"events {count + 1}..{head_seq} were removed from the end of the chain")
         return broken(count, "the last event does not match the recorded head of the chain")
-    return ChainVerification(ok=True, events=count, head=prev_hash, chain=chain)
+    last = anchors.last if anchors else None
+    if last is not None and last.seq > count:
+        return broken(
+            count + 1,
+            f"the chain ends at seq {count}, but seq {last.seq} was checkpointed at {last.at}: events "
+            f"{count + 1}..{last.seq} were removed (expected {last.head_hash} at seq {last.seq}, found nothing)",
+            checkpoint_ok=False, expected=last.head_hash, found=None,
+        )  # fmt: skip
+    if anchors and anchors.refused:
+        seq, problem = anchors.refused[0]
+        return broken(seq, problem, checkpoint_ok=False)
+    return ChainVerification(
+        ok=True, events=count, head=prev_hash, chain=chain, checkpoint_ok=True if checked else None, checkpoints=checked
+    )
 
 
 def chain_scope(principal: Principal, tenant_id: uuid.UUID | None) -> tuple[uuid.UUID | None, Scope]:
@@ -242,12 +278,50 @@ async def list_events(
     )
 
 
-async def verify(db: Database, scope: Scope, tenant_id: uuid.UUID | None) -> ChainVerification:
+async def verify(
+    db: Database, scope: Scope, tenant_id: uuid.UUID | None, anchors: Anchors | None = None
+) -> ChainVerification:
     """Walk one chain (a tenant's, or the platform's with `tenant_id` None) and report the first break."""
     async with db.transaction(scope, write=False) as session:
-        return await verify_chain(session, tenant_id)
+        return await verify_chain(session, tenant_id, anchors)
 
 
-async def verify_for(db: Database, principal: Principal, tenant_id: uuid.UUID | None) -> ChainVerification:
+async def verify_for(
+    db: Database,
+    principal: Principal,
+    tenant_id: uuid.UUID | None,
+    *,
+    files: CheckpointFiles | None = None,
+    keys: Mapping[str, PublicKey] | None = None,
+) -> ChainVerification:
+    """The caller's chain (see `chain_scope`), checked against its signed checkpoints in `files` when given."""
     chain_tenant, scope = chain_scope(principal, tenant_id)
-    return await verify(db, scope, chain_tenant)
+    anchors = await load_anchors(files, chain_tenant, keys or {}) if files is not None else None
+    return await verify(db, scope, chain_tenant, anchors)
+
+
+async def verify_chains(
+    db: Database,
+    tenant_ids: Iterable[uuid.UUID],
+    files: CheckpointFiles,
+    keys: Mapping[str, PublicKey],
+    *,
+    everything: bool = True,
+) -> AsyncIterator[ChainVerification]:
+    """Each tenant's chain against its checkpoints and, with `everything`, the platform chain and the chains only
+    the checkpoints still know (a tenant gone from the database): what `dpa audit verify` and an integrity check
+    run. One chain at a time, so memory stays bounded however many tenants there are."""
+    known = set(tenant_ids)
+    if everything:
+        known |= {uuid.UUID(chain) for chain in files.chains() if chain != PLATFORM_CHAIN}
+    platform = [None] if everything else []
+    for tenant_id in [*platform, *sorted(known)]:
+        yield await verify(db, Scope.system(), tenant_id, await load_anchors(files, tenant_id, keys))
+
+
+async def head_of(session: AsyncSession, tenant_id: uuid.UUID | None) -> tuple[int, str]:
+    """The chain's head now, `(seq, hash)`: `(0, GENESIS_HASH)` before its first event."""
+    head = (
+        await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain_of(tenant_id)))
+    ).scalar_one_or_none()
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)

@@ -68,6 +68,9 @@ class Settings(BaseModel):
     seal_cert_path: Path | None = None
     seal_pkcs12_path: Path | None = None
     seal_pkcs12_password: SecretStr | None = None
+    checkpoint_dir: Path | None = None
+    """Where signed audit checkpoints are appended (default `$DPA_VAR_DIR/checkpoints`): keep it off the database's
+    host, or copy it somewhere append-only, so whoever can rewrite the database cannot rewrite these too."""
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
@@ -81,6 +84,10 @@ class Settings(BaseModel):
         if token and len(token) < MIN_METRICS_TOKEN and not self.is_development:
             raise ValueError(f"DPA_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters outside development")
         return self
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.checkpoint_dir or self.var_dir / "checkpoints"
 
     @property
     def is_development(self) -> bool:
@@ -127,6 +134,7 @@ class Environment(BaseSettings):
     DPA_SEAL_CERT_PATH: Path | None = None
     DPA_SEAL_PKCS12_PATH: Path | None = None
     DPA_SEAL_PKCS12_PASSWORD: SecretStr | None = None
+    DPA_CHECKPOINT_DIR: Path | None = None
 
     def to_settings(self) -> Settings:
         if self.DPA_ENV not in ENVIRONMENTS:
@@ -163,6 +171,7 @@ class Environment(BaseSettings):
             seal_cert_path=self.DPA_SEAL_CERT_PATH,
             seal_pkcs12_path=self.DPA_SEAL_PKCS12_PATH,
             seal_pkcs12_password=self.DPA_SEAL_PKCS12_PASSWORD,
+            checkpoint_dir=self.DPA_CHECKPOINT_DIR.resolve() if self.DPA_CHECKPOINT_DIR else None,
         )
 
 

@@ -21,6 +21,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -143,6 +144,17 @@ def signer_for(config: SealConfig) -> signers.SimpleSigner:
     if loaded is None:
         raise RuntimeError("the seal key or certificate could not be loaded")
     return loaded
+
+
+@lru_cache(maxsize=4)
+def seal_key_pair(config: SealConfig) -> tuple[PrivateKeyTypes, x509.Certificate]:
+    """The seal's key and certificate as `cryptography` objects, for signing things that are not PDFs (the audit
+    checkpoints): the same key a PDF seal uses, made on first use the same way."""
+    signer = signer_for(config)
+    if signer.signing_cert is None:  # SimpleSigner.load and load_pkcs12 always set it; only the type allows None
+        raise RuntimeError("the seal certificate could not be loaded")
+    key = serialization.load_der_private_key(signer.signing_key.dump(), password=None)
+    return key, x509.load_der_x509_certificate(signer.signing_cert.dump())
 
 
 def seal_pdf(config: SealConfig, pdf: bytes, reason: str, location: str | None) -> bytes:

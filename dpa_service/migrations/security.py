@@ -1,4 +1,5 @@
-"""Building blocks for migrations: the application role, tenant row-level security, append-only tables.
+"""Building blocks for migrations: the application role, tenant row-level security, append-only tables,
+write-once columns and rows that only move forward.
 
 PostgreSQL gets the real thing; SQLite (one local process, no roles) gets the append-only triggers only.
 Later migrations call these for each new table, so every tenant-owned table is protected the same way.
@@ -113,3 +114,91 @@ def freeze_columns(table: str, columns: list[str]) -> None:
         f"CREATE TRIGGER {table}_content_frozen BEFORE UPDATE OF {listed} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} content is immutable'); END"
     )
+
+
+def _null_safe_differs(column: str, postgres: bool) -> str:
+    return f"NEW.{column} IS DISTINCT FROM OLD.{column}" if postgres else f"NEW.{column} IS NOT OLD.{column}"
+
+
+def write_once_columns(table: str, columns: list[str]) -> None:
+    """Once a column holds a value it keeps it, for everyone (the owner included): an UPDATE may set it from NULL
+    (an agreement's hash appears when it is executed), never change it or clear it."""
+    postgres = _is_postgres()
+    listed = ", ".join(columns)
+    changed = " OR ".join(f"(OLD.{c} IS NOT NULL AND {_null_safe_differs(c, postgres)})" for c in columns)
+    name = f"{table}_write_once"
+    if postgres:
+        op.execute(
+            """
+            CREATE OR REPLACE FUNCTION dpa_reject_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '%.(%) is write-once: UPDATE refused', TG_TABLE_NAME, TG_ARGV[0]
+                    USING ERRCODE = 'insufficient_privilege';
+            END
+            $$;
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {name} BEFORE UPDATE OF {listed} ON {table} FOR EACH ROW WHEN ({changed}) "
+            f"EXECUTE FUNCTION dpa_reject_rewrite('{listed}')"
+        )
+        return
+    op.execute(
+        f"CREATE TRIGGER {name} BEFORE UPDATE OF {listed} ON {table} FOR EACH ROW WHEN {changed} "
+        f"BEGIN SELECT RAISE(ABORT, '{table}.({listed}) is write-once'); END"
+    )
+
+
+def forward_only(table: str, counter: str, fixed: list[str], advances: list[str]) -> None:
+    """Rows that only move forward, for everyone (the owner included): no DELETE (nor TRUNCATE), and an UPDATE must
+    raise `counter` or leave the row as it is; `fixed` columns never change, `advances` columns only with the
+    counter. (The audit chain's heads: a head rewound to hide a removed tail is refused.)"""
+    postgres = _is_postgres()
+    rewinds = [
+        f"NEW.{counter} < OLD.{counter}",
+        *(_null_safe_differs(c, postgres) for c in fixed),
+        *(f"(NEW.{counter} = OLD.{counter} AND {_null_safe_differs(c, postgres)})" for c in advances),
+    ]
+    condition = " OR ".join(rewinds)
+    if postgres:
+        op.execute(
+            """
+            CREATE OR REPLACE FUNCTION dpa_reject_rewind() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% only moves forward: an UPDATE that rewinds or rewrites a row is refused',
+                    TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+            END
+            $$;
+            """
+        )
+        op.execute(
+            """
+            CREATE OR REPLACE FUNCTION dpa_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END
+            $$;
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_forward_only BEFORE UPDATE ON {table} FOR EACH ROW WHEN ({condition}) "
+            "EXECUTE FUNCTION dpa_reject_rewind()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION dpa_reject_change()"
+        )
+        return
+    op.execute(
+        f"CREATE TRIGGER {table}_forward_only BEFORE UPDATE ON {table} FOR EACH ROW WHEN {condition} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} only moves forward'); END"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    )
+
+
+def drop_trigger(table: str, name: str) -> None:
+    op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}" if _is_postgres() else f"DROP TRIGGER IF EXISTS {name}")

@@ -132,6 +132,12 @@ async def test_request_customize_review_sign_countersign_verify(
         draft.headers["x-content-sha256"],
     ):
         assert squash(expected) in text, expected
+    # The certificate carries the tenant's audit chain head just before the execution event, under the seal.
+    events = await owner.all("/audit-events")
+    executed_at = next(i for i, e in enumerate(events) if e["action"] == "agreement.countersign")
+    before = events[executed_at - 1]
+    assert squash(f"audit log up to event {before['seq']}, whose hash is {before['hash']}") in text
+    assert events[executed_at]["data"]["document_sha256"] == body["document_sha256"]
 
     # The seal validates against the service certificate (pyHanko), and poppler agrees where installed.
     seal = client.app.state.seal

@@ -9,13 +9,15 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import date
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dpa_service.agreements import execution
-from dpa_service.agreements.models import AgreementDocument, Signature
+from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Principal, Role
 from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_own_signature, to_status, token_of
@@ -180,7 +182,9 @@ async def test_a_changed_byte_in_the_stored_pdf_is_refused_and_reported_tampered
     assert verdict.json()["status"] == "tampered"
 
 
-async def test_executed_documents_and_signatures_cannot_be_rewritten(parties: tuple[Api, Api], db: Database) -> None:
+async def test_executed_documents_and_signatures_cannot_be_rewritten(
+    parties: tuple[Api, Api], db: Database, owner_engine: AsyncEngine
+) -> None:
     owner, legal = parties
     aid = uuid.UUID((await to_status(owner, legal, "executed"))["id"])
     for statement in (
@@ -191,7 +195,33 @@ async def test_executed_documents_and_signatures_cannot_be_rewritten(parties: tu
         with pytest.raises(Exception, match=r"append-only|immutable|permission denied"):
             async with db.transaction(Scope.tenant(uuid.UUID(owner.tenant_id))) as session:
                 await session.execute(text(statement + (" WHERE 1=1")))
-    assert (await owner.get(f"/agreements/{aid}")).json()["status"] == "executed"
+    executed = (await owner.get(f"/agreements/{aid}")).json()
+    assert executed["status"] == "executed"
+
+    # What was signed is write-once even for the database owner: set from NULL (as execution does), never changed
+    # or cleared after.
+    agreements, requests = Agreement.__table__, SignatureRequest.__table__  # type: ignore[attr-defined]
+
+    async def as_owner(statement: Any) -> None:
+        async with owner_engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # row-level security is forced on the owner too
+                await conn.execute(text("SELECT set_config('app.cross_tenant', 'on', true)"))
+            await conn.execute(statement)
+
+    draft = uuid.UUID((await new_agreement(owner))["id"])
+    await as_owner(update(agreements).where(agreements.c.id == draft).values(document_sha256="a" * 64))
+    for statement in (
+        update(agreements).where(agreements.c.id == draft).values(document_sha256="b" * 64),
+        update(agreements).where(agreements.c.id == aid).values(document_sha256="b" * 64),
+        update(agreements).where(agreements.c.id == aid).values(document_sha256=None),
+        update(agreements).where(agreements.c.id == aid).values(effective_date=date(2030, 1, 1)),
+        update(requests).where(requests.c.agreement_id == aid).values(document_sha256="b" * 64),
+    ):
+        with pytest.raises(Exception, match="write-once"):
+            await as_owner(statement)
+    await as_owner(update(agreements).where(agreements.c.id == aid).values(review_comment="other columns change"))
+    assert (await owner.get(f"/agreements/{aid}")).json()["document_sha256"] == executed["document_sha256"]
+    assert (await owner.get(f"/agreements/{draft}")).json()["document_sha256"] == "a" * 64
 
 
 def test_dpa_verify_checks_a_file_offline(tmp_path) -> None:
