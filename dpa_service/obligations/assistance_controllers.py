@@ -42,8 +42,8 @@ class AssistanceRequestsController(Controller):
         actor: ActorDep,
         settings: SettingsDep,
     ) -> Response[bytes]:
-        """A Subscriber's user (owner, admin or member) asks the processor for help (`kind`: `data_subject_request`, `dpia` or
-        `other`; `description`); due 30 days later (the processor's policy); legal is e-mailed."""
+        """A Subscriber's user (owner, admin or member) asks the processor for help (`kind`: `data_subject_request`,
+        `dpia` or `other`; `description`); due 30 days later (the processor's policy); legal is e-mailed."""
         work = partial(assistance.create_request, db, actor, request.user, data,
                        base_url=public_base_url(request, settings))  # fmt: skip
         return await create_once(db, request, request.user, work)

@@ -45,7 +45,10 @@ async def test_a_subscriber_asks_legal_answers_and_the_subscriber_reads_the_answ
     member = await signed_in(client, await owner.new_user("member"))  # members ask too (API.md: "subscriber asks")
     assert 'action="/app/assistance"' in (await member.get("/app/assistance")).text
     by_member = await member.post("/app/assistance", {"kind": "other", "description": "Which region hosts us?"})
-    assert by_member.status_code == 303 and "Which region hosts us?" in (await member.get(by_member.headers["location"])).text
+    assert (
+        by_member.status_code == 303
+        and "Which region hosts us?" in (await member.get(by_member.headers["location"])).text
+    )
 
     assert (await browser.get("/staff/assistance")).status_code == 404
     with travel_to(utcnow() + timedelta(days=31)):  # past the due date (signed in then: sessions end too)
