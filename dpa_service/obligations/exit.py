@@ -4,7 +4,8 @@ processor certifies its own deletion.
 * Termination (one per tenant). The Subscriber's owner records its own end date, today or later; legal records one
   for any tenant, also after the fact (a termination legal learns of late), but not more than a year back: older
   ends are a records clean-up, not an exit to run. Nobody records an end more than ten years ahead. From the
-  moment it is recorded the tenant is in exit and signs no new DPA (`exit_lookup.exit_of`, asked by agreements).
+  moment it is recorded the tenant is in exit and signs no new DPA (`reactions.refuse_in_exit`, a check agreements
+  asks through `core.events.checks`), not even one already out for signature or signed.
 * The deletion obligation (`delete_end_user_data`, clause 9.7 of the standard DPA) is due `ends_on` + the days the
   tenant's executed DPA's template version gives (`within_days_of_termination.days`; 30 when it has none). The
   figure is stored with the termination, so a later template change does not move a deadline already running.
@@ -25,14 +26,12 @@ Every step is audited in the tenant's chain and told to the tenant's owners and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.agreements import services as agreements
@@ -46,7 +45,7 @@ from dpa_service.core.ids import new_id
 from dpa_service.documents.seal import Seal
 from dpa_service.http.pagination import Page, decode_id_cursor, page_of
 from dpa_service.notifications.outbox import enqueue_many
-from dpa_service.obligations import exit_document
+from dpa_service.obligations import exit_document, exit_lookup
 from dpa_service.obligations.exit_models import (
     DeletionCertificateCreate,
     DeletionCertificatePublic,
@@ -103,19 +102,6 @@ def public(termination: Termination, certificate_id: uuid.UUID | None = None) ->
             "deletion_certificate_id": certificate_id,
         },
     )
-
-
-async def _first_certificates(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    """Each tenant's first deletion certificate (its id), for the tenants that have one: one query per page."""
-    if not tenant_ids:
-        return {}
-    query = (
-        select(col(DeletionCertificate.tenant_id), col(DeletionCertificate.id))
-        .where(col(DeletionCertificate.tenant_id).in_(list(tenant_ids)))
-        .order_by(col(DeletionCertificate.issued_at).desc(), col(DeletionCertificate.id).desc())
-    )
-    # Newest first, so the last write per tenant is its first certificate (a tenant has a handful).
-    return {tenant_id: certificate_id for tenant_id, certificate_id in (await session.execute(query)).all()}
 
 
 def certificate_public(certificate: DeletionCertificate) -> DeletionCertificatePublic:
@@ -240,7 +226,7 @@ async def get_termination(db: Database, principal: Principal, tenant_id: uuid.UU
         found = await session.scalar(select(Termination).where(col(Termination.tenant_id) == wanted))
         if found is None:
             raise NotFound("No termination is recorded for this tenant.")
-        certificates = await _first_certificates(session, [found.tenant_id])
+        certificates = await exit_lookup.first_certificates(session, [found.tenant_id])
     return public(found, certificates.get(found.tenant_id))
 
 
@@ -268,7 +254,7 @@ async def list_terminations(
         if (tenant := tenant_of(session)) is not None:
             query = query.where(col(Termination.tenant_id) == tenant)
         rows = (await session.execute(query)).scalars().all()
-        certificates = await _first_certificates(session, [t.tenant_id for t in rows[:limit]])
+        certificates = await exit_lookup.first_certificates(session, [t.tenant_id for t in rows[:limit]])
     return page_of(rows, limit, lambda t: public(t, certificates.get(t.tenant_id)), lambda t: str(t.id))
 
 
