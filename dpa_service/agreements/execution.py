@@ -25,7 +25,7 @@ from dpa_service.audit import services as audit
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.events import AgreementExecuted, AgreementSuperseded, reactions
+from dpa_service.core.events import AgreementExecuted, AgreementSuperseded, checks, reactions
 from dpa_service.core.exceptions import Conflict, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.documents.renderer import Renderer
@@ -66,6 +66,9 @@ async def countersign(
     async with db.transaction(principal.scope, write=False) as session:
         agreement = await find(session, agreement_id)
         next_status(agreement, "countersign")
+        # Asked before the PDF is built and sealed, and again in the write transaction: `core.events.checks`
+        # (a tenant in exit gets no new executed DPA, whenever the Subscriber signed).
+        await checks.before_signing(db, principal.scope, agreement.tenant_id)
         version = await templates.version_by_id(db, principal.scope, agreement.template_id)
         list_version, listing = await subprocessors.listing_for(
             db, principal.scope, agreement.subprocessor_list_version
@@ -121,6 +124,7 @@ async def countersign(
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
         agreement = await find(session, agreement_id, lock=True)
         next_status(agreement, "countersign")
+        await checks.before_signing(db, Scope.tenant(agreement.tenant_id), agreement.tenant_id)
         digest = sha256(sealed)
         session.add(processor_signature)
         session.add(

@@ -80,12 +80,18 @@ class SigningPages(Controller):
         self, token: FromPath[str], request: Request[Any, Any, Any], db: DbDep, settings: SettingsDep
     ) -> Template:
         """The signer's page (no key: the token is the secret): the agreement, the SHA-256 of the exact PDF, the
-        consent text and the form; a used or expired link is 410, an unknown one 404."""
+        consent text and the form; a used or expired link is 410, an unknown one 404, and an agreement whose signing
+        is refused (its tenant is in exit) 409 with the reason and no form."""
         try:
             signing_request, agreement = await signing.signing_view(db, token)
         except DPAError as exc:
             return page(exc.status_code, "This signing link cannot be used", message=exc.detail, problem=True)
-        return page(200, "Review and sign", form=True, **_summary(request, settings, token, signing_request, agreement))
+        summary = _summary(request, settings, token, signing_request, agreement)
+        try:
+            await signing.refuse_unsignable(db, agreement)
+        except DPAError as exc:
+            return page(exc.status_code, "This agreement cannot be signed", message=exc.detail, problem=True, **summary)
+        return page(200, "Review and sign", form=True, **summary)
 
     @get(
         "/{token:str}/document",

@@ -38,12 +38,11 @@ from dpa_service.agreements.models import (
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope, tenant_of
-from dpa_service.core.events import AgreementVoided, reactions
+from dpa_service.core.events import AgreementVoided, checks, reactions
 from dpa_service.core.exceptions import Conflict, DPAError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.documents.renderer import Renderer
 from dpa_service.http.pagination import decode_id_cursor, encode_cursor
-from dpa_service.obligations import services as obligations
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
@@ -143,21 +142,13 @@ def _controller_from_profile(profile: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value}
 
 
-async def refuse_in_exit(db: Database, scope: Scope, tenant_id: uuid.UUID) -> None:
-    """A tenant whose main agreement has an end date recorded signs no new DPA (409)."""
-    ends_on = await obligations.exit_of(db, scope, tenant_id)
-    if ends_on is not None:
-        raise Conflict(
-            f"Signing new DPAs is refused for a tenant in exit: the main agreement ends on {ends_on.isoformat()}."
-        )
-
-
 async def create_agreement(db: Database, actor: Actor, principal: Principal, data: AgreementCreate) -> AgreementPublic:
     """A draft from the key's current approved template; the controller is pre-filled from the tenant profile."""
     if principal.tenant_id is None:
         raise PermissionDenied("Agreements are requested by a Subscriber.")
     async with db.transaction(principal.scope) as session:
-        await refuse_in_exit(db, principal.scope, principal.tenant_id)
+        # Another domain may refuse (a tenant in exit requests no new DPA): `core.events.checks`.
+        await checks.before_new_agreement(db, principal.scope, principal.tenant_id)
         version = await templates.current_version(db, principal.scope, data.template_key)
         if version is None:
             raise InvalidInput.field("template_key", "has no approved template version")

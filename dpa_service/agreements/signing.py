@@ -23,9 +23,10 @@ from dpa_service.agreements.models import (
     SignatureRequestCreate,
     SignatureRequestPublic,
 )
-from dpa_service.agreements.services import find, public, refuse_in_exit
+from dpa_service.agreements.services import find, public
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
+from dpa_service.core.events import checks
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.mailer import Mail, Mailer
@@ -55,7 +56,7 @@ async def prepare_signature(
     async with db.transaction(principal.scope, write=False) as session:
         agreement = await find(session, agreement_id)
         next_status(agreement, "send_for_signature")
-        await refuse_in_exit(db, principal.scope, agreement.tenant_id)
+        await checks.before_signing(db, principal.scope, agreement.tenant_id)
         version = await templates.version_by_id(db, principal.scope, agreement.template_id)
         # The signer signs the list in force now; the agreement keeps that version from here on.
         list_version, listing = await subprocessors.listing_for(db, principal.scope, None)
@@ -88,7 +89,7 @@ async def open_request(
     async with db.transaction(principal.scope) as session:
         agreement = await find(session, prepared.agreement_id, lock=True)
         next_status(agreement, "send_for_signature")
-        await refuse_in_exit(db, principal.scope, agreement.tenant_id)
+        await checks.before_signing(db, principal.scope, agreement.tenant_id)
         if agreement.updated_at != prepared.updated_at:
             raise Conflict("The agreement changed while its document was being prepared; send the request again.")
         agreement.subprocessor_list_version = prepared.subprocessor_list_version
@@ -173,6 +174,12 @@ async def signing_view(db: Database, token: str) -> tuple[SignatureRequest, Agre
     return request, agreement
 
 
+async def refuse_unsignable(db: Database, agreement: Agreement) -> None:
+    """Raise (409, with the reason) if another domain refuses signing the agreement now: a link sent, or a DPA
+    signed, before its tenant's main agreement got an end date leads to no new executed DPA (`checks`)."""
+    await checks.before_signing(db, Scope.tenant(agreement.tenant_id), agreement.tenant_id)
+
+
 async def signing_document(db: Database, renderer: Renderer, token: str) -> bytes:
     """The exact PDF the signer is asked to sign (rebuilt deterministically, checked against the request)."""
     request, agreement = await signing_view(db, token)
@@ -191,15 +198,18 @@ async def sign_with_token(
 ) -> AgreementPublic:
     """Record the signer's evidence, burn the token, mark the agreement signed: one transaction.
 
-    The link is checked first (404/410 say more than a form error), then the form. Locks are taken in the
-    order every writer uses: the agreement, then its signature requests.
+    The link is checked first (404/410 say more than a form error), then whether signing is refused (409: a
+    tenant in exit; nothing to correct in the form then), then the form; the refusal is asked again inside the
+    write transaction. Locks are taken in the order every writer uses: the agreement, then its signature requests.
     """
     request, agreement = await signing_view(db, token)
+    await refuse_unsignable(db, agreement)
     check_signing_form(form)
     if form.document_sha256 and form.document_sha256.lower() != request.document_sha256:
         raise Conflict("The document you reviewed is not the one this link is for; reload the page.")
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
         agreement = await find(session, request.agreement_id, lock=True)
+        await refuse_unsignable(db, agreement)
         request = await links.find_by_token(session, token, lock=True)
         links.ensure_usable(request)
         now = utcnow()

@@ -4,7 +4,8 @@ Executing, superseding or voiding a DPA concerns other domains: the sub-processo
 it implies, and (later) obligations, contracts and re-papering campaigns. The agreements domain publishes an event
 and imports none of them; each reacting domain's handler is registered once at start (`dpa_service.reactions`).
 Handlers run in the publisher's transaction, in registration order, so a handler that raises rolls the whole step
-back: the agreement stays where it was and nothing is stored.
+back: the agreement stays where it was and nothing is stored. Before a step, `checks` asks the same domains whether
+they refuse it (a tenant in exit signs nothing more).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from dpa_service.core.db import Database
+from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor
 
 
@@ -80,3 +81,43 @@ class Reactions:
 
 
 reactions = Reactions()
+
+
+Check = Callable[[Database, Scope, uuid.UUID], Awaitable[None]]
+
+
+class Checks:
+    """Vetoes other domains hold over the agreements domain's steps, asked before the step, in the caller's scope
+    (and joining its open transaction, when there is one).
+
+    A check refuses by raising (a `Conflict` is a 409 with its reason) and changes nothing; with no check
+    registered, nothing is refused. The agreements domain asks `before_new_agreement` when a DPA is requested and
+    `before_signing` before any signature: the request for one, the Subscriber's, and the processor's
+    countersignature. Like the reactions, the checks are wired once at start (`dpa_service.reactions.install`), so
+    agreements imports none of the domains that may say no.
+    """
+
+    def __init__(self) -> None:
+        self._before_new_agreement: list[Check] = []
+        self._before_signing: list[Check] = []
+
+    def add_before_new_agreement(self, check: Check) -> None:
+        if check not in self._before_new_agreement:
+            self._before_new_agreement.append(check)
+
+    def add_before_signing(self, check: Check) -> None:
+        if check not in self._before_signing:
+            self._before_signing.append(check)
+
+    async def before_new_agreement(self, db: Database, scope: Scope, tenant_id: uuid.UUID) -> None:
+        """Raise if `tenant_id` may request no new DPA."""
+        for check in self._before_new_agreement:
+            await check(db, scope, tenant_id)
+
+    async def before_signing(self, db: Database, scope: Scope, tenant_id: uuid.UUID) -> None:
+        """Raise if no DPA of `tenant_id` may be sent for signature, signed or countersigned now."""
+        for check in self._before_signing:
+            await check(db, scope, tenant_id)
+
+
+checks = Checks()

@@ -21,14 +21,18 @@ EVENT_NAMES = frozenset(
     {
         "*",
         "agreement.status_changed",
+        "assistance_request.answered",
+        "assistance_request.created",
         "breach_notice.acknowledged",
         "breach_notice.reported",
         "breach_notice.updated",
+        "deletion_certificate.issued",
         "inquiry.asked",
         "inquiry.overdue",
         "inquiry.reminder",
         "subprocessor.change_published",
         "subprocessor.objection_resolved",
+        "tenant.termination_recorded",
         "transfer.mechanism_invalidated",
     }
 )

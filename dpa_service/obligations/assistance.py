@@ -10,8 +10,9 @@ The answer is due 30 days after the request. That figure is the processor's own 
 a deadline the GDPR sets (Art. 28 says "assists", with no period; the controller's own one month to answer a data
 subject under Art. 12(3) runs separately, and the processor's help has to fit inside it).
 
-Owners and admins ask (members read: asking commits the processor's legal team, like the other statements owners
-and admins make); legal answers. `status` is `open` until the first answer, then `answered`; `late` is true when a
+Any of the Subscriber's users asks (owner, admin or member: API.md says "subscriber asks", and a member handling a
+data subject's request is often the one who needs the help; asking commits the Subscriber to nothing); legal
+answers. `status` is `open` until the first answer, then `answered`; `late` is true when a
 request is open past its due time or was answered after it. Legal is e-mailed of each new request, the tenant's
 owners and admins of each answer, through the outbox; both are audited in the tenant's chain.
 """
@@ -73,9 +74,10 @@ def public(request: AssistanceRequest, now: datetime | None = None) -> Assistanc
 async def create_request(
     db: Database, actor: Actor, principal: Principal, data: AssistanceRequestCreate, *, base_url: str = ""
 ) -> AssistanceRequestPublic:
-    """A Subscriber's owner or admin asks for assistance; due 30 days later; legal is e-mailed at once."""
-    if principal.tenant_id is None or principal.role not in (Role.OWNER, Role.ADMIN):
-        raise PermissionDenied("Assistance is requested by a Subscriber's owner or admin.")
+    """A Subscriber's user (owner, admin or member) asks for assistance; due 30 days later; legal is e-mailed at
+    once."""
+    if principal.tenant_id is None or principal.role not in (Role.OWNER, Role.ADMIN, Role.MEMBER):
+        raise PermissionDenied("Assistance is requested by a Subscriber's users.")
     tenant_id = principal.tenant_id
     async with db.transaction(principal.scope) as session:
         now = utcnow()

@@ -1,4 +1,4 @@
-"""Assistance requests' JSON API: Subscribers ask (owners and admins), legal answers; both read."""
+"""Assistance requests' JSON API: Subscribers ask (owners, admins and members), legal answers; both read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from dpa_service.core.identity import Principal, Role
-from dpa_service.http.auth import legal_only, require_roles, subscriber_admin
+from dpa_service.http.auth import legal_only, require_roles, subscriber_only
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep, SettingsDep, public_base_url
 from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -33,7 +33,7 @@ class AssistanceRequestsController(Controller):
     path = "/api/v1/assistance-requests"
     tags = ["Obligations"]
 
-    @post("/", guards=[subscriber_admin], operation_id="requestAssistance", responses=created(AssistanceRequestPublic))
+    @post("/", guards=[subscriber_only], operation_id="requestAssistance", responses=created(AssistanceRequestPublic))
     async def create(
         self,
         data: JSONBody[AssistanceRequestCreate],
@@ -42,8 +42,8 @@ class AssistanceRequestsController(Controller):
         actor: ActorDep,
         settings: SettingsDep,
     ) -> Response[bytes]:
-        """A Subscriber's owner or admin asks the processor for help (`kind`: `data_subject_request`, `dpia` or
-        `other`; `description`); due 30 days later (the processor's policy); legal is e-mailed."""
+        """A Subscriber's user (owner, admin or member) asks the processor for help (`kind`: `data_subject_request`,
+        `dpia` or `other`; `description`); due 30 days later (the processor's policy); legal is e-mailed."""
         work = partial(assistance.create_request, db, actor, request.user, data,
                        base_url=public_base_url(request, settings))  # fmt: skip
         return await create_once(db, request, request.user, work)

@@ -15,13 +15,13 @@ from litestar.response import Redirect, Template
 
 from dpa_service.core.db import Database
 from dpa_service.core.exceptions import InvalidInput
-from dpa_service.core.identity import Principal, Role
+from dpa_service.core.identity import Principal
 from dpa_service.http.auth import actor_of
 from dpa_service.http.deps import DbDep, SettingsDep, public_base_url
 from dpa_service.obligations import assistance
 from dpa_service.obligations.assistance_models import AssistanceRequestCreate, AssistanceResponseCreate
 from dpa_service.tenants import services as tenants
-from dpa_service.web.auth import legal_pages, subscriber_admin_pages, subscriber_pages
+from dpa_service.web.auth import legal_pages, subscriber_pages
 from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
@@ -36,7 +36,6 @@ async def _app_list(
     page = await assistance.list_requests(db, principal, tenant_id=None, status=None, cursor=cursor, limit=_PAGE_SIZE)
     return render(request, "obligations/assistance_app_list.html.j2", status=status, heading="Assistance",
                   requests=page.items, kinds=KINDS, labels=assistance.KIND_LABELS,
-                  can_ask=principal.role in (Role.OWNER, Role.ADMIN),
                   next_url=next_page("/app/assistance", page.next_cursor), **extra)  # fmt: skip
 
 
@@ -48,10 +47,10 @@ class AssistancePages(Controller):
 
     @get("/", guards=[subscriber_pages])
     async def index(self, request: Request[Any, Any, Any], db: DbDep, cursor: FromQuery[str] = "") -> Template:
-        """The tenant's requests with their status and due date, and (owners and admins) the form to ask."""
+        """The tenant's requests with their status and due date, and the form to ask (any of its users)."""
         return await _app_list(request, db, cursor or None)
 
-    @post("/", guards=[subscriber_admin_pages], status_code=200)
+    @post("/", guards=[subscriber_pages], status_code=200)
     async def ask(self, request: Request[Any, Any, Any], db: DbDep, settings: SettingsDep) -> Template | Redirect:
         """Ask for assistance with a data subject request, a DPIA or something else; due in 30 days."""
         form = await form_data(request)

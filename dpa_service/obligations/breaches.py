@@ -21,7 +21,7 @@ state of the paperwork.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -47,6 +47,9 @@ from dpa_service.tenants import services as tenants
 
 # Art. 33(1) GDPR ("not later than 72 hours after having become aware of it"), as clause 9.2 of the DPA applies it.
 DEADLINE = timedelta(hours=72)
+# Art. 99(2) GDPR: the Regulation "shall apply from 25 May 2018". No breach notice under it (nor under a DPA made
+# for it) can run from an awareness before that day: an earlier one is a typing slip, refused (422).
+GDPR_APPLIES_FROM = datetime(2018, 5, 25, tzinfo=UTC)
 
 REPORTED = "breach_notice.reported"
 UPDATED = "breach_notice.updated"
@@ -90,6 +93,11 @@ async def report(
         raise InvalidInput.field(
             "became_aware_at",
             f"is in the future (it is now {rfc3339(_to_the_second(now))}): give when you became aware",
+        )
+    if data.became_aware_at < GDPR_APPLIES_FROM:
+        raise InvalidInput.field(
+            "became_aware_at",
+            f"is before {GDPR_APPLIES_FROM.date()}, when the GDPR began to apply (Art. 99(2)): check the year",
         )
     reported_at, deadline_at = _to_the_second(now), deadline_of(data.became_aware_at)
     name = (await tenants.names(db, principal.scope, [tenant_id])).get(tenant_id, str(tenant_id))

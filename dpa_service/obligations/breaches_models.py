@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Annotated
 
 import pydantic
-from pydantic import AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import BeforeValidator, StringConstraints
 from sqlmodel import Field, SQLModel
 
 from dpa_service.core.validation import STRICT_BODY, Email
+from dpa_service.obligations.timefields import UTCInstant
 
 # What a person writes about a breach: stripped, never blank, bounded (a report, not a file upload).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -37,7 +38,7 @@ class BreachNoticeCreate(SQLModel):
 
     model_config = STRICT_BODY
 
-    became_aware_at: AwareDatetime  # with a timezone: the 72 hours run from an instant, not a wall-clock reading
+    became_aware_at: UTCInstant  # with a timezone: the 72 hours run from an instant, not a wall-clock reading
     description: Text
     data_categories: list[Category] = Field(min_length=1, max_length=50)
     subjects_estimate: Estimate

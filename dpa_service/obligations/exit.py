@@ -4,14 +4,20 @@ processor certifies its own deletion.
 * Termination (one per tenant). The Subscriber's owner records its own end date, today or later; legal records one
   for any tenant, also after the fact (a termination legal learns of late), but not more than a year back: older
   ends are a records clean-up, not an exit to run. Nobody records an end more than ten years ahead. From the
-  moment it is recorded the tenant is in exit and signs no new DPA (`exit_lookup.exit_of`, asked by agreements).
+  moment it is recorded the tenant is in exit and signs no new DPA (`reactions.refuse_in_exit`, a check agreements
+  asks through `core.events.checks`), not even one already out for signature or signed.
 * The deletion obligation (`delete_end_user_data`, clause 9.7 of the standard DPA) is due `ends_on` + the days the
   tenant's executed DPA's template version gives (`within_days_of_termination.days`; 30 when it has none). The
   figure is stored with the termination, so a later template change does not move a deadline already running.
 * The processor's own deletion (Art. 28(3)(g) GDPR: "at the choice of the controller, deletes or returns all the
   personal data to the controller after the end of the provision of services relating to processing, and deletes
-  existing copies unless Union or Member State law requires storage"): legal issues a deletion certificate, a PDF
-  listing the parties, the agreements, what was deleted on which systems and when, sealed with the service's key
+  existing copies unless Union or Member State law requires storage"). Clause 10.2 of the standard DPA times it:
+  the Subscriber may export its data for 30 days after the end, and "within a further thirty (30) days the
+  Processor shall delete" it. So a deletion is certified no earlier than `ends_on` + 30 days (before, the
+  Subscriber could still be exporting), and is due by `ends_on` + 60 (`processor_deletion_due_on`; overdue after
+  it while no certificate is issued). No data file carries these two figures (the template's obligations list
+  is the Subscriber's duties, not the processor's), hence the constants below. Legal issues a deletion certificate,
+  a PDF listing the parties, the agreements, what was deleted on which systems and when, sealed with the service's key
   like an executed DPA and stored once with its SHA-256, so `POST /documents/verify` and `dpa verify` check it.
 
 Every step is audited in the tenant's chain and told to the tenant's owners and admins through the outbox.
@@ -39,7 +45,7 @@ from dpa_service.core.ids import new_id
 from dpa_service.documents.seal import Seal
 from dpa_service.http.pagination import Page, decode_id_cursor, page_of
 from dpa_service.notifications.outbox import enqueue_many
-from dpa_service.obligations import exit_document
+from dpa_service.obligations import exit_document, exit_lookup
 from dpa_service.obligations.exit_models import (
     DeletionCertificateCreate,
     DeletionCertificatePublic,
@@ -52,6 +58,10 @@ from dpa_service.tenants import services as tenants
 
 DELETION_CODE = "delete_end_user_data"
 DEFAULT_DELETION_DAYS = 30  # clause 9.7 of standard-dpa ("within 30 days after the Main Agreement ends")
+# Clause 10.2 of the standard DPA: the Subscriber "may export ... for thirty (30) days after termination or expiry
+# of the Main Agreement. Within a further thirty (30) days the Processor shall delete".
+EXPORT_WINDOW = timedelta(days=30)
+PROCESSOR_DELETION_WITHIN = timedelta(days=30)
 LEGAL_BACKDATING = timedelta(days=365)
 FURTHEST_END = timedelta(days=3650)
 TERMINATION_TOPIC = "tenant.termination_recorded"
@@ -69,8 +79,29 @@ def deletion_days(obligations: list[dict[str, Any]]) -> int:
     return DEFAULT_DELETION_DAYS
 
 
-def public(termination: Termination) -> TerminationPublic:
-    return TerminationPublic.model_validate(termination, from_attributes=True)
+def export_ends_on(ends_on: date) -> date:
+    """The last day of the Subscriber's export window, and the first on which the processor may delete (10.2)."""
+    return ends_on + EXPORT_WINDOW
+
+
+def processor_deletion_due_on(ends_on: date) -> date:
+    """When the processor must have deleted the tenant's data: the export window, then 30 days (clause 10.2)."""
+    return export_ends_on(ends_on) + PROCESSOR_DELETION_WITHIN
+
+
+def processor_deletion_overdue(termination: TerminationPublic, today: date) -> bool:
+    return termination.deletion_certificate_id is None and termination.processor_deletion_due_on < today
+
+
+def public(termination: Termination, certificate_id: uuid.UUID | None = None) -> TerminationPublic:
+    return TerminationPublic.model_validate(
+        termination,
+        from_attributes=True,
+        update={
+            "processor_deletion_due_on": processor_deletion_due_on(termination.ends_on),
+            "deletion_certificate_id": certificate_id,
+        },
+    )
 
 
 def certificate_public(certificate: DeletionCertificate) -> DeletionCertificatePublic:
@@ -151,6 +182,7 @@ async def record_termination(
             "ends_on": termination.ends_on.isoformat(),
             "deletion_due_on": termination.deletion_due_on.isoformat(),
             "deletion_days": days,
+            "processor_deletion_due_on": processor_deletion_due_on(termination.ends_on).isoformat(),
         }
         await audit.record(
             session,
@@ -178,6 +210,8 @@ def _termination_mail(tenant: tenants.TenantPublic, termination: Termination, ba
         f"Under clause 9.7 of your DPA, delete the end-user data collected through the service that you hold outside "
         f"it, and remove the chat widget from your websites and apps, within {termination.deletion_days} days: by "
         f"{termination.deletion_due_on}. Then attest the deletion here:\n{base_url}/app/obligations\n\n"
+        f"Under clause 10.2 you may export your data through the service until {export_ends_on(termination.ends_on)}; "
+        f"{processor} then deletes it, by {processor_deletion_due_on(termination.ends_on)}, and certifies it.\n\n"
         f"The exit, and the processor's deletion certificate once issued: {base_url}/app/exit"
     )
     return {"subject": f"Your main agreement ends on {termination.ends_on}", "text": text}
@@ -190,9 +224,10 @@ async def get_termination(db: Database, principal: Principal, tenant_id: uuid.UU
         raise InvalidInput.field("tenant_id", "name the tenant (legal reads any tenant's termination)")
     async with db.transaction(principal.scope, write=False) as session:
         found = await session.scalar(select(Termination).where(col(Termination.tenant_id) == wanted))
-    if found is None:
-        raise NotFound("No termination is recorded for this tenant.")
-    return public(found)
+        if found is None:
+            raise NotFound("No termination is recorded for this tenant.")
+        certificates = await exit_lookup.first_certificates(session, [found.tenant_id])
+    return public(found, certificates.get(found.tenant_id))
 
 
 async def find_termination(db: Database, principal: Principal, tenant_id: uuid.UUID | None) -> TerminationPublic | None:
@@ -219,7 +254,8 @@ async def list_terminations(
         if (tenant := tenant_of(session)) is not None:
             query = query.where(col(Termination.tenant_id) == tenant)
         rows = (await session.execute(query)).scalars().all()
-    return page_of(rows, limit, public, lambda t: str(t.id))
+        certificates = await exit_lookup.first_certificates(session, [t.tenant_id for t in rows[:limit]])
+    return page_of(rows, limit, lambda t: public(t, certificates.get(t.tenant_id)), lambda t: str(t.id))
 
 
 # --- The processor's deletion certificate ------------------------------------------------------------------------
@@ -241,7 +277,7 @@ async def prepare_certificate(
     db: Database, seal: Seal, principal: Principal, data: DeletionCertificateCreate
 ) -> PreparedCertificate:
     """Check the request and build the sealed PDF (legal only; the tenant must be in exit; `deleted_on` between
-    the end of the main agreement and today)."""
+    the end of the Subscriber's export window, 30 days after the main agreement ends, and today)."""
     if principal.role != Role.LEGAL:
         raise PermissionDenied("Deletion certificates are issued by the processor's legal team.")
     tenant = await _target_tenant(db, principal, data.tenant_id)
@@ -249,8 +285,15 @@ async def prepare_certificate(
     if termination is None:
         raise Conflict("This tenant's main agreement has no recorded end: record the termination first.")
     errors = []
-    if data.deleted_on < termination.ends_on:
-        errors.append(FieldError("deleted_on", f"is before the main agreement ends ({termination.ends_on})"))
+    if data.deleted_on < (earliest := export_ends_on(termination.ends_on)):
+        errors.append(
+            FieldError(
+                "deleted_on",
+                f"is inside the Subscriber's export window: clause 10.2 lets it export its data for 30 days after "
+                f"the main agreement ends ({termination.ends_on}), so the processor deletes on {earliest} at the "
+                "earliest",
+            )
+        )
     if data.deleted_on > utcnow().date():
         errors.append(FieldError("deleted_on", "is in the future: certify a deletion once it is done"))
     if errors:

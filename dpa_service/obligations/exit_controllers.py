@@ -54,7 +54,9 @@ class ExitController(Controller):
     async def termination(
         self, principal: PrincipalDep, db: DbDep, tenant_id: TenantFilter = None
     ) -> TerminationPublic:
-        """The tenant's termination (404 if none): a Subscriber's own; legal names the tenant with `?tenant_id=`."""
+        """The tenant's termination (404 if none): a Subscriber's own; legal names the tenant with `?tenant_id=`.
+        `processor_deletion_due_on` is when the processor must have deleted the tenant's data (clause 10.2: 30 days
+        to export, then 30 to delete), and `deletion_certificate_id` its first deletion certificate once issued."""
         return await exit.get_termination(db, principal, tenant_id)
 
     @post(
@@ -73,7 +75,8 @@ class ExitController(Controller):
         settings: SettingsDep,
     ) -> Response[bytes]:
         """Legal certifies the processor's own deletion (Art. 28(3)(g) GDPR) for a tenant in exit (else 409):
-        `deleted_on` (not before the end of the main agreement, not in the future), `systems`, `statement`. The
+        `deleted_on` (not in the future, nor inside the Subscriber's export window: clause 10.2 gives it 30 days
+        after the end of the main agreement to export, so 422 before `ends_on` + 30), `systems`, `statement`. The
         certificate is a sealed PDF, verifiable with `POST /documents/verify`."""
         prepared = await exit.prepare_certificate(db, seal, request.user, data)
         work = partial(exit.issue_certificate, db, actor, request.user, prepared,

@@ -1,6 +1,7 @@
-"""What other domains ask about a tenant's exit: whether it is in exit (agreements refuse new DPAs then), and
-whether a PDF is one of the processor's deletion certificates (document verification). Only this package's own
-tables and `core`, so the agreements domain can import it (through `obligations.services`) without a cycle."""
+"""What is asked about a tenant's exit: whether it is in exit (the check `reactions.refuse_in_exit` registers for
+the agreements domain), and whether a PDF is one of the processor's deletion certificates (document verification).
+Only this package's own tables and `core`, so the agreements domain can import it (through `obligations.services`)
+without a cycle."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.core.db import Database, Scope
@@ -33,6 +35,19 @@ async def deletion_due_dates(db: Database, scope: Scope, tenant_ids: Sequence[uu
     )
     async with db.transaction(scope, write=False) as session:
         return {tenant_id: due for tenant_id, due in (await session.execute(query)).all()}
+
+
+async def first_certificates(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Each tenant's first deletion certificate (its id), for the tenants that have one: one query per page."""
+    if not tenant_ids:
+        return {}
+    query = (
+        select(col(DeletionCertificate.tenant_id), col(DeletionCertificate.id))
+        .where(col(DeletionCertificate.tenant_id).in_(list(tenant_ids)))
+        .order_by(col(DeletionCertificate.issued_at).desc(), col(DeletionCertificate.id).desc())
+    )
+    # Newest first, so the last write per tenant is its first certificate (a tenant has a handful).
+    return {tenant_id: certificate_id for tenant_id, certificate_id in (await session.execute(query)).all()}
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class TerminationPublic(SQLModel):
     recorded_at: datetime
     recorded_by: uuid.UUID
     recorded_by_role: str
+    # The processor's own deletion (clause 10.2): after the Subscriber's 30 days to export, within a further 30.
+    processor_deletion_due_on: date
+    deletion_certificate_id: uuid.UUID | None = None  # the first one legal issued, once it has
 
 
 class DeletionCertificateCreate(SQLModel):

@@ -48,6 +48,7 @@ async def _app_page(request: Request[Any, Any, Any], db: Database, *, status: in
     termination = await exit.find_termination(db, principal, principal.tenant_id)
     return render(request, "obligations/exit_app.html.j2", status=status, heading="Exit", termination=termination,
                   certificates=await _certificates(db, principal, None) if termination else [],
+                  export_ends_on=exit.export_ends_on(termination.ends_on) if termination else None,
                   can_record=principal.role == Role.OWNER, today=utcnow().date().isoformat(),
                   **extra)  # fmt: skip
 
@@ -92,9 +93,11 @@ async def _tenant_page(
     principal: Principal = request.user
     tenant = await tenants.get_tenant(db, principal.scope, tenant_id)
     termination = await exit.find_termination(db, principal, tenant_id)
-    today = utcnow().date().isoformat()
+    today = utcnow().date()
     return render(request, "obligations/exit_staff_tenant.html.j2", status=status, heading=f"Exit: {tenant.name}",
-                  tenant=tenant, termination=termination, today=today,
+                  tenant=tenant, termination=termination, today=today.isoformat(),
+                  export_ends_on=exit.export_ends_on(termination.ends_on) if termination else None,
+                  overdue=termination is not None and exit.processor_deletion_overdue(termination, today),
                   certificates=await _certificates(db, principal, tenant_id) if termination else [],
                   **extra)  # fmt: skip
 
@@ -108,16 +111,20 @@ class ExitStaffPages(Controller):
 
     @get("/")
     async def index(self, request: Request[Any, Any, Any], db: DbDep, cursor: FromQuery[str] = "") -> Template:
-        """Tenants in exit, the first deletion due first."""
+        """Tenants in exit, the first deletion due first: the Subscriber's and the processor's deletion due dates
+        (clauses 9.7 and 10.2), the processor's marked overdue while no certificate is issued after it."""
         page = await exit.list_terminations(db, request.user, cursor=cursor or None, limit=_PAGE_SIZE)
         names = await tenants.names(db, request.user.scope, [t.tenant_id for t in page.items])
+        today = utcnow().date()
+        overdue = {t.tenant_id for t in page.items if exit.processor_deletion_overdue(t, today)}
         return render(request, "obligations/exit_staff_index.html.j2", heading="Tenants in exit",
-                      terminations=page.items, names=names, today=utcnow().date(),
+                      terminations=page.items, names=names, today=today, overdue=overdue,
                       next_url=next_page("/staff/exit", page.next_cursor))  # fmt: skip
 
     @get("/{tenant_id:uuid}")
     async def tenant(self, request: Request[Any, Any, Any], tenant_id: FromPath[uuid.UUID], db: DbDep) -> Template:
-        """One tenant's exit: record its termination, or issue a deletion certificate."""
+        """One tenant's exit: record its termination, or see when the processor's deletion is due (overdue without a
+        certificate after it) and issue a deletion certificate."""
         return await _tenant_page(request, db, tenant_id)
 
     @post("/{tenant_id:uuid}/termination", status_code=200)

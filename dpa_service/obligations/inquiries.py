@@ -13,7 +13,8 @@ date the inquiry states: "no earlier than ten (10) Business Days after the inqui
   Days by the standard template (`inquiries_recipients`). The clause's "except in urgent cases" is not offered:
   urgency is for the processor to argue case by case with the Subscriber, and a shorter date set here would be one
   the Subscriber never agreed to; legal can still ask, with the standard date, and say in the question why an
-  earlier answer would help.
+  earlier answer would help. Nor may it be later than the end of the same day a year after asking: the clause
+  wants a date that "shall be reasonable", and `due_at` years away would leave the inquiry open for ever.
 * Status is derived, never stored: `answered` once a response exists, `overdue` past `due_at` unanswered, else
   `open`. Answers are append-only and audited, and accepted after the due date too (the inquiry becomes answered;
   `answered_at` against `due_at` shows the lateness).
@@ -25,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, case, func, insert, select
@@ -40,6 +41,7 @@ from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
 from dpa_service.http.pagination import Page, decode_id_cursor, encode_cursor
 from dpa_service.notifications.outbox import enqueue_many
+from dpa_service.obligations.business_days import end_of_day
 from dpa_service.obligations.inquiries_models import (
     InquiryAnswerCreate,
     InquiryAnswerPublic,
@@ -50,8 +52,16 @@ from dpa_service.obligations.inquiries_models import (
 from dpa_service.obligations.inquiries_notices import ASKED_TOPIC, notice_payload
 from dpa_service.obligations.inquiries_recipients import minimum_due_at, recipients_of
 from dpa_service.obligations.models import Inquiry, InquiryResponse, InquiryStatus
+from dpa_service.obligations.timefields import one_year_after
 
 WRITE_BATCH = 1000  # rows per bulk statement
+
+
+def latest_due_at(asked_at: datetime) -> datetime:
+    """The latest due date legal may set: the end of the same day a year after asking. Clause 9.3 has the date
+    "be reasonable"; the processor asks so that it can act on the answer, and a year is the outer edge of that."""
+    return end_of_day(one_year_after(asked_at.astimezone(UTC).date()))
+
 
 T = TypeVar("T")
 
@@ -122,6 +132,12 @@ async def ask(db: Database, actor: Actor, principal: Principal, data: InquiryCre
             "due_at",
             f"must be no earlier than {rfc3339(minimum)}: the DPA allows no less than its Business Days (clause 9.3) "
             "after the inquiry is sent, counting public holidays in the processor's and each tenant's country",
+        )
+    if data.due_at is not None and as_utc(data.due_at) > (latest := latest_due_at(asked_at)):
+        raise InvalidInput.field(
+            "due_at",
+            f"must be no later than {rfc3339(latest)}: clause 9.3 asks for a reasonable date, and an answer due more "
+            "than a year after the question is not one",
         )
     due_at = as_utc(data.due_at) if data.due_at is not None else minimum
     batch_id = new_id()

@@ -10,10 +10,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, StringConstraints, WithJsonSchema
+from pydantic import StringConstraints, WithJsonSchema
 from sqlmodel import Field, SQLModel
 
 from dpa_service.core.validation import STRICT_BODY
+from dpa_service.obligations.timefields import UTCInstant
 
 MAX_RECIPIENTS = 10_000  # one fan-out; "all" is not capped (it is one query, and written in batches)
 MAX_QUESTION = 20_000
@@ -41,8 +42,10 @@ class InquiryCreate(SQLModel):
 
     tenant_ids: Recipients
     question: Question
-    due_at: AwareDatetime | None = Field(
-        default=None, description="Default and minimum: 10 Business Days after today (clause 9.3), end of day UTC."
+    due_at: UTCInstant | None = Field(
+        default=None,
+        description="Default and minimum: 10 Business Days after today (clause 9.3), end of day UTC; at most the end "
+        "of the same day a year after asking (clause 9.3: the date 'shall be reasonable').",
     )
 
 

@@ -25,12 +25,18 @@ async def executed_service(admin: Api, db: Database, settings: Settings) -> dict
     await approve_standard_dpa(db)
     owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
     agreement = await to_status(owner, legal, "executed")
-    ends_on = utcnow().date() - timedelta(days=3)
+    ends_on = utcnow().date() - timedelta(days=33)
     ended = await legal.post("/tenant/termination", {"tenant_id": owner.tenant_id, "ends_on": ends_on.isoformat()})
     assert ended.status_code == 201, ended.text
+    deleted_on = ends_on + timedelta(days=30)  # after the Subscriber's export window (clause 10.2)
     issued = await legal.post(
         "/tenant/deletion-certificate",
-        {"tenant_id": owner.tenant_id, "deleted_on": ends_on.isoformat(), "systems": ["chat"], "statement": "Erased."},
+        {
+            "tenant_id": owner.tenant_id,
+            "deleted_on": deleted_on.isoformat(),
+            "systems": ["chat"],
+            "statement": "Erased.",
+        },
     )
     assert issued.status_code == 201, issued.text
     principal = Principal(uuid.UUID(owner.user_id), uuid.UUID(owner.tenant_id), Role.OWNER, "o@x.example", "O", None)

@@ -42,9 +42,13 @@ async def test_a_subscriber_asks_legal_answers_and_the_subscriber_reads_the_answ
     assert "Help with the DPIA, please." in detail.text and "No answer yet." in detail.text
     assert asked["due_at"][:10] in (await browser.get("/app/assistance")).text
 
-    member = await signed_in(client, await owner.new_user("member"))
-    assert 'action="/app/assistance"' not in (await member.get("/app/assistance")).text
-    assert (await member.post("/app/assistance", {"kind": "other", "description": "x"})).status_code == 404
+    member = await signed_in(client, await owner.new_user("member"))  # members ask too (API.md: "subscriber asks")
+    assert 'action="/app/assistance"' in (await member.get("/app/assistance")).text
+    by_member = await member.post("/app/assistance", {"kind": "other", "description": "Which region hosts us?"})
+    assert (
+        by_member.status_code == 303
+        and "Which region hosts us?" in (await member.get(by_member.headers["location"])).text
+    )
 
     assert (await browser.get("/staff/assistance")).status_code == 404
     with travel_to(utcnow() + timedelta(days=31)):  # past the due date (signed in then: sessions end too)

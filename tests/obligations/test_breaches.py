@@ -81,6 +81,9 @@ async def test_a_future_awareness_and_other_bad_input_are_422_naming_the_field_a
         ({"became_aware_at": future}, "became_aware_at"),
         ({"became_aware_at": "2026-03-02T09:30:00"}, "became_aware_at"),  # no timezone: which 09:30?
         ({"became_aware_at": "yesterday"}, "became_aware_at"),
+        ({"became_aware_at": "0001-01-01T00:00:00+14:00"}, "became_aware_at"),  # before year 1 in UTC
+        ({"became_aware_at": "9999-12-31T23:59:59-01:00"}, "became_aware_at"),  # after year 9999 in UTC
+        ({"became_aware_at": "2018-05-24T23:59:59Z"}, "became_aware_at"),  # before the GDPR applied
         ({"subjects_estimate": True}, "subjects_estimate"),
         ({"subjects_estimate": "1200"}, "subjects_estimate"),
         ({"subjects_estimate": -1}, "subjects_estimate"),
@@ -103,6 +106,8 @@ async def test_a_future_awareness_and_other_bad_input_are_422_naming_the_field_a
     assert (await owner.get("/breach-notices")).json()["items"] == []
     stripped = await reported(owner, description="  Padded.  ", records_estimate=None, consequences=None)
     assert (stripped["description"], stripped["records_estimate"], stripped["consequences"]) == ("Padded.", None, None)
+    first_day = await reported(owner, became_aware_at="2018-05-25T02:00:00+02:00")  # the GDPR's first day, in UTC
+    assert first_day["became_aware_at"] == "2018-05-25T00:00:00Z" and first_day["late"] is True
 
 
 async def test_updates_come_in_phases_and_legal_acknowledges_once_audited(owner: Api, legal: Api) -> None:

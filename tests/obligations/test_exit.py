@@ -64,6 +64,9 @@ async def test_a_termination_sets_the_deletion_due_date_and_refuses_new_dpas(
     assert body["tenant_id"] == owner.tenant_id and body["recorded_by"] == owner.user_id
     assert body["ends_on"] == ends_on.isoformat() and body["deletion_days"] == 30  # clause 9.7
     assert body["deletion_due_on"] == (ends_on + timedelta(days=30)).isoformat()
+    # Clause 10.2: 30 days to export, then the processor deletes within a further 30.
+    assert body["processor_deletion_due_on"] == (ends_on + timedelta(days=60)).isoformat()
+    assert body["deletion_certificate_id"] is None
     assert (await owner.get("/tenant/termination")).json() == body
     assert (await legal.get("/tenant/termination", tenant_id=owner.tenant_id)).json() == body
 
@@ -115,6 +118,8 @@ async def test_who_may_record_a_termination_and_which_dates(admin: Api, legal: A
 
     assert field(await owner.post("/tenant/termination", {"ends_on": yesterday})) == ["ends_on"]
     assert field(await owner.post("/tenant/termination", {"ends_on": "31.01.2027"})) == ["ends_on"]
+    for extreme in ("9999-12-31", "0001-01-01"):  # the calendar's ends: refused before any date arithmetic
+        assert field(await owner.post("/tenant/termination", {"ends_on": extreme})) == ["ends_on"]
     assert field(await owner.post("/tenant/termination", {"ends_on": today().isoformat(), "why": "x"})) == ["why"]
     too_old = (today() - timedelta(days=400)).isoformat()
     assert field(await legal.post("/tenant/termination", {"tenant_id": owner.tenant_id, "ends_on": too_old})) == [
@@ -163,15 +168,22 @@ async def test_the_deletion_certificate_is_sealed_and_verifies_with_the_api_the_
     assert (await issue(legal, never_terminated.tenant_id, today())).status_code == 409
     ends_on = today() - timedelta(days=40)
     await legal.post("/tenant/termination", {"tenant_id": owner.tenant_id, "ends_on": ends_on.isoformat()})
-    for deleted_on in (ends_on - timedelta(days=1), today() + timedelta(days=1)):
+    # Before the end, inside the Subscriber's 30-day export window (clause 10.2), in the future, the calendar's ends.
+    for deleted_on in (ends_on - timedelta(days=1), ends_on + timedelta(days=29), today() + timedelta(days=1),
+                       date.min, date.max):  # fmt: skip
         bad = await issue(legal, owner.tenant_id, deleted_on)
         assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["deleted_on"], bad.text
+    window = (await issue(legal, owner.tenant_id, ends_on + timedelta(days=29))).json()["errors"][0]["message"]
+    assert "export window" in window and str(ends_on + timedelta(days=30)) in window
     assert (await owner.post("/tenant/deletion-certificate", {"tenant_id": owner.tenant_id})).status_code == 403
 
     issued = await issue(legal, owner.tenant_id, today() - timedelta(days=2))
     assert issued.status_code == 201, issued.text
     certificate = issued.json()
     assert len(certificate["document_sha256"]) == 64 and certificate["systems"] == CERTIFICATE["systems"]
+    exit_now = (await owner.get("/tenant/termination")).json()
+    assert exit_now["deletion_certificate_id"] == certificate["id"]
+    assert exit_now["processor_deletion_due_on"] == (ends_on + timedelta(days=60)).isoformat()
 
     document = await owner.get(f"/deletion-certificates/{certificate['id']}/document")
     assert document.status_code == 200 and document.headers["content-type"] == "application/pdf"
@@ -222,9 +234,9 @@ async def test_the_deletion_certificate_is_sealed_and_verifies_with_the_api_the_
 async def test_exit_endpoints_are_isolated_between_tenants(admin: Api, legal: Api) -> None:
     owner = await admin.new_tenant()
     intruder = await admin.new_tenant()
-    ends_on = today()
-    await owner.post("/tenant/termination", {"ends_on": ends_on.isoformat()})
-    certificate = (await issue(legal, owner.tenant_id, ends_on)).json()
+    ends_on = today() - timedelta(days=30)  # the export window is over: the processor may certify today
+    await legal.post("/tenant/termination", {"tenant_id": owner.tenant_id, "ends_on": ends_on.isoformat()})
+    certificate = (await issue(legal, owner.tenant_id, today())).json()
     cid = certificate["id"]
     await assert_isolated(
         owner,

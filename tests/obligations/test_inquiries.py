@@ -118,6 +118,11 @@ async def test_the_due_date_defaults_to_ten_business_days_and_earlier_is_422_nam
                                                     "due_at": due_at})  # fmt: skip
             assert early.status_code == 422 and [e["field"] for e in early.json()["errors"]] == ["due_at"]
             assert MINIMUM in early.json()["errors"][0]["message"]
+        # Out of range in UTC (once a 500), and later than a year after asking (clause 9.3: "reasonable").
+        for due_at in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+14:00", "2027-03-07T00:00:00Z"):
+            far = await legal.post("/inquiries", {"tenant_ids": [owner.tenant_id], "question": QUESTION,
+                                                  "due_at": due_at})  # fmt: skip
+            assert far.status_code == 422 and [e["field"] for e in far.json()["errors"]] == ["due_at"], far.text
         naive = await legal.post(
             "/inquiries", {"tenant_ids": [owner.tenant_id], "question": QUESTION, "due_at": "2026-04-30T12:00:00"}
         )
