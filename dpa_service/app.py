@@ -36,6 +36,7 @@ from dpa_service.core.settings import Settings, get_settings
 from dpa_service.documents.renderer import Renderer, document_pool
 from dpa_service.documents.seal import Seal, SealConfig
 from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
+from dpa_service.http.body_limits import json_body_limits_middleware
 from dpa_service.http.deps import DbDep, dependencies
 from dpa_service.http.idempotency import purge_expired
 from dpa_service.http.openapi import openapi_assets_router, openapi_config
@@ -256,6 +257,7 @@ def _middleware(settings: Settings) -> list[Any]:
         session_config(settings).middleware,
         session_principal_middleware,
         DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS + PAGE_PATHS),
+        json_body_limits_middleware,  # after authentication: nobody without a key makes us buffer a body
     ]
 
 
