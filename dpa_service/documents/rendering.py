@@ -261,7 +261,10 @@ class RenderedPdf:
 
 
 def render_html(job: RenderJob) -> str:
-    template = compiled_template(job.template_sha256, job.entrypoint, job.source)
+    try:
+        template = compiled_template(job.template_sha256, job.entrypoint, job.source)
+    except TemplateSourceError as exc:  # stored before today's checks: legal must fix it
+        raise TemplateRenderError(f"the template cannot be used: {exc}") from exc
     context = job.context
     if isinstance(context.get("variables"), dict):
         context = {**context, "variables": _track(context["variables"], "variables")}
