@@ -173,3 +173,38 @@ async def test_a_sealed_pdf_with_a_damaged_signature_is_tampered_and_a_damaged_x
     assert signature.status_code == 200 and signature.json()["status"] == "tampered", signature.text
     xref = await client.post("/api/v1/documents/verify", content=damage_xref(pdf), headers=headers)
     assert fields(xref) == {"body"} and "not a readable PDF" in xref.text
+
+
+def test_dpa_verify_answers_a_damaged_sealed_pdf_without_a_traceback(
+    sqlite_template: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's `dpa verify` on the same two damaged files: tampered (exit 1), unknown and why (exit 2)."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+    from pypdf import PdfWriter
+
+    from dpa_service.cli import main
+    from dpa_service.core.settings import clear_settings_cache
+    from dpa_service.documents.seal import SealConfig, seal_pdf
+
+    shutil.copyfile(sqlite_template, tmp_path / "dpa.db")
+    blank = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(blank)
+    pdf = seal_pdf(SealConfig(keys_dir=tmp_path / "keys"), blank.getvalue(), "test", None)
+    monkeypatch.setenv("DPA_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    clear_settings_cache()
+    try:
+        for damage, code, status in ((damage_signature, 1, "tampered"), (damage_xref, 2, "unknown")):
+            path = tmp_path / f"{damage.__name__}.pdf"
+            path.write_bytes(damage(pdf))
+            result = CliRunner().invoke(main, ["verify", str(path)])
+            assert result.exit_code == code, result.output
+            assert json.loads(result.stdout)["status"] == status
+        assert "not a readable PDF" in result.stdout
+    finally:
+        clear_settings_cache()
