@@ -41,6 +41,7 @@ from dpa_service.http.deps import DbDep, dependencies
 from dpa_service.http.idempotency import purge_expired
 from dpa_service.http.openapi import openapi_assets_router, openapi_config
 from dpa_service.http.problems import exception_handlers, request_id_middleware
+from dpa_service.http.proxies import parse_networks, trusted_proxy_middleware
 from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_stores
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
@@ -249,8 +250,11 @@ def _lifespan() -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[N
 
 
 def _middleware(settings: Settings) -> list[Any]:
-    # The rate limit runs before authentication, so refused requests never reach the database.
+    # The client's address first (everything after reads it); the rate limit runs before authentication, so
+    # refused requests never reach the database.
+    proxies = trusted_proxy_middleware(parse_networks(settings.trusted_proxies))
     return [
+        *([proxies] if proxies else []),
         request_id_middleware,
         security_headers_middleware(production=settings.environment == "production"),
         rate_limit_middleware(settings.rate_limit_per_minute),

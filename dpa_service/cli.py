@@ -75,7 +75,9 @@ def serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # The client's address behind a proxy is DPA_TRUSTED_PROXIES' business (http.proxies): uvicorn's own
+        # rewriting would trust X-Forwarded-For from 127.0.0.1 whatever the setting says.
+        proxy_headers=False,
         log_config=log_config(),
     )
 

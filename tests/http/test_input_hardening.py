@@ -4,6 +4,7 @@ problem naming what is wrong, and writes nothing."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from dpa_service.core.db import Database
 from dpa_service.http.body_limits import MAX_JSON_BYTES
 from dpa_service.http.pagination import encode_cursor
-from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_variables, token_of, to_status
+from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_variables, to_status, token_of
 from tests.helpers.api import Api
 from tests.test_errors import assert_problem
 
@@ -65,7 +66,7 @@ async def test_json_nested_5000_deep_is_400_and_a_huge_body_413(owner: Api) -> N
         assert fields(response, 400) == {"body"}
     nested_in_variables = {
         "template_key": "standard-dpa",
-        "variables": {"x": __import__("json").loads("[" * 70 + "]" * 70)},
+        "variables": {"x": json.loads("[" * 70 + "]" * 70)},
     }
     assert fields(await owner.post("/agreements", nested_in_variables), 400) == {"body"}
     huge = b'{"variables": {"x": "' + b"a" * MAX_JSON_BYTES + b'"}}'
@@ -179,7 +180,6 @@ def test_dpa_verify_answers_a_damaged_sealed_pdf_without_a_traceback(
     sqlite_template: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The operator's `dpa verify` on the same two damaged files: tampered (exit 1), unknown and why (exit 2)."""
-    import json
     import shutil
 
     from click.testing import CliRunner
