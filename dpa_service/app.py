@@ -8,6 +8,7 @@ import contextlib
 import functools
 import gc
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,10 +40,10 @@ from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
 from dpa_service.http.body_limits import json_body_limits_middleware
 from dpa_service.http.deps import DbDep, dependencies
 from dpa_service.http.idempotency import purge_expired
-from dpa_service.http.openapi import openapi_assets_router, openapi_config
+from dpa_service.http.openapi import document_problems, openapi_assets_router, openapi_config
 from dpa_service.http.problems import exception_handlers, request_id_middleware
 from dpa_service.http.proxies import parse_networks, trusted_proxy_middleware
-from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_stores
+from dpa_service.http.rate_limits import LIMITED_PATHS, rate_limit_middleware, rate_limit_stores
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
@@ -291,7 +292,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.
         request_max_body_size=25 * 1024 * 1024,
     )
-    return Litestar.from_config(config)
+    app = Litestar.from_config(config)
+    document_problems(
+        app,
+        public=lambda path: any(re.match(pattern, path) for pattern in PUBLIC_PATHS + PAGE_PATHS),
+        rate_limited=lambda path: LIMITED_PATHS.match(path) is not None,
+        pages=lambda path: path == "/sign/{token}",  # the signing page; its JSON face shares the operation
+    )
+    return app
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
