@@ -2,16 +2,15 @@
 from its own schema, as a Subscriber owner with some data and as legal, with the conformance checks: no 5xx, every
 status and content type documented, every response body matching its schema. 0 failures.
 
-In-process (ASGI) on SQLite, a bounded number of examples per operation, Hypothesis derandomized (the same cases
-on every run, so CI is stable) and without shrinking (a failure is reported as found, with its reproduction).
+In-process (ASGI) on PostgreSQL in CI (SQLite without it), a bounded number of examples per operation, Hypothesis
+derandomized (the same cases on every run, so CI is stable) and without shrinking (a failure is reported as found,
+with its reproduction).
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +28,10 @@ from schemathesis.specs.openapi.checks import (
 from dpa_service.app import create_app
 from dpa_service.core.db import Database
 from dpa_service.core.identity import Actor
+from dpa_service.core.settings import Settings
 from dpa_service.users.models import StaffCreate
 from dpa_service.users.services import create_staff
-from tests.conftest import settings_for
+from tests.conftest import POSTGRES_URL
 from tests.helpers.agreements import approve_standard_dpa, request_variables
 
 EXAMPLES = 5  # per operation and role: ~130 operations x 2 roles
@@ -112,12 +112,13 @@ def _run_operation(operation: Any, headers: dict[str, str], found: list[str], co
 
 
 @pytest.fixture
-def app_and_keys(sqlite_template: Path, tmp_path: Path) -> Any:
-    path = tmp_path / "dpa.db"
-    shutil.copyfile(sqlite_template, path)
-    settings = settings_for(f"sqlite+aiosqlite:///{path}", tmp_path).model_copy(
-        update={"rate_limit_per_minute": 100_000}
-    )
+def app_and_keys(backend: str, request: pytest.FixtureRequest) -> Any:
+    """The app on a fresh database, seeded: PostgreSQL where it is configured (CI; where NUL in text was a 500),
+    else SQLite. One run of ~40 s is what CI's ten minutes allow."""
+    if backend == "sqlite" and POSTGRES_URL:
+        pytest.skip("fuzzed on PostgreSQL (DPA_TEST_POSTGRES_URL is set)")
+    settings: Settings = request.getfixturevalue("settings")
+    settings = settings.model_copy(update={"rate_limit_per_minute": 100_000})
     admin_key = asyncio.run(_bootstrap(settings))
     app = create_app(settings)
     with asgi.get_client(app) as client:
