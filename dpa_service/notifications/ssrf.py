@@ -173,7 +173,7 @@ async def public_addresses(target: Target) -> list[IPAddress]:
             raise UnsafeUrl("host does not resolve")
     for address in found:
         if (reason := non_public(address)) is not None:
-            raise UnsafeUrl(f"resolves to {address}, which {reason}: refused")
+            raise UnsafeUrl(f"resolves to a non-public address ({address}, which {reason}): refused")
     return found
 
 
