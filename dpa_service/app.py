@@ -8,6 +8,7 @@ import contextlib
 import functools
 import gc
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,11 +39,13 @@ from dpa_service.core.settings import Settings, get_settings
 from dpa_service.documents.renderer import Renderer, document_pool
 from dpa_service.documents.seal import Seal, SealConfig
 from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
+from dpa_service.http.body_limits import json_body_limits_middleware
 from dpa_service.http.deps import DbDep, dependencies
 from dpa_service.http.idempotency import purge_expired
-from dpa_service.http.openapi import openapi_assets_router, openapi_config
+from dpa_service.http.openapi import document_problems, openapi_assets_router, openapi_config
 from dpa_service.http.problems import exception_handlers, request_id_middleware
-from dpa_service.http.rate_limits import rate_limit_middleware, rate_limit_stores
+from dpa_service.http.proxies import parse_networks, trusted_proxy_middleware
+from dpa_service.http.rate_limits import LIMITED_PATHS, rate_limit_middleware, rate_limit_stores
 from dpa_service.notifications.controllers import WebhookDeliveriesController, WebhookEndpointsController
 from dpa_service.notifications.pages import WebhookPages
 from dpa_service.notifications.queue import run_forever
@@ -266,8 +269,11 @@ def _lifespan() -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[N
 
 
 def _middleware(settings: Settings) -> list[Any]:
-    # The rate limit runs before authentication, so refused requests never reach the database.
+    # The client's address first (everything after reads it); the rate limit runs before authentication, so
+    # refused requests never reach the database.
+    proxies = trusted_proxy_middleware(parse_networks(settings.trusted_proxies))
     return [
+        *([proxies] if proxies else []),
         request_id_middleware,
         metrics.prometheus_config().middleware,  # outside the rest, so a refused request is timed and counted too
         security_headers_middleware(production=settings.environment == "production"),
@@ -275,6 +281,7 @@ def _middleware(settings: Settings) -> list[Any]:
         session_config(settings).middleware,
         session_principal_middleware,
         DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS + PAGE_PATHS),
+        json_body_limits_middleware,  # after authentication: nobody without a key makes us buffer a body
     ]
 
 
@@ -304,7 +311,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Large enough for a signed PDF sent to /documents/verify, small enough to refuse abuse.
         request_max_body_size=25 * 1024 * 1024,
     )
-    return Litestar.from_config(config)
+    app = Litestar.from_config(config)
+    document_problems(
+        app,
+        public=lambda path: any(re.match(pattern, path) for pattern in PUBLIC_PATHS + PAGE_PATHS),
+        rate_limited=lambda path: LIMITED_PATHS.match(path) is not None,
+        pages=lambda path: path == "/sign/{token}",  # the signing page; its JSON face shares the operation
+    )
+    return app
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]

@@ -76,7 +76,9 @@ def serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # The client's address behind a proxy is DPA_TRUSTED_PROXIES' business (http.proxies): uvicorn's own
+        # rewriting would trust X-Forwarded-For from 127.0.0.1 whatever the setting says.
+        proxy_headers=False,
         log_config=log_config(get_settings()),
     )
 
@@ -230,6 +232,7 @@ def verify(path: Path, cert_path: Path | None) -> None:
     from dataclasses import replace
 
     from dpa_service.agreements.verification import UNSEALED, looks_sealed, verify_document
+    from dpa_service.core.exceptions import InvalidInput
     from dpa_service.core.registry import processor
     from dpa_service.documents.seal import Seal, SealConfig, certificate_path
 
@@ -249,7 +252,10 @@ def verify(path: Path, cert_path: Path | None) -> None:
     sqlite_file = Path(make_url(database.url).database or "") if database.is_sqlite else None
     if sqlite_file is not None and not sqlite_file.is_file():
         _cannot_verify(f"no database at {sqlite_file}", "set DPA_VAR_DIR (or DATABASE_URL) to the service's")
-    result = _with_db(lambda db: verify_document(db, Seal(config), content, operator=True))
+    try:
+        result = _with_db(lambda db: verify_document(db, Seal(config), content, operator=True))
+    except InvalidInput as exc:  # not a readable PDF: nothing can be said about it
+        result = {"status": "unknown", "detail": exc.errors[0].message if exc.errors else exc.detail}
     click.echo(json.dumps(result, default=str))
     sys.exit({"verified": 0, "tampered": 1}.get(result["status"], 2))
 

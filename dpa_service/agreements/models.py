@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY, Email, Name
+from dpa_service.core.validation import STRICT_BODY, Email, Name, PlainName, SafeText
 from dpa_service.http.pagination import struct_page
 
 
@@ -82,8 +82,8 @@ class AgreementDocument(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-ClauseText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-ClauseTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+ClauseText = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+ClauseTitle = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
 class CustomClause(SQLModel):
@@ -96,7 +96,7 @@ class CustomClause(SQLModel):
 class AgreementCreate(SQLModel):
     model_config = STRICT_BODY
 
-    template_key: str = Field(default="standard-dpa", max_length=100)
+    template_key: PlainName = Field(default="standard-dpa", max_length=100)
     variables: dict[str, Any] = Field(default_factory=dict)
     custom_clauses: list[CustomClause] = Field(default_factory=list, max_length=20)
 
@@ -119,13 +119,13 @@ class ReviewCreate(SQLModel):
     model_config = STRICT_BODY
 
     decision: ReviewDecision
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
+    comment: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
 
 
 class VoidCreate(SQLModel):
     model_config = STRICT_BODY
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+    reason: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
 
 class Signer(SQLModel):
@@ -133,7 +133,7 @@ class Signer(SQLModel):
 
     name: Name
     email: Email
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class SignatureRequestCreate(SQLModel):

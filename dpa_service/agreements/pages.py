@@ -20,7 +20,7 @@ from litestar.response import Template
 from dpa_service.agreements import execution, signing
 from dpa_service.agreements.links import consent_sha256, consent_text
 from dpa_service.agreements.models import AgreementPublic
-from dpa_service.core.exceptions import DPAError, InvalidInput
+from dpa_service.core.exceptions import DPAError, FieldError, InvalidInput
 from dpa_service.core.registry import processor
 from dpa_service.core.settings import Settings
 from dpa_service.http.deps import DbDep, RendererDep, SealDep, SettingsDep, public_base_url
@@ -162,12 +162,19 @@ async def _signing_form(request: Request[Any, Any, Any], as_json: bool) -> signi
         raise ClientException("The request body is not valid JSON.") from exc
     if not isinstance(raw, dict):
         raise InvalidInput.field("body", "must be a JSON object")
+    # Typed fields typed: a number, an object or (in a multipart form) a file is refused, never turned into text.
+    wrong = [FieldError(name, "must be a string") for name in TEXT_FIELDS if not isinstance(raw.get(name, ""), str)]
+    if wrong:
+        raise InvalidInput("The signature is not complete.", wrong)
     return signing.SigningForm(
-        typed_name=str(raw.get("typed_name") or ""),
+        typed_name=raw.get("typed_name") or "",
         consent=_truthy(raw.get("consent")),
         authority_confirmed=_truthy(raw.get("authority_confirmed")),
-        document_sha256=str(raw["document_sha256"]) if raw.get("document_sha256") else None,
+        document_sha256=raw.get("document_sha256") or None,
     )
+
+
+TEXT_FIELDS = ("typed_name", "document_sha256")
 
 
 async def _form_error(
@@ -178,7 +185,8 @@ async def _form_error(
             signing_request, agreement = await signing.signing_view(db, token)
         except DPAError as gone:
             return page(gone.status_code, "This signing link cannot be used", message=gone.detail, problem=True)
-        typed = str((dict(await request.form())).get("typed_name") or "")
+        typed = (dict(await request.form())).get("typed_name")
+        typed = typed if isinstance(typed, str) else ""
         return page(
             422,
             "Review and sign",

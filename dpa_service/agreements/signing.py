@@ -30,6 +30,7 @@ from dpa_service.core.events import checks
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.mailer import Mail, Mailer
+from dpa_service.core.validation import text_problem
 from dpa_service.documents.renderer import Renderer
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
@@ -156,6 +157,8 @@ def check_signing_form(form: SigningForm) -> None:
         errors.append(("typed_name", "type your full name to sign"))
     elif len(form.typed_name) > 200:
         errors.append(("typed_name", "is longer than 200 characters"))
+    elif (problem := text_problem(form.typed_name, plain=True)) is not None:
+        errors.append(("typed_name", problem))
     if form.consent is not True:
         errors.append(("consent", "you must agree to sign electronically"))
     if form.authority_confirmed is not True:

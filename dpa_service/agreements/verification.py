@@ -58,6 +58,8 @@ async def verify_document(
         return dict(UNSEALED)
     async with _anonymous_checks if viewer is None and not operator else contextlib.nullcontext():
         check = await seal.check(content, within=CHECK_TIMEOUT)
+    if check.status == ValidationStatus.UNREADABLE:
+        raise InvalidInput.field("body", f"is {check.detail}: send the PDF file as it was downloaded")
     if check.status == ValidationStatus.INVALID:
         return {"status": "tampered", "sealed_at": check.sealed_at, "detail": check.detail}
     if check.status == ValidationStatus.VALID and stored is not None:

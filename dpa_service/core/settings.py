@@ -8,11 +8,12 @@ appear in a repr, a log line or a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_APP_ROLE = "dpa_app"
@@ -62,6 +63,8 @@ class Settings(BaseModel):
     queue_name: str = "dpa-webhook-deliveries"
     secret_key: SecretStr | None = None
     rate_limit_per_minute: int = Field(default=60, ge=1)
+    trusted_proxies: tuple[str, ...] = ()
+    """CIDRs of the reverse proxies whose X-Forwarded-For is believed (http.proxies); none by default."""
     render_processes: int | None = Field(default=None, ge=1, le=64)
     render_timeout_seconds: float = Field(default=120.0, gt=0)
     seal_key_path: Path | None = None
@@ -71,6 +74,16 @@ class Settings(BaseModel):
     checkpoint_dir: Path | None = None
     """Where signed audit checkpoints are appended (default `$DPA_VAR_DIR/checkpoints`): keep it off the database's
     host, or copy it somewhere append-only, so whoever can rewrite the database cannot rewrite these too."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"DPA_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR range") from exc
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
@@ -128,6 +141,7 @@ class Environment(BaseSettings):
     DPA_QUEUE_NAME: str = "dpa-webhook-deliveries"
     DPA_SECRET_KEY: SecretStr | None = None
     DPA_RATE_LIMIT: int = 60
+    DPA_TRUSTED_PROXIES: str | None = None
     DPA_RENDER_PROCESSES: int | None = None
     DPA_RENDER_TIMEOUT: float = 120.0
     DPA_SEAL_KEY_PATH: Path | None = None
@@ -165,6 +179,7 @@ class Environment(BaseSettings):
             queue_name=self.DPA_QUEUE_NAME,
             secret_key=self.DPA_SECRET_KEY,
             rate_limit_per_minute=self.DPA_RATE_LIMIT,
+            trusted_proxies=tuple(p.strip() for p in (self.DPA_TRUSTED_PROXIES or "").split(",") if p.strip()),
             render_processes=self.DPA_RENDER_PROCESSES,
             render_timeout_seconds=self.DPA_RENDER_TIMEOUT,
             seal_key_path=self.DPA_SEAL_KEY_PATH,

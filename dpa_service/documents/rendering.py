@@ -12,6 +12,7 @@ same document share one render. Rendering runs in worker threads, a few at a tim
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -24,13 +25,15 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import jinja2
+import jinja2.nodes
+import jinja2.runtime
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from weasyprint import CSS, HTML
 from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from dpa_service.core.exceptions import Conflict, InvalidInput
+from dpa_service.core.exceptions import Conflict, DPAError, InvalidInput
 from dpa_service.core.registry import country_name
 
 logger = logging.getLogger("dpa_service.rendering")
@@ -111,8 +114,79 @@ for _name in dir(jinja2.StrictUndefined):
         setattr(_NamingUndefined, _name, _NamingUndefined._fail_with_undefined_error)
 
 
+# What a DPA template may do: one self-contained document. No other templates (include, import, extends: the
+# loader has none, and a template including itself recursed until the worker died), loops of bounded length, an
+# output of bounded size. The render pool's timeout bounds whatever is left.
+FORBIDDEN_TAGS: dict[type[jinja2.nodes.Node], str] = {
+    jinja2.nodes.Include: "include",
+    jinja2.nodes.Import: "import",
+    jinja2.nodes.FromImport: "from ... import",
+    jinja2.nodes.Extends: "extends",
+}
+MAX_RANGE = 10_000  # one range(): a DPA lists dozens of things, not ten thousand
+MAX_ITERATIONS = 100_000  # all range() calls of one render together (a loop nested in another counts each time)
+MAX_OUTPUT_CHARS = 20_000_000  # the rendered HTML (the shipped DPA is about 100,000 characters)
+MAX_REPEAT = 1_000_000  # `"x" * n`, `[..] * n`: the longest text or list a multiplication may build
+MAX_EXPONENT = 1_000
+
+_iterations: contextvars.ContextVar[list[int]] = contextvars.ContextVar("dpa_render_iterations")
+
+
+class RenderLimitExceeded(jinja2.exceptions.SecurityError):
+    """A template went past one of the bounds above."""
+
+
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise RenderLimitExceeded(f"range() of {len(numbers)} numbers: at most {MAX_RANGE}")
+    budget = _iterations.get(None)
+    if budget is not None:
+        budget[0] += len(numbers)
+        if budget[0] > MAX_ITERATIONS:
+            raise RenderLimitExceeded(f"the template's loops ran more than {MAX_ITERATIONS} times")
+    return numbers
+
+
+class DocumentSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with the bounds above on range(), `*` and `**`."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise RenderLimitExceeded(f"an exponent above {MAX_EXPONENT}")
+        if operator == "*":
+            for sized, times in ((left, right), (right, left)):
+                if isinstance(sized, str | list | tuple) and isinstance(times, int) and len(sized) * times > MAX_REPEAT:
+                    raise RenderLimitExceeded(f"a repetition longer than {MAX_REPEAT}")
+        return super().call_binop(context, operator, left, right)
+
+
+def forbidden_tags(template: jinja2.nodes.Template) -> list[str]:
+    """The tags a DPA template may not use that `template` (parsed) does, and range() calls with a constant
+    argument beyond MAX_RANGE, as messages."""
+    found = [
+        f"line {node.lineno}: {{% {tag} %}} is not allowed (a DPA template is one self-contained document)"
+        for node in template.find_all(tuple(FORBIDDEN_TAGS))
+        for kind, tag in FORBIDDEN_TAGS.items()
+        if type(node) is kind
+    ]
+    for call in template.find_all(jinja2.nodes.Call):
+        if isinstance(call.node, jinja2.nodes.Name) and call.node.name == "range":
+            constants = [arg.value for arg in call.args if isinstance(arg, jinja2.nodes.Const)]
+            if len(constants) == len(call.args) and all(isinstance(value, int) for value in constants):
+                try:
+                    length = len(range(*constants))
+                except (TypeError, ValueError):
+                    continue
+                if length > MAX_RANGE:
+                    found.append(f"line {call.lineno}: range() of {length} numbers (at most {MAX_RANGE})")
+    return found
+
+
 def _environment(entrypoint: str, source: str) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = DocumentSandbox(
         loader=jinja2.DictLoader({entrypoint: source}),
         autoescape=True,
         undefined=_NamingUndefined,
@@ -120,12 +194,14 @@ def _environment(entrypoint: str, source: str) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
     )
     env.globals["country_name"] = country_name
+    env.globals["range"] = _bounded_range
     return env
 
 
 @lru_cache(maxsize=32)
 def compiled_template(sha256: str, entrypoint: str, source: str) -> jinja2.Template:
     """Compile once per content hash (`sha256` is part of the cache key, `source` its content)."""
+    check_source(entrypoint, source)  # a version stored before these checks existed is held to them too
     try:
         return _environment(entrypoint, source).get_template(entrypoint)
     except jinja2.TemplateSyntaxError as exc:
@@ -133,11 +209,33 @@ def compiled_template(sha256: str, entrypoint: str, source: str) -> jinja2.Templ
 
 
 def check_source(entrypoint: str, source: str) -> None:
-    """Raise TemplateSourceError if `source` does not compile."""
+    """Raise TemplateSourceError if `source` does not compile or uses what a DPA template may not."""
     try:
-        _environment(entrypoint, source).parse(source)
+        parsed = _environment(entrypoint, source).parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateSourceError(f"line {exc.lineno}: {exc.message}") from exc
+    except RecursionError as exc:  # brackets nested thousands deep
+        raise TemplateSourceError("it nests too deeply to be read") from exc
+    if problems := forbidden_tags(parsed):
+        raise TemplateSourceError("; ".join(problems))
+
+
+def render_bounded(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """`template.render(context)` (the same text, byte for byte) within MAX_ITERATIONS and MAX_OUTPUT_CHARS."""
+    token = _iterations.set([0])
+    try:
+        parts: list[str] = []
+        size = 0
+        for part in template.generate(context):
+            size += len(part)
+            if size > MAX_OUTPUT_CHARS:
+                raise RenderLimitExceeded(f"the document grew past {MAX_OUTPUT_CHARS} characters")
+            parts.append(part)
+        return "".join(parts)
+    except RecursionError as exc:  # a macro that calls itself
+        raise RenderLimitExceeded("the template recursed too deeply") from exc
+    finally:
+        _iterations.reset(token)
 
 
 @dataclass(frozen=True)
@@ -163,18 +261,26 @@ class RenderedPdf:
 
 
 def render_html(job: RenderJob) -> str:
-    template = compiled_template(job.template_sha256, job.entrypoint, job.source)
+    try:
+        template = compiled_template(job.template_sha256, job.entrypoint, job.source)
+    except TemplateSourceError as exc:  # stored before today's checks: legal must fix it
+        raise TemplateRenderError(f"the template cannot be used: {exc}") from exc
     context = job.context
     if isinstance(context.get("variables"), dict):
         context = {**context, "variables": _track(context["variables"], "variables")}
     try:
-        return template.render(context)
+        return render_bounded(template, context)
     except MissingVariable as exc:
         raise InvalidInput.field(exc.path, "is used by the template but missing: add it to the variables") from exc
     except jinja2.UndefinedError as exc:
         raise TemplateRenderError(f"the template used something the document does not have: {exc.message}") from exc
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateRenderError(f"the template tried something unsafe: {exc}") from exc
+    except DPAError:
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError, jinja2.TemplateError) as exc:
+        # `{{ 1 / 0 }}`, a filter given the wrong type, a template that is not ours to load: the template's fault.
+        raise TemplateRenderError(f"the template failed: {type(exc).__name__}: {exc}") from exc
 
 
 def html_to_pdf(html: str, stylesheet: str, assets: Path | None) -> bytes:

@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.validation import validate_pdf_signature
@@ -119,6 +118,7 @@ class ValidationStatus(StrEnum):
     INVALID = "invalid"
     NOT_OURS = "not_ours"
     UNSEALED = "unsealed"
+    UNREADABLE = "unreadable"  # not a PDF that can be read at all (a damaged cross-reference table, say)
 
 
 @dataclass(frozen=True)
@@ -188,26 +188,36 @@ def seal_certificate(config: SealConfig) -> asn1_x509.Certificate:
 
 
 def check_pdf(config: SealConfig, pdf: bytes) -> SealCheck:
-    """Is `pdf` sealed by this service, unmodified since? (CPU work: runs in a pool worker.)"""
+    """Is `pdf` sealed by this service, unmodified since? (CPU work: runs in a pool worker.)
+
+    Never raises for what is in `pdf`: a damaged file fails inside pyHanko in many ways (PdfReadError, zlib.error,
+    ValueError from a truncated structure...), each of which is an answer here, not a 500.
+    """
     certificate = seal_certificate(config)
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = [s for s in reader.embedded_signatures if s.field_name == SEAL_FIELD]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        return SealCheck(ValidationStatus.UNSEALED, detail=f"not a readable PDF ({type(exc).__name__})")
+    except Exception as exc:  # see the docstring: any failure to read the file means it cannot be read
+        return SealCheck(ValidationStatus.UNREADABLE, detail=f"not a readable PDF ({type(exc).__name__})")
     if not embedded:
         return SealCheck(ValidationStatus.UNSEALED, detail="no seal of this service")
     signature = embedded[-1]
-    if signature.signer_cert.dump() != certificate.dump():
+    try:
+        signer = signature.signer_cert.dump()
+    except Exception as exc:  # the seal's signature bytes do not parse: they were changed
+        return SealCheck(ValidationStatus.INVALID, detail=f"the seal's signature is damaged ({type(exc).__name__})")
+    if signer != certificate.dump():
         return SealCheck(ValidationStatus.NOT_OURS, detail="sealed with another certificate")
     try:
         status = validate_pdf_signature(signature, ValidationContext(trust_roots=[certificate]))
+        sealed_at = status.signer_reported_dt
+        intact = status.intact and status.valid and status.trusted
+        coverage = status.coverage
     except Exception as exc:
         return SealCheck(ValidationStatus.INVALID, detail=f"seal could not be validated: {exc}")
-    sealed_at = status.signer_reported_dt
-    if not (status.intact and status.valid and status.trusted):
+    if not intact:
         return SealCheck(ValidationStatus.INVALID, sealed_at, "the sealed bytes were changed")
-    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+    if coverage != SignatureCoverageLevel.ENTIRE_FILE:
         return SealCheck(ValidationStatus.INVALID, sealed_at, "content was added after sealing")
     return SealCheck(ValidationStatus.VALID, sealed_at)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
@@ -37,29 +38,39 @@ def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
 
 
+_NOT_OURS = "is not a cursor this service issued"
+# What the service encodes: a canonical UUID (the last row's id) or a sequence number that fits a 64-bit column.
+# Anything else is refused before it reaches a query: `int()` and `uuid.UUID()` also read non-ASCII digits
+# ('١٢٣' is 123 to Python), and a 1,000-digit number overflowed the database driver (a 500).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SEQUENCE = re.compile(r"0|[1-9][0-9]{0,18}")
+MAX_SEQUENCE = 2**63 - 1
+
+
 def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput.field("cursor", "is not a cursor this service issued") from exc
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError) as exc:  # ValueError: a non-ASCII character in the cursor
+        raise InvalidInput.field("cursor", _NOT_OURS) from exc
 
 
 def decode_id_cursor(cursor: str | None) -> uuid.UUID | None:
     raw = decode_cursor(cursor)
-    try:
-        return uuid.UUID(raw) if raw else None
-    except ValueError as exc:
-        raise InvalidInput.field("cursor", "is not a cursor this service issued") from exc
+    if raw is None:
+        return None
+    if not _CANONICAL_UUID.fullmatch(raw):
+        raise InvalidInput.field("cursor", _NOT_OURS)
+    return uuid.UUID(raw)
 
 
 def decode_int_cursor(cursor: str | None) -> int:
     raw = decode_cursor(cursor)
     if raw is None:
         return 0
-    if not raw.isdigit():
-        raise InvalidInput.field("cursor", "is not a cursor this service issued")
+    if not _SEQUENCE.fullmatch(raw) or int(raw) > MAX_SEQUENCE:
+        raise InvalidInput.field("cursor", _NOT_OURS)
     return int(raw)
 
 

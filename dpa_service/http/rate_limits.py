@@ -8,9 +8,8 @@ for a browser on a signing page.
 The counters live in the store named `RATE_LIMIT_STORE`: in memory per process, or in Redis so that every
 host (and every uvicorn worker) shares one allowance per client.
 
-Behind a reverse proxy, the peer is the proxy: the server must rewrite the ASGI client from the proxy's
-`X-Forwarded-For` (uvicorn's `--proxy-headers` with `--forwarded-allow-ips` naming the proxy), never this
-module from a header anyone can send.
+Behind a reverse proxy, the peer is the proxy: `http.proxies` rewrites the ASGI client from `X-Forwarded-For`
+only when the peer is a proxy listed in DPA_TRUSTED_PROXIES, never this module from a header anyone can send.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ def is_limited(request: Request[Any, Any, Any]) -> bool:
 
 
 def client_identity(request: Request[Any, Any, Any]) -> str:
-    """The ASGI peer address; headers such as X-Forwarded-For are ignored here since any client can send them."""
+    """The ASGI client address (the peer, or the forwarded client of a trusted proxy: see http.proxies)."""
     host = request.client.host if request.client else ""
     try:
         address = ipaddress.ip_address(host)

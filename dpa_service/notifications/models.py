@@ -8,14 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 from sqlalchemy import JSON, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY
+from dpa_service.core.validation import STRICT_BODY, PlainName
+from dpa_service.notifications.ssrf import parse_url
 
 EVENT_NAMES = frozenset(
     {
@@ -82,14 +83,22 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000)]
+def _parsable_url(value: str) -> str:
+    """The URL's form is checked here (a bad port or bracket is 422 naming `url`); where it leads, by the service."""
+    parse_url(value)
+    return value
+
+
+Url = Annotated[
+    PlainName, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000), AfterValidator(_parsable_url)
+]
 
 
 class WebhookEndpointCreate(SQLModel):
     model_config = STRICT_BODY
 
     url: Url
-    events: list[str] = Field(min_length=1, max_length=20)
+    events: list[Annotated[PlainName, StringConstraints(max_length=100)]] = Field(min_length=1, max_length=20)
 
 
 class WebhookEndpointPublic(SQLModel):

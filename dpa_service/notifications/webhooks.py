@@ -3,22 +3,20 @@
 Deliveries carry `DPA-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<body>")>` and `DPA-Event-Id`
 (receivers de-duplicate on it). Endpoint secrets are shown once and stored encrypted with a key derived from
 the service secret, since the service must sign with them. URLs must be http(s) and resolve only to public
-addresses unless DPA_WEBHOOK_ALLOW_PRIVATE is set (development only).
+addresses unless DPA_WEBHOOK_ALLOW_PRIVATE is set (development only): the guard is `ssrf`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
-import socket
 from functools import lru_cache
-from urllib.parse import urlsplit
-
-import anyio
 
 from dpa_service.core.secrets import Sealer
+from dpa_service.notifications.ssrf import UnsafeUrl, check_url
+
+__all__ = ["UnsafeUrl", "check_url", "new_secret", "open_secret", "signature_header", "verify_signature"]
 
 
 @lru_cache(maxsize=4)
@@ -56,27 +54,3 @@ def verify_signature(
         return False
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)
-
-
-class UnsafeUrl(ValueError):
-    """A webhook URL that is not http(s) or reaches a loopback, private or otherwise internal address."""
-
-
-async def check_url(url: str, *, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise UnsafeUrl("must be an http(s) URL with a host name")
-    if parts.username or parts.password:
-        raise UnsafeUrl("must not carry credentials")
-    if allow_private:
-        return
-    try:
-        infos = await anyio.getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-        )
-    except OSError as exc:
-        raise UnsafeUrl(f"host does not resolve ({exc.strerror or exc})") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UnsafeUrl(f"resolves to a non-public address ({address}): refused")

@@ -29,7 +29,8 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.core.mailer import Mail, Mailer
 from dpa_service.notifications.models import DeliveryStatus, MailDelivery, WebhookDelivery, WebhookEndpoint, wants
 from dpa_service.notifications.outbox import OutboxMessage
-from dpa_service.notifications.webhooks import UnsafeUrl, check_url, open_secret, signature_header
+from dpa_service.notifications.ssrf import UnsafeUrl, destination
+from dpa_service.notifications.webhooks import open_secret, signature_header
 from dpa_service.users import services as users
 
 logger = logging.getLogger("dpa_service.worker")
@@ -398,15 +399,20 @@ async def _attempt(
         # One bound for the whole attempt: httpx's timeouts are per read, so a receiver dripping bytes would
         # otherwise hold a worker for ever. The answer's body is never read: only its status counts.
         async with asyncio.timeout(ATTEMPT_TIMEOUT):
-            await check_url(item.url, allow_private=allow_private)  # again at send time: DNS may have changed
+            # Again at send time (DNS may have changed), connecting to the very address checked.
+            target = await destination(item.url, allow_private=allow_private)
             timestamp = int(utcnow().timestamp())
             headers = {
+                **target.headers,
                 "Content-Type": "application/json",
                 "DPA-Event-Id": str(item.message_id),
                 "DPA-Event": item.event,
                 "DPA-Signature": signature_header(secret, timestamp, item.body),
             }
-            async with client.stream("POST", item.url, content=item.body.encode(), headers=headers) as response:
+            body = item.body.encode()
+            async with client.stream(
+                "POST", target.url, content=body, headers=headers, extensions=target.extensions
+            ) as response:
                 status = response.status_code
         return status, None if 200 <= status < 300 else f"HTTP {status}"
     except TimeoutError:

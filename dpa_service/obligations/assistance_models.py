@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from pydantic import StringConstraints
 from sqlmodel import SQLModel
 
-from dpa_service.core.validation import STRICT_BODY
+from dpa_service.core.validation import STRICT_BODY, SafeText
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
+Text = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
 Kind = Literal["data_subject_request", "dpia", "other"]
 Status = Literal["open", "answered"]
 

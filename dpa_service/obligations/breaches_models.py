@@ -13,12 +13,12 @@ import pydantic
 from pydantic import BeforeValidator, StringConstraints
 from sqlmodel import Field, SQLModel
 
-from dpa_service.core.validation import STRICT_BODY, Email
+from dpa_service.core.validation import STRICT_BODY, Email, PlainName, SafeText
 from dpa_service.obligations.timefields import UTCInstant
 
 # What a person writes about a breach: stripped, never blank, bounded (a report, not a file upload).
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Category = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 def _whole_number(value: object) -> object:

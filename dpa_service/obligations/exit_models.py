@@ -9,11 +9,11 @@ from typing import Annotated
 from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
 
-from dpa_service.core.validation import STRICT_BODY
+from dpa_service.core.validation import STRICT_BODY, PlainName, SafeText
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-System = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=5000)]
+Statement = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+System = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class TerminationCreate(SQLModel):

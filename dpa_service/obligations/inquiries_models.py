@@ -13,15 +13,15 @@ from typing import Annotated, Any
 from pydantic import StringConstraints, WithJsonSchema
 from sqlmodel import Field, SQLModel
 
-from dpa_service.core.validation import STRICT_BODY
+from dpa_service.core.validation import STRICT_BODY, SafeText
 from dpa_service.obligations.timefields import UTCInstant
 
 MAX_RECIPIENTS = 10_000  # one fan-out; "all" is not capped (it is one query, and written in batches)
 MAX_QUESTION = 20_000
 MAX_ANSWER = 50_000
 
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)]
-Answer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ANSWER)]
+Question = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)]
+Answer = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ANSWER)]
 Recipients = Annotated[
     Any,
     WithJsonSchema(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, StringConstraints
 from sqlmodel import Field, SQLModel
 
-from dpa_service.core.validation import STRICT_BODY
+from dpa_service.core.validation import STRICT_BODY, SafeText
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -17,9 +17,10 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+Statement = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 Evidence = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None, BeforeValidator(_blank_is_none)
+    Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=2000)] | None,
+    BeforeValidator(_blank_is_none),
 ]
 # "2026", "2026-H1", "FY 2026/27": a label of the period attested, not a date.
 Period = Annotated[

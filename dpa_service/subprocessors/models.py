@@ -26,11 +26,11 @@ from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY, CountryCode
+from dpa_service.core.validation import STRICT_BODY, CountryCode, PlainName, SafeText
 
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=5000)]
+Line = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Category = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=3, max_length=5000)]
 
 # Clause 6.2 of the standard DPA promises at least 30 days' notice; clause 6.6 allows less for an urgent
 # replacement, which must then say so.
@@ -159,11 +159,11 @@ class SubprocessorItem(BaseModel):
 
     name: Line
     entity: Line
-    purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    purpose: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
     locations: list[CountryCode] = SchemaField(min_length=1, max_length=50)
     data_categories: list[Category] = SchemaField(min_length=1, max_length=50)
-    transfer_mechanism: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-    website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    transfer_mechanism: Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    website: Annotated[PlainName, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
     @field_validator("transfer_mechanism")
     @classmethod

@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY
+from dpa_service.core.validation import STRICT_BODY, PlainName, SafeText
 
 
 class TemplateStatus(StrEnum):
@@ -96,9 +96,9 @@ class ObligationEntry(SQLModel):
     model_config = STRICT_BODY
 
     code: Annotated[str, StringConstraints(pattern=OBLIGATION_CODE_PATTERN, max_length=100)]
-    title: str = Field(min_length=1, max_length=300)
+    title: PlainName = Field(min_length=1, max_length=300)
     clause: Annotated[str, StringConstraints(pattern=CLAUSE_PATTERN, max_length=20)]
-    summary: str = Field(min_length=1, max_length=5000)
+    summary: SafeText = Field(min_length=1, max_length=5000)
     deadline: ObligationDeadline
 
 
@@ -106,9 +106,9 @@ class TemplateCreate(SQLModel):
     model_config = STRICT_BODY
 
     key: Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=100)]
-    title: str = Field(min_length=1, max_length=300)
-    source: str = Field(min_length=1, max_length=1_000_000)
-    stylesheet: str | None = Field(default=None, max_length=500_000)
+    title: PlainName = Field(min_length=1, max_length=300)
+    source: SafeText = Field(min_length=1, max_length=1_000_000)
+    stylesheet: SafeText | None = Field(default=None, max_length=500_000)
     variables_schema: dict[str, Any] | None = None
     sample_variables: dict[str, Any] | None = None
     obligations: list[ObligationEntry] | None = Field(default=None, max_length=50)

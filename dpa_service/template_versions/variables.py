@@ -16,6 +16,17 @@ from jsonschema.exceptions import ValidationError
 
 from dpa_service.core import registry
 from dpa_service.core.exceptions import FieldError, InvalidInput
+from dpa_service.core.validation import check_text_tree
+
+# Variables that print as a party's name or a signatory's on the PDF: one line, no bidirectional overrides.
+NAME_VARIABLES = (
+    "controller.legal_name",
+    "controller.registration_number",
+    "controller.contact_email",
+    "signatory.name",
+    "signatory.title",
+    "signatory.email",
+)
 
 
 @lru_cache(maxsize=32)
@@ -57,10 +68,26 @@ def _schema_errors(error: ValidationError, prefix: str) -> list[FieldError]:
     return [FieldError(_path(prefix, where) or prefix or "variables", error.message)]
 
 
+def _member(variables: dict[str, Any], group: str, name: str) -> Any:
+    """`variables[group][name]` when `group` is an object; the schema reports a group of another type."""
+    value = variables.get(group)
+    return value.get(name) if isinstance(value, dict) else None
+
+
+# The parts of a DPA the service itself reads (documents, signing, records): objects, whatever a template's schema
+# says (a template posted without one accepts any variables).
+OBJECT_VARIABLES = ("controller", "signatory", "processing", "transfers")
+
+
 def _dpa_rules(variables: dict[str, Any], prefix: str) -> list[FieldError]:
-    """Rules from reference data: mechanism codes exist, the law is an EU/EEA state's, countries are real."""
-    errors: list[FieldError] = []
-    mechanisms = (variables.get("transfers") or {}).get("mechanisms")
+    """Rules from reference data: mechanism codes exist, the law is an EU/EEA state's, countries are real; and
+    the parts the service reads are objects."""
+    errors = [
+        FieldError(_path(prefix, [group]), "must be an object")
+        for group in OBJECT_VARIABLES
+        if group in variables and not isinstance(variables[group], dict)
+    ]
+    mechanisms = _member(variables, "transfers", "mechanisms")
     if isinstance(mechanisms, list):
         catalogue = registry.mechanisms()
         for index, code in enumerate(mechanisms):
@@ -78,7 +105,7 @@ def _dpa_rules(variables: dict[str, Any], prefix: str) -> list[FieldError]:
             errors.append(
                 FieldError(_path(prefix, ["governing_law"]), "must be the ISO code of an EU/EEA member state")
             )
-    controller_country = (variables.get("controller") or {}).get("country")
+    controller_country = _member(variables, "controller", "country")
     if isinstance(controller_country, str) and registry.country(controller_country) is None:
         errors.append(FieldError(_path(prefix, ["controller", "country"]), "is not an ISO 3166-1 alpha-2 country code"))
     return errors
@@ -90,7 +117,10 @@ def validate_variables(schema: dict[str, Any], variables: Any, *, prefix: str = 
     for error in sorted(validator_for(schema).iter_errors(variables), key=lambda e: list(map(str, e.absolute_path))):
         errors.extend(_schema_errors(error, prefix))
     if isinstance(variables, dict):
-        errors.extend(_dpa_rules(variables, prefix))
+        reported = {e.field for e in errors}
+        errors.extend(e for e in _dpa_rules(variables, prefix) if e.field not in reported)
+    names = tuple(_path(prefix, name.split(".")) for name in NAME_VARIABLES)
+    errors.extend(check_text_tree(variables, prefix or "variables", plain_under=names))
     if errors:
         unique = list(dict.fromkeys(errors))
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in unique), unique)

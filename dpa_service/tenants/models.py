@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY, CountryCode, Email, LegalName, Name
+from dpa_service.core.validation import STRICT_BODY, CountryCode, Email, LegalName, Name, PlainName, SafeText
 
 
 class TenantProfile(SQLModel):
@@ -18,15 +18,15 @@ class TenantProfile(SQLModel):
 
     legal_name: LegalName = Field(max_length=300)
     country: CountryCode = Field(max_length=2)
-    address: str | None = Field(default=None, max_length=1000)
-    registration_number: str | None = Field(default=None, max_length=100)
-    contact_name: str | None = Field(default=None, max_length=200)
+    address: SafeText | None = Field(default=None, max_length=1000)
+    registration_number: PlainName | None = Field(default=None, max_length=100)
+    contact_name: PlainName | None = Field(default=None, max_length=200)
     contact_email: Email | None = Field(default=None, max_length=320)
-    contact_phone: str | None = Field(default=None, max_length=50)
-    dpo_name: str | None = Field(default=None, max_length=200)
+    contact_phone: PlainName | None = Field(default=None, max_length=50)
+    dpo_name: PlainName | None = Field(default=None, max_length=200)
     dpo_email: Email | None = Field(default=None, max_length=320)
-    eu_representative_name: str | None = Field(default=None, max_length=300)
-    eu_representative_address: str | None = Field(default=None, max_length=1000)
+    eu_representative_name: PlainName | None = Field(default=None, max_length=300)
+    eu_representative_address: SafeText | None = Field(default=None, max_length=1000)
     eu_representative_email: Email | None = Field(default=None, max_length=320)
 
 
@@ -49,15 +49,15 @@ class TenantUpdate(SQLModel):
     name: Name | None = None
     legal_name: LegalName | None = None
     country: CountryCode | None = None
-    address: str | None = Field(default=None, max_length=1000)
-    registration_number: str | None = Field(default=None, max_length=100)
-    contact_name: str | None = Field(default=None, max_length=200)
+    address: SafeText | None = Field(default=None, max_length=1000)
+    registration_number: PlainName | None = Field(default=None, max_length=100)
+    contact_name: PlainName | None = Field(default=None, max_length=200)
     contact_email: Email | None = None
-    contact_phone: str | None = Field(default=None, max_length=50)
-    dpo_name: str | None = Field(default=None, max_length=200)
+    contact_phone: PlainName | None = Field(default=None, max_length=50)
+    dpo_name: PlainName | None = Field(default=None, max_length=200)
     dpo_email: Email | None = None
-    eu_representative_name: str | None = Field(default=None, max_length=300)
-    eu_representative_address: str | None = Field(default=None, max_length=1000)
+    eu_representative_name: PlainName | None = Field(default=None, max_length=300)
+    eu_representative_address: SafeText | None = Field(default=None, max_length=1000)
     eu_representative_email: Email | None = None
 
 

@@ -15,10 +15,10 @@ from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY, CountryCode
+from dpa_service.core.validation import STRICT_BODY, CountryCode, PlainName, SafeText
 
-Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text300 = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Category = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class ImporterKind(StrEnum):
@@ -40,11 +40,11 @@ class Transfer(SQLModel, table=True):
     importer_kind: str = Field(default=ImporterKind.OTHER.value, max_length=20)
     destination_country: str = Field(max_length=2)
     data_categories: list[str] = Field(default_factory=list, sa_type=JSON)
-    mechanism: str = Field(max_length=50)
+    mechanism: PlainName = Field(max_length=50)
     importer_certified: bool | None = None
     start_date: date = Field(sa_type=Date)
     end_date: date | None = Field(default=None, sa_type=Date)
-    tia_reference: str | None = Field(default=None, max_length=300)
+    tia_reference: PlainName | None = Field(default=None, max_length=300)
     supplementary_measures: str | None = Field(default=None, sa_type=Text)
     source: str = Field(default="manual", max_length=20)
     agreement_id: uuid.UUID | None = Field(default=None, foreign_key="agreements.id")
@@ -80,7 +80,7 @@ class TransferNotice(SQLModel, table=True):
     destination_country: str = Field(max_length=2)
     recipient: str = Field(max_length=300)
     purpose: str = Field(sa_type=Text)
-    mechanism: str = Field(max_length=50)
+    mechanism: PlainName = Field(max_length=50)
     planned_date: date = Field(sa_type=Date)
     created_by: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -99,12 +99,12 @@ class TransferCreate(SQLModel):
     importer_kind: ImporterKind = ImporterKind.OTHER
     destination_country: CountryCode
     data_categories: list[Category] = Field(min_length=1, max_length=50)
-    mechanism: str = Field(max_length=50)
+    mechanism: PlainName = Field(max_length=50)
     start_date: date
     end_date: date | None = None
     importer_certified: bool | None = None
-    tia_reference: str | None = Field(default=None, max_length=300)
-    supplementary_measures: str | None = Field(default=None, max_length=20_000)
+    tia_reference: PlainName | None = Field(default=None, max_length=300)
+    supplementary_measures: SafeText | None = Field(default=None, max_length=20_000)
 
     _mechanism = field_validator("mechanism")(classmethod(lambda cls, v: _known_mechanism(v)))
 
@@ -123,11 +123,11 @@ class TransferUpdate(SQLModel):
     model_config = STRICT_BODY
 
     end_date: date | None = None
-    mechanism: str | None = Field(default=None, max_length=50)
+    mechanism: PlainName | None = Field(default=None, max_length=50)
     importer_certified: bool | None = None
     data_categories: list[Category] | None = Field(default=None, min_length=1, max_length=50)
-    tia_reference: str | None = Field(default=None, max_length=300)
-    supplementary_measures: str | None = Field(default=None, max_length=20_000)
+    tia_reference: PlainName | None = Field(default=None, max_length=300)
+    supplementary_measures: SafeText | None = Field(default=None, max_length=20_000)
 
     @field_validator("mechanism")
     @classmethod
@@ -158,8 +158,8 @@ class InvalidationCreate(SQLModel):
     model_config = STRICT_BODY
 
     invalid_from: date
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-    legal_reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    legal_reference: Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class InvalidationPublic(SQLModel):
@@ -178,8 +178,8 @@ class TransferNoticeCreate(SQLModel):
 
     destination_country: CountryCode
     recipient: Text300
-    purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-    mechanism: str = Field(max_length=50)
+    purpose: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    mechanism: PlainName = Field(max_length=50)
     planned_date: date
 
     _mechanism = field_validator("mechanism")(classmethod(lambda cls, v: _known_mechanism(v)))

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY, Email, Name
+from dpa_service.core.validation import STRICT_BODY, Email, Name, PlainName
 
 
 class SubscriberRole(StrEnum):
@@ -59,7 +59,7 @@ class ApiKey(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
     user_id: uuid.UUID = Field(foreign_key="users.id")
-    name: str | None = Field(default=None, max_length=100)
+    name: PlainName | None = Field(default=None, max_length=100)
     prefix: str = Field(max_length=16)
     key_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -111,7 +111,7 @@ class Me(SQLModel):
 class ApiKeyCreate(SQLModel):
     model_config = STRICT_BODY
 
-    name: str | None = Field(default=None, max_length=100)
+    name: PlainName | None = Field(default=None, max_length=100)
 
 
 class ApiKeyPublic(SQLModel):
