@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, func, insert, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
-from dpa_service.core.db import Database, Scope, tenant_of
+from dpa_service.core.db import Database, tenant_of
 from dpa_service.core.exceptions import InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
@@ -300,33 +299,3 @@ async def answer(
         answers = await _answers(session, [inquiry.id])
     return public(inquiry, answers[inquiry.id], now)
 
-
-# --- For the obligations ledger ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InquiryFacts:
-    """What `answer_inquiries` needs for one tenant: unanswered inquiries, how many are overdue, the next due."""
-
-    unanswered: int = 0
-    overdue: int = 0
-    next_due_at: datetime | None = None
-
-
-async def facts(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, InquiryFacts]:
-    """Each tenant's unanswered inquiries (one grouped query); tenants with none are absent."""
-    if not tenant_ids:
-        return {}
-    now = utcnow()
-    overdue = func.sum(case((col(Inquiry.due_at) < now, 1), else_=0))
-    query = (
-        select(col(Inquiry.tenant_id), func.count(), overdue, func.min(col(Inquiry.due_at)))
-        .where(col(Inquiry.tenant_id).in_(tenant_ids), col(Inquiry.answered_at).is_(None))
-        .group_by(col(Inquiry.tenant_id))
-    )
-    async with db.transaction(scope, write=False) as session:
-        rows = (await session.execute(query)).all()
-    return {
-        tenant_id: InquiryFacts(int(count), int(late or 0), as_utc(due) if due is not None else None)
-        for tenant_id, count, late, due in rows
-    }
