@@ -253,4 +253,3 @@ async def test_exit_endpoints_are_isolated_between_tenants(admin: Api, legal: Ap
     sales = await admin.new_staff("sales")
     assert (await sales.get(f"/deletion-certificates/{cid}/document")).status_code == 403
     assert (await intruder.get("/tenant/termination")).status_code == 404
-
