@@ -1,7 +1,7 @@
 """What is asked about a tenant's exit: whether it is in exit (the check `reactions.refuse_in_exit` registers for
 the agreements domain), and whether a PDF is one of the processor's deletion certificates (document verification).
 Only this package's own tables and `core`, so the agreements domain can import it (through `obligations.services`)
-without a cycle."""
+without a cycle. (The ledger reads terminations with its own facts: `ledger_facts`.)"""
 
 from __future__ import annotations
 
@@ -23,18 +23,6 @@ async def exit_of(db: Database, scope: Scope, tenant_id: uuid.UUID) -> date | No
     may sign no new DPA); None while it is not. Joins the caller's open transaction when there is one."""
     async with db.transaction(scope, write=False) as session:
         return await session.scalar(select(col(Termination.ends_on)).where(col(Termination.tenant_id) == tenant_id))
-
-
-async def deletion_due_dates(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
-    """When each tenant in exit must have deleted its end-user data (`delete_end_user_data`'s due date, for the
-    ledger); tenants not in exit are left out. One query for a whole page of tenants."""
-    if not tenant_ids:
-        return {}
-    query = select(col(Termination.tenant_id), col(Termination.deletion_due_on)).where(
-        col(Termination.tenant_id).in_(list(tenant_ids))
-    )
-    async with db.transaction(scope, write=False) as session:
-        return {tenant_id: due for tenant_id, due in (await session.execute(query)).all()}
 
 
 async def first_certificates(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

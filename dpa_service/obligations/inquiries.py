@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, func, insert, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
-from dpa_service.core.db import Database, Scope, tenant_of
+from dpa_service.core.db import Database, tenant_of
 from dpa_service.core.exceptions import InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
-from dpa_service.http.pagination import Page, decode_id_cursor, encode_cursor
+from dpa_service.http.pagination import Page, decode_cursor, decode_id_cursor, page_of
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.obligations.business_days import end_of_day
 from dpa_service.obligations.inquiries_models import (
@@ -242,19 +241,13 @@ async def list_inquiries(
     batch_id: uuid.UUID | None = None,
     cursor: str | None,
     limit: int,
-    soonest_due_first: bool = False,
 ) -> Page[InquiryPublic]:
-    """Newest first (or, for a Subscriber's unanswered ones, soonest due first): a Subscriber's own; legal's
-    every tenant's, or `tenant_id`'s; `status` and `batch_id` narrow."""
+    """Newest first: a Subscriber's own; legal's every tenant's, or `tenant_id`'s; `status` and `batch_id`
+    narrow."""
     now = utcnow()
-    query = select(Inquiry).limit(limit + 1)
-    if soonest_due_first:
-        # A short list (one tenant's unanswered inquiries): no cursor, the page shows them all.
-        query = query.order_by(col(Inquiry.due_at), col(Inquiry.id))
-    else:
-        query = query.order_by(col(Inquiry.id).desc())
-        if (before := decode_id_cursor(cursor)) is not None:
-            query = query.where(col(Inquiry.id) < before)
+    query = select(Inquiry).order_by(col(Inquiry.id).desc()).limit(limit + 1)
+    if (before := decode_id_cursor(cursor)) is not None:
+        query = query.where(col(Inquiry.id) < before)
     if status is not None:
         query = query.where(_status_condition(status, now))
     if batch_id is not None:
@@ -263,13 +256,46 @@ async def list_inquiries(
         if (tenant := tenant_of(session, tenant_id)) is not None:
             query = query.where(col(Inquiry.tenant_id) == tenant)
         rows = list((await session.execute(query)).scalars())
-        shown = rows[:limit]
-        answers = await _answers(session, [inquiry.id for inquiry in shown])
-    more = len(rows) > limit and not soonest_due_first
-    return Page[InquiryPublic](
-        items=[public(inquiry, answers[inquiry.id], now) for inquiry in shown],
-        next_cursor=encode_cursor(str(shown[-1].id)) if more else None,
+        answers = await _answers(session, [inquiry.id for inquiry in rows[:limit]])
+    return page_of(rows, limit, lambda inquiry: public(inquiry, answers[inquiry.id], now), lambda i: str(i.id))
+
+
+def _due_cursor(inquiry: Inquiry) -> str:
+    return f"{as_utc(inquiry.due_at).isoformat()}|{inquiry.id}"  # to the microsecond: the keyset compares it
+
+
+def _after_due(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        due, inquiry_id = raw.split("|", 1)
+        return as_utc(datetime.fromisoformat(due)), uuid.UUID(inquiry_id)
+    except ValueError as exc:
+        raise InvalidInput.field("cursor", "is not a cursor this service issued") from exc
+
+
+async def list_unanswered(db: Database, principal: Principal, *, cursor: str | None, limit: int) -> Page[InquiryPublic]:
+    """The caller's unanswered inquiries, soonest due first, so the overdue ones (due before now) come first, then
+    the open ones; paged by (due date, id)."""
+    now = utcnow()
+    query = (
+        select(Inquiry)
+        .where(col(Inquiry.answered_at).is_(None))
+        .order_by(col(Inquiry.due_at), col(Inquiry.id))
+        .limit(limit + 1)
     )
+    if (after := _after_due(cursor)) is not None:
+        due, inquiry_id = after
+        query = query.where(
+            (col(Inquiry.due_at) > due) | ((col(Inquiry.due_at) == due) & (col(Inquiry.id) > inquiry_id))
+        )
+    async with db.transaction(principal.scope, write=False) as session:
+        if (tenant := tenant_of(session)) is not None:
+            query = query.where(col(Inquiry.tenant_id) == tenant)
+        rows = list((await session.execute(query)).scalars())
+        answers = await _answers(session, [inquiry.id for inquiry in rows[:limit]])
+    return page_of(rows, limit, lambda inquiry: public(inquiry, answers[inquiry.id], now), _due_cursor)
 
 
 # --- Answering -----------------------------------------------------------------------------------------------
@@ -315,34 +341,3 @@ async def answer(
         )
         answers = await _answers(session, [inquiry.id])
     return public(inquiry, answers[inquiry.id], now)
-
-
-# --- For the obligations ledger ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InquiryFacts:
-    """What `answer_inquiries` needs for one tenant: unanswered inquiries, how many are overdue, the next due."""
-
-    unanswered: int = 0
-    overdue: int = 0
-    next_due_at: datetime | None = None
-
-
-async def facts(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, InquiryFacts]:
-    """Each tenant's unanswered inquiries (one grouped query); tenants with none are absent."""
-    if not tenant_ids:
-        return {}
-    now = utcnow()
-    overdue = func.sum(case((col(Inquiry.due_at) < now, 1), else_=0))
-    query = (
-        select(col(Inquiry.tenant_id), func.count(), overdue, func.min(col(Inquiry.due_at)))
-        .where(col(Inquiry.tenant_id).in_(tenant_ids), col(Inquiry.answered_at).is_(None))
-        .group_by(col(Inquiry.tenant_id))
-    )
-    async with db.transaction(scope, write=False) as session:
-        rows = (await session.execute(query)).all()
-    return {
-        tenant_id: InquiryFacts(int(count), int(late or 0), as_utc(due) if due is not None else None)
-        for tenant_id, count, late, due in rows
-    }

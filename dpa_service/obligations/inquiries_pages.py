@@ -23,7 +23,7 @@ from dpa_service.http.auth import actor_of
 from dpa_service.http.deps import DbDep
 from dpa_service.obligations import inquiries, inquiries_recipients
 from dpa_service.obligations.business_days import end_of_day
-from dpa_service.obligations.inquiries_models import InquiryAnswerCreate, InquiryCreate, InquiryPublic
+from dpa_service.obligations.inquiries_models import InquiryAnswerCreate, InquiryCreate
 from dpa_service.obligations.models import InquiryStatus
 from dpa_service.tenants import services as tenants
 from dpa_service.web.auth import legal_pages, subscriber_admin_pages, subscriber_pages
@@ -32,7 +32,6 @@ from dpa_service.web.views import field_errors, form_data, next_page, one, redir
 
 _PAGE_SIZE = 50
 _TENANT_CHOICES = 100  # tenants offered on the form at once; a name search finds the others
-_UNANSWERED_SHOWN = 200
 STATUSES = [status.value for status in InquiryStatus]
 
 
@@ -172,16 +171,6 @@ class StaffInquiryPages(Controller):
 # --- Subscriber --------------------------------------------------------------------------------------------------
 
 
-async def _unanswered(db: Database, principal: Principal) -> list[InquiryPublic]:
-    """Overdue, then open: soonest due first (a tenant has few of them at a time)."""
-    found: list[InquiryPublic] = []
-    for status in (InquiryStatus.OVERDUE, InquiryStatus.OPEN):
-        page = await inquiries.list_inquiries(db, principal, tenant_id=None, status=status, cursor=None,
-                                              limit=_UNANSWERED_SHOWN, soonest_due_first=True)  # fmt: skip
-        found += page.items
-    return found
-
-
 async def _detail(
     request: Request[Any, Any, Any], db: Database, inquiry_id: uuid.UUID, *, status: int = 200, **context: Any
 ) -> Template:
@@ -198,12 +187,20 @@ class InquiryPages(Controller):
     include_in_schema = False
 
     @get("/", guards=[subscriber_pages])
-    async def index(self, request: Request[Any, Any, Any], db: DbDep, cursor: FromQuery[str] = "") -> Template:
-        """Unanswered inquiries first, soonest due first, with their due dates; then those answered."""
+    async def index(
+        self, request: Request[Any, Any, Any], db: DbDep, cursor: FromQuery[str] = "",
+        unanswered_cursor: FromQuery[str] = "",
+    ) -> Template:  # fmt: skip
+        """Unanswered inquiries first, soonest due first (the overdue ones on top), with their due dates; then those
+        answered, newest first; each list paged."""
+        unanswered = await inquiries.list_unanswered(db, request.user, cursor=unanswered_cursor or None,
+                                                     limit=_PAGE_SIZE)  # fmt: skip
         answered = await inquiries.list_inquiries(db, request.user, tenant_id=None, status=InquiryStatus.ANSWERED,
                                                   cursor=cursor or None, limit=_PAGE_SIZE)  # fmt: skip
         return render(request, "obligations/inquiries_app_list.html.j2", heading="Inquiries",
-                      unanswered=await _unanswered(db, request.user), answered=answered.items,
+                      unanswered=unanswered.items, answered=answered.items,
+                      next_unanswered=next_page("/app/inquiries", unanswered.next_cursor,
+                                                cursor_name="unanswered_cursor"),
                       next_url=next_page("/app/inquiries", answered.next_cursor))  # fmt: skip
 
     @get("/{inquiry_id:uuid}", guards=[subscriber_pages])

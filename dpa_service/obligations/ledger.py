@@ -3,7 +3,8 @@ read with each status derived as of the read (`ledger_rules`), and kept by owner
 
     AgreementExecuted --instantiate--> one row per entry of the version's `obligations` (in force from execution)
                                        the superseded DPAs' rows: ended_at, superseded_by (kept, readable)
-    attest ------------------------->  an append-only attestation of a code in the tenant's current ledger, audited
+    attest ------------------------->  an append-only attestation of a code in the tenant's current ledger, audited;
+                                       409 where it would change nothing (`ledger_rules.attestation_refusal`)
 
 A tenant with no executed DPA has no rows, so an empty ledger. The rows of a superseded DPA stay readable with
 `?agreement_id=` as history: their status is `not_applicable` (the newer DPA's rows carry the obligations on) and
@@ -25,18 +26,21 @@ from dpa_service.audit import services as audit
 from dpa_service.core.clock import as_utc, utcnow
 from dpa_service.core.db import Database, Scope, tenant_of
 from dpa_service.core.events import AgreementExecuted
-from dpa_service.core.exceptions import InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
-from dpa_service.http.pagination import DEFAULT_LIMIT, Page, decode_id_cursor, page_of
-from dpa_service.obligations.ledger_facts import LedgerFacts, gather
+from dpa_service.http.pagination import DEFAULT_LIMIT, Page, decode_id_cursor, encode_cursor, page_of
+from dpa_service.obligations.ledger_facts import LedgerFacts, gather, termination_of
 from dpa_service.obligations.ledger_models import AttestationCreate, AttestationPublic, ObligationPublic
-from dpa_service.obligations.ledger_rules import PERSONNEL, derive, ended
+from dpa_service.obligations.ledger_rules import PERSONNEL, KeptBy, attestation_refusal, derive, ended
 from dpa_service.obligations.models import Obligation, ObligationAttestation, ObligationStatus
 from dpa_service.template_versions import services as template_versions
 
-# Rows read per round when a `status` filter is applied: the status is derived, so rows are filtered after reading.
+# With a `status` filter rows are read in rounds and filtered after reading (the status is derived). A request does
+# at most _ROUNDS rounds of _SCAN rows: a rare status over many rows then gives a short (even empty) page with a
+# cursor at the last row read, and the next page reads on from there, rather than one request reading them all.
 _SCAN = 500
+_ROUNDS = 4
 
 
 async def instantiate(db: Database, event: AgreementExecuted) -> int:
@@ -155,7 +159,7 @@ async def list_obligations(
     found: list[ObligationPublic] = []
     async with db.transaction(principal.scope, write=False) as session:
         query = _rows(session, tenant_id=tenant_id, agreement_id=agreement_id, code=code)
-        while True:
+        for _ in range(1 if status is None else _ROUNDS):
             page = query.where(col(Obligation.id) > after) if after is not None else query
             rows: Sequence[Obligation] = (await session.execute(page.limit(scan))).scalars().all()
             facts = await gather(db, session, rows)
@@ -163,8 +167,11 @@ async def list_obligations(
                 item for item in (present(r, facts, now) for r in rows) if status is None or item.status == status
             ]
             if len(found) > limit or len(rows) < scan:
-                break
+                break  # a full page (and one more), or the last rows
             after = rows[-1].id
+        else:
+            if status is not None:  # the rounds ran out with rows left unread: go on from the last row read
+                return Page[ObligationPublic](items=found, next_cursor=encode_cursor(str(after)))
     return page_of(found, limit, lambda item: item, lambda item: str(item.id))
 
 
@@ -200,6 +207,18 @@ async def _current(session: AsyncSession, tenant_id: uuid.UUID, code: str) -> Ob
     return (await session.execute(query.order_by(col(Obligation.id).desc()).limit(1))).scalar_one_or_none()
 
 
+async def _refusal(session: AsyncSession, row: Obligation, now: datetime) -> KeptBy | None:
+    return attestation_refusal(row.deadline.get("rule"), await termination_of(session, row.tenant_id), now)
+
+
+async def kept_elsewhere(db: Database, principal: Principal, code: str, tenant_id: uuid.UUID) -> KeptBy | None:
+    """Where the tenant's current `code` is kept when an attestation would change nothing (the page shows that
+    instead of the form); None when it may be attested, or when the tenant's ledger has no such code."""
+    async with db.transaction(principal.scope, write=False) as session:
+        row = await _current(session, tenant_id, code)
+        return None if row is None else await _refusal(session, row, utcnow())
+
+
 def attestation_public(row: ObligationAttestation) -> AttestationPublic:
     return AttestationPublic.model_validate(row, from_attributes=True)
 
@@ -215,6 +234,9 @@ async def attest(
         row = await _current(session, principal.tenant_id, code)
         if row is None:
             raise NotFound("There is no such obligation in your ledger.")
+        if (refusal := await _refusal(session, row, now)) is not None:
+            raise Conflict(f"An attestation would change nothing here: {refusal.how} ({refusal.label}: "
+                           f"{refusal.href}).")  # fmt: skip
         if code == PERSONNEL and data.personnel_count is None:
             raise InvalidInput.field("personnel_count", "is required: how many of your personnel were briefed")
         if code != PERSONNEL and data.personnel_count is not None:

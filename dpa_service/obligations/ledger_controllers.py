@@ -74,7 +74,10 @@ class ObligationsController(Controller):
         actor: ActorDep,
     ) -> Response[bytes]:
         """An owner or admin attests that the tenant keeps an obligation of its current ledger (`statement`,
-        `evidence?`, `period?`, and `personnel_count` for `personnel_awareness`); append-only and audited."""
+        `evidence?`, `period?`, and `personnel_count`, a whole number, for `personnel_awareness`); append-only and
+        audited. 409 where an attestation would change nothing: obligations kept by events (breach notices,
+        inquiries, transfer notices), the deletion before the main agreement's end is recorded, the continuous ones
+        after the end; the message says what keeps the obligation."""
         return await create_once(db, request, request.user, partial(ledger.attest, db, actor, request.user, code, data))
 
     @get("/{code:str}/attestations", guards=[ledger_readers], operation_id="listObligationAttestations")

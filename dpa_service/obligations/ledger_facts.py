@@ -55,7 +55,9 @@ async def gather(db: Database, session: AsyncSession, rows: Sequence[Obligation]
     since = await _in_force_since(session, tenants) if rules else {}
     breaches = await _breaches(session, tenants) if DeadlineRule.WITHIN_HOURS_OF_AWARENESS in rules else {}
     inquiries = await _inquiries(session, tenants) if DeadlineRule.BY_INQUIRY_DUE_DATE in rules else {}
-    terminations = await _terminations(session, tenants) if DeadlineRule.WITHIN_DAYS_OF_TERMINATION in rules else {}
+    # The deletion's due date, and the end after which the continuous obligations no longer apply.
+    ends = {DeadlineRule.WITHIN_DAYS_OF_TERMINATION, DeadlineRule.CONTINUOUS}
+    terminations = await _terminations(session, tenants) if ends & rules else {}
     noticed: dict[uuid.UUID, list[TransferFacts]] = defaultdict(list)
     if DeadlineRule.BEFORE_TRANSFER in rules:
         for t in await transfers.prior_notice_facts(db, session.info["scope"], tenants):
@@ -114,14 +116,15 @@ async def _in_force_since(session: AsyncSession, tenants: list[uuid.UUID]) -> di
 
 async def _breaches(session: AsyncSession, tenants: list[uuid.UUID]) -> dict[uuid.UUID, BreachFacts]:
     late = case((col(BreachNotice.late).is_(True), BreachNotice.reported_at), else_=None)
+    on_time = case((col(BreachNotice.late).is_(False), BreachNotice.reported_at), else_=None)
     query = (
-        select(col(BreachNotice.tenant_id), func.max(BreachNotice.reported_at), func.max(late))
+        select(col(BreachNotice.tenant_id), func.max(on_time), func.max(late))
         .where(col(BreachNotice.tenant_id).in_(tenants))
         .group_by(col(BreachNotice.tenant_id))
     )
     return {
-        tenant: BreachFacts(last_reported=_utc(last), last_late=_utc(last_late))
-        for tenant, last, last_late in (await session.execute(query)).all()
+        tenant: BreachFacts(last_on_time=_utc(last_on_time), last_late=_utc(last_late))
+        for tenant, last_on_time, last_late in (await session.execute(query)).all()
     }
 
 
@@ -149,3 +152,8 @@ async def _terminations(session: AsyncSession, tenants: list[uuid.UUID]) -> dict
         t.tenant_id: TerminationFacts(t.ends_on, t.deletion_due_on, as_utc(t.recorded_at))
         for t in (await session.execute(query)).scalars()
     }
+
+
+async def termination_of(session: AsyncSession, tenant_id: uuid.UUID) -> TerminationFacts | None:
+    """One tenant's recorded end of the main agreement (what an attestation's refusal looks at)."""
+    return (await _terminations(session, [tenant_id])).get(tenant_id)

@@ -17,6 +17,14 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _whole_number(value: object) -> object:
+    """`true` or `"7"` is refused rather than read as a count. (A field-level `Strict()` would not hold: Litestar
+    validates request bodies with `strict=False`, which overrides it.)"""
+    if value is not None and type(value) is not int:
+        raise ValueError("must be a whole number (an integer, not text or true/false)")
+    return value
+
+
 Statement = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 Evidence = Annotated[
     Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=2000)] | None,
@@ -64,7 +72,7 @@ class AttestationCreate(SQLModel):
     statement: Statement
     evidence: Evidence = None
     period: Period = None
-    personnel_count: int | None = Field(default=None, ge=1, le=10_000_000)
+    personnel_count: Annotated[int | None, BeforeValidator(_whole_number)] = Field(default=None, ge=1, le=10_000_000)
 
 
 class AttestationPublic(SQLModel):

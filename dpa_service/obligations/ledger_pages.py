@@ -7,6 +7,7 @@ The same service calls as `/api/v1/obligations`: `ledger.list_obligations`, `get
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from dpa_service.core.db import Database
-from dpa_service.core.exceptions import InvalidInput, NotFound
+from dpa_service.core.exceptions import Conflict, InvalidInput, NotFound
 from dpa_service.core.identity import Principal, Role
 from dpa_service.http.auth import actor_of
 from dpa_service.http.deps import DbDep
@@ -30,6 +31,7 @@ from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
 _PAGE_SIZE = 50
+_WHOLE_NUMBER = re.compile(r"^\s*[0-9]{1,9}\s*$")
 STATUSES = [status.value for status in ObligationStatus]
 _ANY = "all"
 
@@ -42,9 +44,12 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 def attestation_body(form: dict[str, Any], code: str) -> dict[str, Any]:
-    """The posted form as the API's body: blank optional fields left out; the count only where it applies."""
+    """The posted form as the API's body: blank optional fields left out; the count only where it applies, as a
+    number when it is one (the API takes no count as text)."""
     fields = ["statement", "evidence", "period", *(["personnel_count"] if code == PERSONNEL else [])]
     body: dict[str, Any] = {name: one(form, name) for name in fields if one(form, name).strip() or name == "statement"}
+    if _WHOLE_NUMBER.match(count := str(body.get("personnel_count", ""))):
+        body["personnel_count"] = int(count)
     return body
 
 
@@ -56,10 +61,12 @@ async def _detail(
     obligation = await ledger.get_obligation(db, principal, code, tenant_id)
     history = await ledger.list_attestations(db, principal, code, tenant_id=tenant_id, cursor=cursor,
                                              limit=_PAGE_SIZE, newest_first=True)  # fmt: skip
+    # Where an attestation would change nothing, the page says how the obligation is kept instead of the form.
+    kept = None if obligation.ended_at else await ledger.kept_elsewhere(db, principal, code, tenant_id)
     return render(request, "obligations/ledger_detail.html.j2", status=status, heading=obligation.title,
                   obligation=obligation, history=history.items, base=base, personnel=code == PERSONNEL,
-                  next_url=next_page(f"{base}/{code}", history.next_cursor),
-                  can_attest=principal.role in (Role.OWNER, Role.ADMIN), **extra)  # fmt: skip
+                  next_url=next_page(f"{base}/{code}", history.next_cursor), kept=kept,
+                  can_attest=principal.role in (Role.OWNER, Role.ADMIN) and kept is None, **extra)  # fmt: skip
 
 
 class LedgerPages(Controller):
@@ -100,6 +107,9 @@ class LedgerPages(Controller):
         except InvalidInput as exc:
             return await _detail(request, db, request.user.tenant_id, code, base="/app/obligations", status=422,
                                  errors=field_errors(exc), form=form)  # fmt: skip
+        except Conflict as exc:  # a form left open while the obligation stopped taking attestations
+            return await _detail(request, db, request.user.tenant_id, code, base="/app/obligations", status=409,
+                                 conflict=exc.detail, form=form)  # fmt: skip
         return redirect(request, f"/app/obligations/{code}", "Attested: your statement is on the record.")
 
 

@@ -4,20 +4,39 @@ The status is never stored (it changes with the clock and with events of other t
 on each read from a `TenantFacts` gathered with one query per table (`ledger_facts`). The rules, by
 `deadline.rule` of the template version's `obligations.yaml`:
 
-    within_hours_of_awareness   overdue if a breach notice reported since the obligation came into force was late,
-                                met if there is one and none was late, otherwise open
+    within_hours_of_awareness   overdue for LATE_NOTICE_MONTHS (12) after a breach notice reported late (since the
+                                obligation came into force); otherwise met if a notice was reported on time since
+                                then, open if none was
     by_inquiry_due_date         overdue if an unanswered inquiry is past its due date, open (due = the earliest
                                 unanswered one's) while some are unanswered, met when all are answered, open if none
     continuous                  kept by attestation; with `every_months`, due that many months after the last
                                 attestation (or coming into force): met before that if attested, open before that if
-                                not, overdue after; without it, met once attested and never overdue
+                                not, overdue after; without it, met once attested and never overdue. Not applicable
+                                once a recorded end of the main agreement (`ends_on`) has passed: they are about the
+                                processing carried out through the service (records of it, the personnel using it)
     before_transfer             every transfer outside the EU/EEA the Subscriber recorded itself, starting since
-                                the obligation came into force, needs a notice (same destination) given on or before
-                                its start date: overdue if one started without, open (due = its start date) while
-                                one is still ahead without, met if all had notice, open if there are none
+                                the obligation came into force, needs a notice naming the same destination and the
+                                same recipient (clause 9.5: the notice identifies the destination, the recipient and
+                                the mechanism; `transfers.services.same_recipient`) filed on or before its start
+                                date: overdue if one started without, open (due = its start date) while one is
+                                still ahead without, met if all had notice, open if there are none; the detail
+                                names each transfer without notice
     within_days_of_termination  not applicable until the main agreement's end is recorded; then due at the end of
                                 `deletion_due_on`: met once attested after the termination was recorded, overdue
                                 after the due date, otherwise open
+
+A late breach notice is a breach of clause 9.2 that no later act undoes, but a ledger that shows it overdue for
+ever stops telling the Subscriber anything: it stays overdue for a year after the late report (long enough for legal
+to follow it up and for the annual review to see it), then the usual rule applies again and the detail still says
+when a notice was reported late. Every notice stays on record in the breach notices themselves.
+
+After the main agreement ends only some obligations run on. Clause 14.2 of the standard DPA keeps clause 9.7 (the
+deletion) in force after the end, so `within_days_of_termination` keeps its rule; clause 14.1 keeps the DPA in force
+while the processor still processes the data, so breaches, inquiries and transfers keep theirs; the continuous ones
+end with the service they are about.
+
+An attestation keeps only the continuous and the deletion obligations; `attestation_refusal` says why one would
+change nothing otherwise (the API refuses it with 409, the page offers the way it is kept instead).
 
 "Came into force" is the first executed DPA of the tenant that imposed the obligation (its code): a superseding DPA
 carries the obligation on, so a new signature neither resets an annual attestation's clock nor wipes a late breach
@@ -38,6 +57,7 @@ from dpa_service.obligations.models import ObligationStatus
 from dpa_service.template_versions.services import DeadlineRule
 
 PERSONNEL = "personnel_awareness"
+LATE_NOTICE_MONTHS = 12  # how long a late breach notice keeps `within_hours_of_awareness` overdue (see above)
 
 # What attesting means for the codes of the standard DPA, in the next step the ledger suggests.
 _ATTEST_WHAT = {
@@ -49,7 +69,7 @@ _ATTEST_WHAT = {
 
 @dataclass(frozen=True)
 class BreachFacts:
-    last_reported: datetime | None = None
+    last_on_time: datetime | None = None  # the latest breach notice reported by its deadline
     last_late: datetime | None = None  # the latest breach notice reported after its deadline
 
 
@@ -69,7 +89,8 @@ class TerminationFacts:
 
 @dataclass(frozen=True)
 class TransferFacts:
-    """One transfer outside the EU/EEA the Subscriber recorded, and its first notice for that destination."""
+    """One transfer outside the EU/EEA the Subscriber recorded, and its first notice naming its destination and its
+    recipient."""
 
     transfer_id: uuid.UUID
     importer: str
@@ -127,6 +148,54 @@ def _count(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+@dataclass(frozen=True)
+class KeptBy:
+    """Where an obligation that no attestation keeps is kept instead: the page and what to do there."""
+
+    href: str
+    label: str
+    how: str
+
+
+# By rule: the obligations kept by what the Subscriber does, not by what it states.
+KEPT_BY = {
+    DeadlineRule.WITHIN_HOURS_OF_AWARENESS: KeptBy(
+        "/app/breach-notices", "Breach notices",
+        "it is kept by notifying the processor of each personal data breach in a breach notice, within the hours "
+        "the DPA gives",
+    ),
+    DeadlineRule.BY_INQUIRY_DUE_DATE: KeptBy(
+        "/app/inquiries", "Inquiries", "it is kept by answering each of the processor's inquiries by its due date"
+    ),
+    DeadlineRule.BEFORE_TRANSFER: KeptBy(
+        "/app/transfers/notices", "Transfer notices",
+        "it is kept by giving a transfer notice naming the destination, the recipient and the mechanism before each "
+        "transfer outside the EU/EEA",
+    ),
+}  # fmt: skip
+RECORD_THE_END = KeptBy(
+    "/app/exit", "Exit",
+    "it applies once the main agreement ends, so record the end first and attest the deletion once it is done",
+)  # fmt: skip
+
+
+def _ended_on(termination: TerminationFacts | None, now: datetime) -> date | None:
+    """The day the main agreement ended, once that day is over; None while it runs (or no end is recorded)."""
+    return termination.ends_on if termination is not None and now > end_of(termination.ends_on) else None
+
+
+def attestation_refusal(rule: Any, termination: TerminationFacts | None, now: datetime) -> KeptBy | None:
+    """Why an attestation of an obligation with `rule` would change nothing at `now`, and where to go instead
+    (None: the attestation counts)."""
+    if rule in KEPT_BY:
+        return KEPT_BY[rule]
+    if rule == DeadlineRule.WITHIN_DAYS_OF_TERMINATION and termination is None:
+        return RECORD_THE_END
+    if rule == DeadlineRule.CONTINUOUS and (ended_on := _ended_on(termination, now)) is not None:
+        return KeptBy("/app/exit", "Exit", f"it no longer applies since the main agreement ended on {ended_on}")
+    return None
+
+
 def ended(ended_at: datetime) -> Derived:
     return Derived(
         ObligationStatus.NOT_APPLICABLE,
@@ -141,34 +210,43 @@ def derive(
     since = min(in_force_from, facts.in_force_since.get(code, in_force_from))
     rule = deadline.get("rule")
     if rule == DeadlineRule.WITHIN_HOURS_OF_AWARENESS:
-        return _breaches(int(deadline.get("hours", 72)), facts.breaches, since)
+        return _breaches(int(deadline.get("hours", 72)), facts.breaches, since, now)
     if rule == DeadlineRule.BY_INQUIRY_DUE_DATE:
         return _inquiries(facts.inquiries, now)
     if rule == DeadlineRule.BEFORE_TRANSFER:
         return _transfers(facts.transfers, since, now)
     if rule == DeadlineRule.WITHIN_DAYS_OF_TERMINATION:
         return _deletion(code, facts.termination, facts.attested.get(code), now)
+    if rule == DeadlineRule.CONTINUOUS and (ended_on := _ended_on(facts.termination, now)) is not None:
+        return Derived(ObligationStatus.NOT_APPLICABLE,
+                       f"No longer applies: the main agreement ended on {ended_on}, and with it the processing "
+                       "through the service that this obligation is about.")  # fmt: skip
     # continuous, and any rule a newer version may add that this code does not know yet: kept by attestation.
     return _attested(code, deadline.get("every_months"), facts.attested.get(code), since, now)
 
 
-def _breaches(hours: int, breaches: BreachFacts, since: datetime) -> Derived:
+def _breaches(hours: int, breaches: BreachFacts, since: datetime, now: datetime) -> Derived:
     report = f"Report any personal data breach within {hours} hours of becoming aware of it."
-    if breaches.last_late is not None and breaches.last_late >= since:
+    late = breaches.last_late if breaches.last_late is not None and breaches.last_late >= since else None
+    on_time = breaches.last_on_time if breaches.last_on_time is not None and breaches.last_on_time >= since else None
+    if late is not None and now < (until := add_months(late, LATE_NOTICE_MONTHS)):
         return Derived(
             ObligationStatus.OVERDUE,
-            f"A breach notice reported on {_day(breaches.last_late)} came more than {hours} hours after becoming "
-            "aware of the breach.",
+            f"A breach notice was reported late on {_day(late)}: more than {hours} hours after becoming aware of the "
+            f"breach. The obligation shows overdue for {LATE_NOTICE_MONTHS} months after a late report, until "
+            f"{_day(until)}.",
             report + " Add what you learn later as updates to the notice.",
         )
-    if breaches.last_reported is not None and breaches.last_reported >= since:
-        return Derived(
-            ObligationStatus.MET,
-            f"Every breach notice since {_day(since)} was reported within {hours} hours (the latest on "
-            f"{_day(breaches.last_reported)}).",
-            report,
-        )
-    return Derived(ObligationStatus.OPEN, f"No breach notice reported since {_day(since)}.", report)
+    if late is None:
+        if on_time is None:
+            return Derived(ObligationStatus.OPEN, f"No breach notice reported since {_day(since)}.", report)
+        return Derived(ObligationStatus.MET, f"Every breach notice since {_day(since)} was reported within {hours} "
+                       f"hours (the latest on {_day(on_time)}).", report)  # fmt: skip
+    earlier = f"A breach notice was reported late on {_day(late)}, more than {LATE_NOTICE_MONTHS} months ago"
+    if on_time is not None:
+        return Derived(ObligationStatus.MET, f"{earlier}. The latest notice reported within {hours} hours was on "
+                       f"{_day(on_time)}.", report)  # fmt: skip
+    return Derived(ObligationStatus.OPEN, f"{earlier}. None was reported on time since {_day(since)}.", report)
 
 
 def _inquiries(inquiries: InquiryFacts, now: datetime) -> Derived:
@@ -210,10 +288,14 @@ def _attested(code: str, every: Any, last: datetime | None, since: datetime, now
                    _attest_step(code) + f" by {_day(due)}.", due)  # fmt: skip
 
 
+_NAMED = 5  # transfers named in a detail; the rest are counted (all are in `transfers_without_notice`)
+
+
 def _named(transfers: list[TransferFacts]) -> str:
-    return "; ".join(
-        f"{t.importer} ({registry.country_name(t.destination_country)}) from {t.start_date}" for t in transfers
+    named = "; ".join(
+        f"{t.importer} ({registry.country_name(t.destination_country)}) from {t.start_date}" for t in transfers[:_NAMED]
     )
+    return named + (f"; and {len(transfers) - _NAMED} more" if len(transfers) > _NAMED else "")
 
 
 def _transfers(transfers: tuple[TransferFacts, ...], since: datetime, now: datetime) -> Derived:
@@ -222,20 +304,25 @@ def _transfers(transfers: tuple[TransferFacts, ...], since: datetime, now: datet
     started = [t for t in missing if t.start_date < now.date()]
     ahead = sorted((t for t in missing if t.start_date >= now.date()), key=lambda t: t.start_date)
     ids = tuple(t.transfer_id for t in started + ahead)
-    notice = "Give the processor written notice before each transfer outside the EU/EEA (Transfers, Transfer notices)."
+    notice = ("Give the processor written notice naming the destination, the recipient and the mechanism before "
+              "each transfer outside the EU/EEA (Transfers, Transfer notices).")  # fmt: skip
     if started:
+        still = f" Still ahead without notice: {_named(ahead)}." if ahead else ""
         return Derived(ObligationStatus.OVERDUE,
                        f"Not met for the transfer{'s' if len(started) > 1 else ''} to {_named(started)}: no notice "
-                       "for that destination was given before it started.", notice,
-                       transfers_without_notice=ids)  # fmt: skip
+                       f"naming that recipient and destination was filed on or before the start date.{still}",
+                       notice, transfers_without_notice=ids)  # fmt: skip
     if ahead:
         due = end_of(ahead[0].start_date)
-        return Derived(ObligationStatus.OPEN, f"No notice yet for the transfer to {_named(ahead[:1])}.",
+        return Derived(ObligationStatus.OPEN,
+                       f"No notice yet naming the recipient and destination of the transfer"
+                       f"{'s' if len(ahead) > 1 else ''} to {_named(ahead)}.",
                        f"Give notice of it by {ahead[0].start_date}.", due, ids)  # fmt: skip
     if relevant:
         return Derived(ObligationStatus.MET,
-                       f"Every transfer outside the EU/EEA recorded since {_day(since)} had prior notice "
-                       f"({_count(len(relevant), 'transfer', 'transfers')}).", notice)  # fmt: skip
+                       f"Every transfer outside the EU/EEA recorded since {_day(since)} had prior notice naming its "
+                       f"recipient and destination ({_count(len(relevant), 'transfer', 'transfers')}).",
+                       notice)  # fmt: skip
     return Derived(ObligationStatus.OPEN, f"No transfer outside the EU/EEA recorded since {_day(since)}.", notice)
 
 

@@ -256,7 +256,8 @@ async def current_transfers(
 
 @dataclass(frozen=True)
 class NoticedTransfer:
-    """A transfer outside the EU/EEA a Subscriber recorded, and the day it first gave notice for that destination."""
+    """A transfer outside the EU/EEA a Subscriber recorded, and the day it first gave notice naming that transfer's
+    destination and recipient."""
 
     transfer_id: uuid.UUID
     tenant_id: uuid.UUID
@@ -266,11 +267,20 @@ class NoticedTransfer:
     first_notice_on: date | None
 
 
+def same_recipient(name: str) -> str:
+    """A recipient's name as notices and transfers are matched by: case and runs of whitespace do not count
+    ("Acme  inc." is "ACME Inc."), anything else does."""
+    return " ".join(name.split()).casefold()
+
+
 async def prior_notice_facts(db: Database, scope: Scope, tenant_ids: Collection[uuid.UUID]) -> list[NoticedTransfer]:
-    """For the obligations ledger (`transfer_prior_notice`): each tenant's own transfers outside the EU/EEA with its
-    first transfer notice for the same destination. Left out: the transfers an executed DPA implies (`source` "dpa")
-    and transfers to the processor itself, which the DPA, naming the processor and its safeguards, already covers.
-    Two queries whatever the number of tenants."""
+    """For the obligations ledger (`transfer_prior_notice`): each tenant's own transfers outside the EU/EEA, each with
+    its first transfer notice naming the same destination and the same recipient (the notice's `recipient`, the
+    transfer's `importer`, compared by `same_recipient`): clause 9.5 of the standard DPA has the notice identify the
+    destination, the recipient and the mechanism, so a notice for one recipient in a country does not cover another
+    one there. Left out: the transfers an executed DPA implies (`source` "dpa") and transfers to the processor
+    itself, which the DPA, naming the processor and its safeguards, already covers. Two queries whatever the number
+    of tenants."""
     if not tenant_ids:
         return []
     eea = [c.code for c in registry.countries().values() if c.eea]
@@ -284,16 +294,21 @@ async def prior_notice_facts(db: Database, scope: Scope, tenant_ids: Collection[
         )
         .order_by(col(Transfer.tenant_id), col(Transfer.start_date), col(Transfer.id))
     )
+    n = TransferNotice
     first_notices = (
-        select(
-            col(TransferNotice.tenant_id), col(TransferNotice.destination_country), func.min(TransferNotice.created_at)
-        )
-        .where(col(TransferNotice.tenant_id).in_(tenant_ids))
-        .group_by(col(TransferNotice.tenant_id), col(TransferNotice.destination_country))
+        select(col(n.tenant_id), col(n.destination_country), col(n.recipient), func.min(n.created_at))
+        .where(col(n.tenant_id).in_(tenant_ids))
+        .group_by(col(n.tenant_id), col(n.destination_country), col(n.recipient))
     )
     async with db.transaction(scope, write=False) as session:
         rows = (await session.execute(transfers)).scalars().all()
-        noticed = {(tenant, country): first for tenant, country, first in (await session.execute(first_notices)).all()}
+        notices = (await session.execute(first_notices)).all()
+    # Spellings that differ only in case or spacing are one recipient: the earliest notice of any of them counts.
+    noticed: dict[tuple[uuid.UUID, str, str], date] = {}
+    for tenant, country, recipient, first in notices:
+        key, day = (tenant, country, same_recipient(recipient)), _day_of(first)
+        if day is not None and (key not in noticed or day < noticed[key]):
+            noticed[key] = day
     return [
         NoticedTransfer(
             t.id,
@@ -301,7 +316,7 @@ async def prior_notice_facts(db: Database, scope: Scope, tenant_ids: Collection[
             t.importer,
             t.destination_country,
             t.start_date,
-            _day_of(noticed.get((t.tenant_id, t.destination_country))),
+            noticed.get((t.tenant_id, t.destination_country, same_recipient(t.importer))),
         )
         for t in rows
     ]

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import httpx
 import pytest
 
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database, Scope
+from dpa_service.core.db import Database
 from dpa_service.core.mailer import read_log
 from dpa_service.core.settings import Settings
 from dpa_service.obligations.exit import deletion_days
-from dpa_service.obligations.exit_lookup import deletion_due_dates
 from tests.conftest import IN_CI
 from tests.helpers.agreements import approve_standard_dpa, request_variables, to_status
 from tests.helpers.api import Api
@@ -267,12 +265,3 @@ async def test_exit_endpoints_are_isolated_between_tenants(admin: Api, legal: Ap
     sales = await admin.new_staff("sales")
     assert (await sales.get(f"/deletion-certificates/{cid}/document")).status_code == 403
     assert (await intruder.get("/tenant/termination")).status_code == 404
-
-
-async def test_the_ledger_reads_each_tenants_deletion_due_date(admin: Api, db: Database) -> None:
-    owner = await admin.new_tenant()
-    staying = await admin.new_tenant()
-    ends_on = today() + timedelta(days=3)
-    await owner.post("/tenant/termination", {"ends_on": ends_on.isoformat()})
-    ids = [uuid.UUID(owner.tenant_id), uuid.UUID(staying.tenant_id)]
-    assert await deletion_due_dates(db, Scope.system(), ids) == {ids[0]: ends_on + timedelta(days=30)}

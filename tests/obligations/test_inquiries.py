@@ -5,9 +5,8 @@ answer; reminders and overdue notices go out once each through the outbox."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -18,7 +17,6 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.notifications.models import MailDelivery
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.worker import fan_out
-from dpa_service.obligations import inquiries
 from dpa_service.obligations import inquiries_notices as notices
 from dpa_service.obligations.models import Inquiry, InquiryResponse
 from dpa_service.tenants.models import Tenant
@@ -49,20 +47,33 @@ async def _ask(legal: Api, tenant_ids: object, **body: object) -> dict:
     return response.json()
 
 
-async def test_a_fan_out_to_1000_tenants_asks_each_once_and_notifies_each_once(admin: Api, db: Database) -> None:
+async def _statuses(legal: Api) -> dict[str, int]:
+    """How many inquiries legal's list shows in each status, every page followed."""
+    counts: dict[str, int] = {}
+    for status in ("open", "overdue", "answered"):
+        counts[status], params = 0, {"status": status, "limit": 200}
+        while True:
+            page = (await legal.get("/inquiries", **params)).json()
+            counts[status] += len(page["items"])
+            if not page["next_cursor"]:
+                break
+            params["cursor"] = page["next_cursor"]
+    return counts
+
+
+async def test_a_fan_out_to_1000_tenants_asks_and_notifies_each_once_and_follows_each_answer(
+    admin: Api, db: Database
+) -> None:
     legal = await admin.new_staff("legal")
+    answering = [await admin.new_tenant() for _ in range(3)]  # owners who answer; the others are rows only
     async with db.transaction(Scope.system()) as session:
-        rows = [Tenant(name=f"T {i}", legal_name=f"T {i} GmbH", country="DE") for i in range(1000)]
+        rows = [Tenant(name=f"T {i}", legal_name=f"T {i} GmbH", country="DE") for i in range(997)]
         session.add_all(rows)
         await session.flush()
-        tenant_ids = [tenant.id for tenant in rows]
-    started = time.perf_counter()
-    batch = await _ask(legal, [str(t) for t in tenant_ids])
-    elapsed = time.perf_counter() - started
-    # The figure the issue asks to see (run with -s).
-    print(f"\nfan-out of one inquiry to 1,000 tenants: {elapsed:.2f} s ({db.engine.dialect.name})")  # noqa: T201
+        tenant_ids = [uuid.UUID(owner.tenant_id or "") for owner in answering] + [tenant.id for tenant in rows]
+    with travel_to(ASKED):
+        batch = await _ask(legal, [str(t) for t in tenant_ids])
     assert batch["count"] == 1000 and len(set(batch["ids"])) == 1000
-    assert elapsed < 10, f"the fan-out took {elapsed:.1f} s"
 
     async with db.transaction(Scope.system(), write=False) as session:
         asked = (await session.execute(select(Inquiry.tenant_id, Inquiry.id, Inquiry.batch_id))).all()
@@ -83,6 +94,18 @@ async def test_a_fan_out_to_1000_tenants_asks_each_once_and_notifies_each_once(a
     assert events == {**dict.fromkeys(tenant_ids, 1), None: 1}, "one event in each tenant's chain, one for legal"
     chain = (await legal.get("/audit-events/verify", tenant_id=str(tenant_ids[500]))).json()
     assert chain["ok"] and chain["events"] == 1
+
+    due = datetime.fromisoformat(batch["due_at"].replace("Z", "+00:00"))
+    with travel_to(due - timedelta(days=1)):
+        for owner in answering:
+            [inquiry] = (await owner.get("/inquiries")).json()["items"]
+            answered = await owner.post(f"/inquiries/{inquiry['id']}/responses", {"answer": "Yes, delete them."})
+            assert answered.status_code == 201, answered.text
+        assert await _statuses(legal) == {"open": 997, "overdue": 0, "answered": 3}
+    with travel_to(due + timedelta(minutes=1)):
+        assert await _statuses(legal) == {"open": 0, "overdue": 997, "answered": 3}
+        late = await legal.get(f"/inquiries/{batch['ids'][3]}")
+        assert late.json()["status"] == "overdue" and late.json()["tenant_id"] == str(tenant_ids[3])
 
 
 async def test_all_asks_every_tenant_with_an_executed_dpa_and_no_other(admin: Api, db: Database) -> None:
@@ -175,9 +198,6 @@ async def test_answers_and_statuses_as_the_clock_passes_the_due_date(admin: Api,
         assert [i["id"] for i in (await legal.get("/inquiries", status="overdue")).json()["items"]] == [second]
         assert [i["id"] for i in (await legal.get("/inquiries", status="answered")).json()["items"]] == [first]
         assert (await legal.get("/inquiries", status="open")).json()["items"] == []
-        due = datetime(2026, 3, 23, 23, 59, 59, tzinfo=UTC)
-        ledger = await inquiries.facts(db, Scope.system(), [uuid.UUID(prompt.tenant_id), uuid.UUID(late.tenant_id)])
-        assert ledger == {uuid.UUID(late.tenant_id): inquiries.InquiryFacts(unanswered=1, overdue=1, next_due_at=due)}
         mine = (await legal.get("/inquiries", tenant_id=late.tenant_id)).json()["items"]
         assert [(i["id"], i["tenant_id"]) for i in mine] == [(second, late.tenant_id)]
         overdue_answer = await late.post(f"/inquiries/{second}/responses", {"answer": "Sorry for the delay: yes."})

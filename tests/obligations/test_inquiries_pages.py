@@ -4,12 +4,15 @@ checks on both databases)."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from dpa_service.core.clock import travel_to
+from dpa_service.obligations import inquiries_pages
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
@@ -102,3 +105,26 @@ async def test_the_subscriber_answers_and_legal_sees_the_answer(client: httpx.As
         assert "Inquiry to Tenant Alpha" in detail.text and "Only the support team." in detail.text
         assert ">answered<" in detail.text
         assert (await browser.get("/staff/inquiries")).status_code == 404, "a staff page is not for Subscribers"
+
+
+async def test_the_unanswered_inquiries_are_paged_overdue_first_then_soonest_due(
+    client: httpx.AsyncClient, admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    legal, owner = await admin.new_staff("legal"), await admin.new_tenant(name="Tenant Alpha")
+    questions = {"Q-late?": "2026-03-30", "Q-next?": "2026-04-10", "Q-last?": "2026-04-20"}
+    with travel_to(ASKED):
+        for question, due in questions.items():
+            asked = await legal.post("/inquiries", {"tenant_ids": [owner.tenant_id], "question": question,
+                                                    "due_at": f"{due}T23:59:59Z"})  # fmt: skip
+            assert asked.status_code == 201, asked.text
+    monkeypatch.setattr(inquiries_pages, "_PAGE_SIZE", 2)
+    browser = await signed_in(client, owner)
+    with travel_to(datetime(2026, 4, 1, 9, 0, tzinfo=UTC)):
+        first = await browser.get("/app/inquiries")
+        assert first.text.index("Q-late?") < first.text.index("Q-next?") and "Q-last?" not in first.text
+        assert first.text.count(">overdue<") == 1
+        [next_url] = re.findall(r'<a href="(/app/inquiries\?unanswered_cursor=[^"]+)">Next page</a>', first.text)
+        second = await browser.get(html.unescape(next_url))
+    assert second.status_code == 200 and "Q-last?" in second.text
+    assert "Q-late?" not in second.text and "Q-next?" not in second.text
+    assert "unanswered_cursor=" not in second.text, "the last page"

@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from dpa_service.core.clock import travel_to, utcnow
@@ -168,6 +169,9 @@ async def test_bad_attestations_and_filters_are_422_naming_the_field(admin: Api,
         (records, {"statement": "ok", "personnel_count": 3}, "personnel_count"),
         (personnel, {"statement": "Everyone was briefed."}, "personnel_count"),
         (personnel, {"statement": "Everyone was briefed.", "personnel_count": 0}, "personnel_count"),
+        (personnel, {"statement": "Everyone was briefed.", "personnel_count": True}, "personnel_count"),
+        (personnel, {"statement": "Everyone was briefed.", "personnel_count": "7"}, "personnel_count"),
+        (personnel, {"statement": "Everyone was briefed.", "personnel_count": 7.0}, "personnel_count"),
         (personnel, {"statement": "ok", "personnel_count": 2, "signed_by": "me"}, "signed_by"),
     ]
     for path, body, field in cases:
@@ -178,6 +182,23 @@ async def test_bad_attestations_and_filters_are_422_naming_the_field(admin: Api,
         assert (await owner.get(path)).json()["items"] == []
     bad_status = await owner.get("/obligations", status="late")
     assert bad_status.status_code == 422 and bad_status.json()["errors"][0]["field"] == "status"
+
+
+async def test_attesting_what_events_keep_is_409_saying_what_keeps_it(admin: Api, db: Database) -> None:
+    owner = await admin.new_tenant()
+    await ledger_for(db, owner)
+    kept_by = {
+        "breach_notice_72h": ("breach notice", "/app/breach-notices"),
+        "answer_inquiries": ("answering each of the processor's inquiries", "/app/inquiries"),
+        "transfer_prior_notice": ("transfer notice naming the destination, the recipient", "/app/transfers/notices"),
+    }
+    for code, (how, where) in kept_by.items():
+        path = f"/obligations/{code}/attestations"
+        refused = await owner.post(path, {"statement": "We keep it."})
+        assert refused.status_code == 409, refused.text
+        assert how in refused.json()["detail"] and where in refused.json()["detail"], refused.json()
+        assert (await owner.get(path)).json()["items"] == []
+    assert {row["code"]: row["last_attested_at"] for row in (await _ledger(owner)).values()} == dict.fromkeys(CODES)
 
 
 async def test_obligations_and_attestations_are_isolated(admin: Api, db: Database) -> None:
@@ -207,7 +228,9 @@ async def test_obligations_and_attestations_are_isolated(admin: Api, db: Databas
     assert (await tenant_b.get("/obligations", tenant_id=tenant_a.tenant_id)).json()["items"] == []
 
 
-async def test_legal_sees_who_is_overdue_on_what_filtered_and_paged(admin: Api, db: Database) -> None:
+async def test_legal_sees_who_is_overdue_on_what_filtered_and_paged(
+    admin: Api, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     on_time, behind = await admin.new_tenant(), await admin.new_tenant()
     await ledger_for(db, on_time)
     await ledger_for(db, behind, executed_at=utcnow() - timedelta(days=400))
@@ -233,6 +256,20 @@ async def test_legal_sees_who_is_overdue_on_what_filtered_and_paged(admin: Api, 
     staff = Principal(uuid.uuid4(), None, Role.LEGAL, "legal@processor.example", "Legal", None)
     one = await _statements(db, ledger.list_obligations(db, staff, tenant_id=uuid.UUID(behind.tenant_id or "")))
     assert await _statements(db, ledger.list_obligations(db, staff)) == one <= 10
+
+    # A status filter reads a few rounds of rows per request, not all of them: a page may come back short, even
+    # empty, with the cursor at the last row read, and following the cursors finds every match once.
+    monkeypatch.setattr(ledger, "_SCAN", 3)
+    monkeypatch.setattr(ledger, "_ROUNDS", 2)  # six rows a request: the on-time tenant's ledger, then the other's
+    pages: list[list[str]] = []
+    cursor: dict[str, str] = {}
+    while True:
+        page = (await legal.get("/obligations", status="overdue", limit=1, **cursor)).json()
+        pages.append([i["code"] for i in page["items"]])
+        if not page["next_cursor"]:
+            break
+        cursor = {"cursor": page["next_cursor"]}
+    assert pages == [[], ["records_of_processing"], ["personnel_awareness"]]
 
 
 async def _statements(db: Database, work: Awaitable[Any]) -> int:
@@ -284,13 +321,16 @@ async def test_transfers_outside_the_eea_need_a_notice_before_they_start(admin: 
     notice = {"destination_country": "IN", "recipient": "Support Ltd", "purpose": "customer support",
               "mechanism": "scc-2021", "planned_date": today.isoformat()}  # fmt: skip
     assert (await owner.post("/transfer-notices", notice)).status_code == 201
-    await transfer("Support Ltd", "IN", today)
+    await transfer("SUPPORT  ltd", "IN", today)  # the recipient named, case and spacing aside
     await transfer("Hosting SAS", "FR", today - timedelta(days=1))  # inside the EEA: no notice needed
     await transfer("The processor", "US", today - timedelta(days=1), kind="processor")  # the DPA covers it
     kept = (await _ledger(owner))["transfer_prior_notice"]
     assert kept["status"] == "met", kept
 
-    unnoticed = await transfer("Analytics Inc.", "US", today - timedelta(days=2))
+    # Clause 9.5: the notice names the recipient too, so one for Support Ltd in India covers no one else there.
+    started = today - timedelta(days=2)
+    unnoticed = await transfer("Analytics Inc.", "IN", started)
     missed = (await _ledger(owner))["transfer_prior_notice"]
     assert missed["status"] == "overdue" and missed["transfers_without_notice"] == [unnoticed]
-    assert "Analytics Inc." in missed["detail"] and "Not met for the transfer" in missed["detail"]
+    assert f"Not met for the transfer to Analytics Inc. (India) from {started}" in missed["detail"]
+    assert "Support" not in missed["detail"]

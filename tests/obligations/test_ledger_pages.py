@@ -63,6 +63,13 @@ async def test_a_subscriber_reads_the_ledger_and_attests_with_errors_beside_the_
         a["personnel_count"] for a in (await owner.get("/obligations/personnel_awareness/attestations")).json()["items"]
     ] == [14]
 
+    # Where an attestation would change nothing, the page shows where the obligation is kept instead of the form.
+    for code, link in (("breach_notice_72h", '<a href="/app/breach-notices">Breach notices</a>'),
+                       ("delete_end_user_data", '<a href="/app/exit">Exit</a>')):  # fmt: skip
+        kept = await browser.get(f"/app/obligations/{code}")
+        assert kept.status_code == 200 and 'name="statement"' not in kept.text
+        assert "An attestation would change nothing now: it" in kept.text and link in kept.text
+
     member = await signed_in(client, await owner.new_user("member"))
     read_only = await member.get("/app/obligations/personnel_awareness")
     assert read_only.status_code == 200 and 'name="statement"' not in read_only.text

@@ -35,19 +35,39 @@ def _status(code: str, deadline: dict, facts: TenantFacts, now: datetime) -> tup
     ("breaches", "expected"),
     [
         (BreachFacts(), "open"),
-        (BreachFacts(last_reported=T0 + HOUR), "met"),
-        (BreachFacts(last_reported=T0 + 2 * HOUR, last_late=T0 + HOUR), "overdue"),
+        (BreachFacts(last_on_time=T0 + HOUR), "met"),
+        (BreachFacts(last_on_time=T0 + 2 * HOUR, last_late=T0 + HOUR), "overdue"),
         # A late notice from before the obligation came into force does not count against it.
-        (BreachFacts(last_reported=T0 - HOUR, last_late=T0 - HOUR), "open"),
+        (BreachFacts(last_on_time=T0 - HOUR, last_late=T0 - HOUR), "open"),
     ],
 )
 def test_breach_notice_rule(breaches: BreachFacts, expected: str) -> None:
     assert _status("breach_notice_72h", BREACH, TenantFacts(breaches=breaches), T0 + 10 * HOUR)[0] == expected
 
 
+def test_a_late_breach_notice_is_overdue_for_twelve_months_then_the_usual_rule_applies() -> None:
+    late = T0 + 24 * HOUR
+    year = add_months(late, 12)
+
+    def check(breaches: BreachFacts, now: datetime) -> tuple[str, str]:
+        derived = derive("breach_notice_72h", BREACH, T0, TenantFacts(breaches=breaches), now)
+        return derived.status.value, derived.detail
+
+    only_late, also_on_time = BreachFacts(last_late=late), BreachFacts(last_on_time=T0 + 2 * HOUR, last_late=late)
+    status, detail = check(only_late, year - HOUR)
+    assert status == "overdue" and "reported late on 2026-03-02" in detail and f"until {year.date()}" in detail
+    assert check(also_on_time, year - HOUR)[0] == "overdue"
+    status, detail = check(only_late, year)
+    assert status == "open" and "reported late on 2026-03-02" in detail
+    status, detail = check(also_on_time, year + HOUR)
+    assert status == "met" and "reported late on 2026-03-02" in detail
+    # Another late notice starts the twelve months again.
+    assert check(BreachFacts(last_late=year - 24 * HOUR), year + HOUR)[0] == "overdue"
+
+
 def test_a_superseding_dpa_carries_the_clock_on() -> None:
     """A late notice under the first DPA still shows after a newer DPA took over (in force since the first)."""
-    facts = TenantFacts(breaches=BreachFacts(T0 + HOUR, T0 + HOUR), in_force_since={"breach_notice_72h": T0})
+    facts = TenantFacts(breaches=BreachFacts(last_late=T0 + HOUR), in_force_since={"breach_notice_72h": T0})
     later = derive("breach_notice_72h", BREACH, T0 + 30 * 24 * HOUR, facts, T0 + 31 * 24 * HOUR)
     assert later.status.value == "overdue"
 
@@ -102,7 +122,9 @@ def test_prior_notice_rule_per_transfer() -> None:
     assert check(ahead) == ("open", end_of(today + timedelta(days=3)))
     late = _transfer(today - timedelta(days=1), today, importer="Late Ltd")
     derived = derive("transfer_prior_notice", rule, T0, TenantFacts(transfers=(late, ahead)), now)
-    assert derived.status.value == "overdue" and "Late Ltd" in derived.detail
+    assert derived.status.value == "overdue"
+    assert f"Not met for the transfer to Late Ltd (United States) from {late.start_date}" in derived.detail
+    assert f"Still ahead without notice: Acme Inc. (United States) from {ahead.start_date}." in derived.detail
     assert derived.transfers_without_notice == (late.transfer_id, ahead.transfer_id)
 
 
@@ -117,3 +139,18 @@ def test_deletion_rule_after_termination() -> None:
     assert _status("delete_end_user_data", DELETION, attested, due + 2 * HOUR) == ("met", due)
     before = TenantFacts(termination=ends, attested={"delete_end_user_data": recorded - HOUR})
     assert _status("delete_end_user_data", DELETION, before, recorded)[0] == "open"
+
+
+def test_after_the_main_agreement_ends_the_continuous_obligations_no_longer_apply_and_the_deletion_runs_on() -> None:
+    recorded = T0 + 24 * HOUR
+    ends = TerminationFacts(ends_on=date(2026, 4, 1), deletion_due_on=date(2026, 5, 1), recorded_at=recorded)
+    facts = TenantFacts(termination=ends, attested={"records_of_processing": recorded})
+    last_day, after = datetime(2026, 4, 1, 23, 0, tzinfo=UTC), datetime(2026, 4, 2, 0, 0, 1, tzinfo=UTC)
+    assert _status("records_of_processing", ANNUAL, facts, last_day)[0] == "met"
+    for code in ("records_of_processing", "personnel_awareness"):
+        derived = derive(code, ANNUAL, T0, facts, after)
+        assert derived.status.value == "not_applicable" and derived.due_at is None
+        assert "the main agreement ended on 2026-04-01" in derived.detail
+    assert _status("delete_end_user_data", DELETION, facts, after) == ("open", end_of(date(2026, 5, 1)))
+    # Clause 14.1: the DPA stays in force while the processor still processes the data.
+    assert _status("breach_notice_72h", BREACH, TenantFacts(termination=ends), after)[0] == "open"
