@@ -71,6 +71,8 @@ async def countersign(
         )
         in_force = await subprocessors.current_version_number(db, principal.scope)
         subscriber_signatures = list(await links.signatures_of(session, agreement.id))
+        # The evidence says how the countersigner's address was verified, as it does for the Subscriber's signer.
+        verified = await users.verification_of(db, principal.scope, principal.user_id)
     if in_force is not None and in_force > list_version:
         # Executing now would authorize an outdated list, and the Subscriber was never told of the newer one.
         raise Conflict(
@@ -101,6 +103,8 @@ async def countersign(
         consent_text_sha256=links.consent_sha256(),
         authority_confirmed=True,
         document_sha256=signed_sha,
+        email_verified_at=verified.at if verified else None,
+        email_verification=verified.method.value if verified else None,
     )
     sealed = await documents.executed_pdf(
         renderer,
