@@ -73,6 +73,8 @@ def _user_refused(exc: InvalidInput | PermissionDenied | Conflict) -> tuple[int,
     """A refused new user: the status, and each message beside the field it is about."""
     if isinstance(exc, InvalidInput):
         return 422, field_errors(exc)
+    if isinstance(exc, Conflict) and exc.errors:  # an address another account uses
+        return exc.status_code, {error.field: f"This address {error.message}." for error in exc.errors}
     return exc.status_code, {"role" if isinstance(exc, PermissionDenied) else "email": exc.detail}
 
 
