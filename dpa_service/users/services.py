@@ -110,15 +110,6 @@ def _taken(field: str) -> Conflict:
     return Conflict.field(field, "is already used by another account (an address belongs to one account only)")
 
 
-async def _ensure_email_free(db: Database, email: str, field: str) -> None:
-    """Refuse an address any other account uses, in any tenant or on the staff. Read across tenants on a
-    connection of its own (the caller's transaction sees only its tenant); the unique index settles a race."""
-    async with db.read_connection(Scope.system()) as conn:
-        taken = await conn.scalar(select(func.count()).select_from(User).where(col(User.email) == email))
-    if taken:
-        raise _taken(field)
-
-
 def new_api_key(user: User, name: str | None) -> tuple[ApiKey, str]:
     key, prefix, digest = generate_api_key()
     return ApiKey(tenant_id=user.tenant_id, user_id=user.id, name=name, prefix=prefix, key_hash=digest), key
@@ -134,12 +125,14 @@ async def add_user(
     An address another account uses is a 409 naming `email_field`."""
     async with db.transaction(scope) as session:
         email = email.lower()
-        await _ensure_email_free(db, email, email_field)
         user = User(tenant_id=tenant_id, email=email, name=name, role=role.value)
         session.add(user)
         try:
-            await session.flush()  # the key's foreign key needs the user row first
-        except IntegrityError as exc:  # another request took the address since the check above
+            # The key's foreign key needs the user row first. The unique index on the address decides whether it is
+            # free: it sees every tenant's rows, where a query in this tenant's scope would not (row-level
+            # security), and it settles two concurrent requests. A failed insert rolls the whole change back.
+            await session.flush()
+        except IntegrityError as exc:
             raise _taken(email_field) from exc
         if confirmations is not None:
             await open_confirmation(session, user, confirmations, added_by=added_by)

@@ -274,6 +274,7 @@ async def test_the_executed_pdf_downloads_with_the_apis_sha256_and_the_evidence_
     assert pdf.headers["x-content-sha256"] == agreement["document_sha256"]
     evidence = await browser.get(f"/app/agreements/{agreement['id']}/evidence")
     assert evidence.status_code == 200 and "Olive Owner" in evidence.text and "Typed name" in evidence.text
+    assert "by opening the confirmation link e-mailed to it" in evidence.text  # how her address was verified
     assert agreement["document_sha256"] in evidence.text
     certificate = await browser.get(f"/app/agreements/{agreement['id']}/certificate")
     assert "part of the executed PDF" in certificate.text
