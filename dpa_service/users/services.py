@@ -274,7 +274,9 @@ async def revoke_own_api_key(db: Database, actor: Actor, principal: Principal, k
 
 
 async def bootstrap_platform_admin(db: Database, email: str, name: str) -> UserCreated:
-    """The very first platform admin; refused once one exists."""
+    """The very first platform admin; refused once one exists. No confirmation link is sent: `dpa bootstrap` runs
+    at a console with no base URL for links and often no mail yet. The admin verifies by signing in with an e-mailed
+    link, or asks for a confirmation link (`POST /api/v1/users/{own id}/verification`)."""
     if "@" not in email:
         raise InvalidInput.field("email", "must be an e-mail address")
     async with db.transaction(Scope.system()) as session:
