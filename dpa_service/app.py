@@ -88,6 +88,7 @@ from dpa_service.users.controllers import ApiKeyController, IdentityController
 from dpa_service.users.keys import authenticate
 from dpa_service.users.pages import SignInPages
 from dpa_service.users.signin import session_principal
+from dpa_service.users.verify_pages import EmailVerificationPage
 from dpa_service.web.auth import SignInRequired, session_principal_middleware
 from dpa_service.web.errors import problem_page, sign_in_redirect
 from dpa_service.web.security import csrf_config, security_headers_middleware
@@ -100,7 +101,7 @@ logger = logging.getLogger("dpa_service.app")
 # webhooks (which carry their own secret), document verification (whoever holds the PDF may check it), and the web
 # pages (a session, see web/).
 PUBLIC_PATHS = ["^/health$", "^/metrics$", "^/schema", "^/sign/", "^/webhooks/", "^/api/v1/documents/verify$"]
-PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/verify$", "^/static/"]
+PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/verify$", "^/verify-email/", "^/static/"]
 # Packages whose `templates/` directory pages render from.
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
     "agreements", "subprocessors", "transfers", "obligations", "notifications", "template_versions", "tenants", "users",
@@ -117,6 +118,7 @@ ROUTES: list[Any] = [
     DocumentsController,
     SigningPages,
     SignInPages,
+    EmailVerificationPage,
     TransferMechanismsController,
     TransfersController,
     TransferNoticesController,

@@ -1,5 +1,9 @@
 """Demo data for trying the service out: staff, two Subscribers, the shipped templates approved, and a fresh key for
-each person (idempotent: a second run only hands out new keys)."""
+each person (idempotent: a second run only hands out new keys).
+
+The personas are fictitious: the seed neither marks their addresses verified nor e-mails them confirmation links.
+Signing in with an e-mailed sign-in link (the mail log is their inbox) verifies one, as it would a real user; until
+then a persona's own signing link goes to that inbox instead of its screen."""
 
 from __future__ import annotations
 

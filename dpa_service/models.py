@@ -29,7 +29,7 @@ from dpa_service.subprocessors.models import (
 from dpa_service.template_versions.models import TemplateVersion
 from dpa_service.tenants.models import Tenant
 from dpa_service.transfers.models import MechanismInvalidation, Transfer, TransferNotice
-from dpa_service.users.models import ApiKey, SignInLink, User
+from dpa_service.users.models import ApiKey, EmailConfirmation, SignInLink, User
 
 metadata = SQLModel.metadata
 
@@ -39,6 +39,7 @@ TENANT_OWNED_TABLES = (
     "users",
     "api_keys",
     "sign_in_links",
+    "email_confirmations",
     "audit_events",
     "audit_heads",
     "idempotency_records",
@@ -81,6 +82,7 @@ __all__ = [
     "BreachNotice",
     "BreachNoticeUpdate",
     "DeletionCertificate",
+    "EmailConfirmation",
     "IdempotencyRecord",
     "Inquiry",
     "InquiryResponse",

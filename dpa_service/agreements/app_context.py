@@ -187,7 +187,7 @@ async def send_for_signature(
     data: SignatureRequestCreate,
 ) -> str | None:
     """What `POST /api/v1/agreements/{id}/signature-requests` does: the link e-mailed to the signer; the signing
-    URL comes back only when the signer is the signed-in user."""
+    URL comes back only when the signer is the signed-in user and their address is verified."""
     principal: Principal = request.user
     prepared = await signing.prepare_signature(db, renderer, principal, agreement_id, data)
     opened = signing.OpenedLinks(public_base_url(request, settings))

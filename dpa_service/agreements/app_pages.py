@@ -29,6 +29,12 @@ PAGE_SIZE = 25
 STATUSES = [status.value for status in AgreementStatus]
 
 
+UNVERIFIED_SELF = (
+    "We e-mailed a signing link to {email}: check your inbox and sign from there. You can sign here directly once "
+    "your address is confirmed (open the confirmation link we e-mailed you, or sign in with an e-mailed link)."
+)
+
+
 def _status_filter(value: str) -> str | None:
     return value if value in STATUSES else None
 
@@ -165,8 +171,8 @@ class SubscriberAgreementPages(Controller):
         self, request: Request[Any, Any, Any], agreement_id: AgreementId, db: DbDep, actor: ActorDep,
         renderer: RendererDep, mailer: MailerDep, settings: SettingsDep,
     ) -> Response[Any]:  # fmt: skip
-        """Send for signature: straight into the signing page when the signer is the signed-in user, otherwise
-        the link is e-mailed to the colleague."""
+        """Send for signature: straight into the signing page when the signer is the signed-in user and their
+        address is verified; otherwise the link is e-mailed to the signer's inbox only (the page says so)."""
         posted = await form_data(request)
         try:
             data = pages.signature_request(posted)
@@ -177,6 +183,8 @@ class SubscriberAgreementPages(Controller):
                           **{**context, "form": posted, "errors": field_errors(exc)})  # fmt: skip
         if url:
             return Redirect(path=url, status_code=303)
+        if data.signer.email.lower() == request.user.email.lower():
+            return redirect(request, _url(agreement_id), UNVERIFIED_SELF.format(email=data.signer.email))
         return redirect(request, _url(agreement_id), f"We e-mailed a signing link to {data.signer.email}.")
 
     @get("/app/agreements/{agreement_id:uuid}/document")

@@ -174,7 +174,8 @@ class AgreementsController(Controller):
         settings: SettingsDep,
     ) -> Response[bytes]:
         """Send the agreement for signature (`provider`, `signer`): a single-use link e-mailed to the signer, and
-        `signing_url` for embedded signing when the signer is the calling user; agreement -> `out_for_signature`."""
+        `signing_url` for embedded signing only when the signer is the calling user and that user's e-mail address
+        is verified (otherwise the link goes to the signer's inbox alone); agreement -> `out_for_signature`."""
         prepared = await signing.prepare_signature(db, renderer, request.user, agreement_id, data)
         opened = signing.OpenedLinks(public_base_url(request, settings))
         valid_for = timedelta(days=settings.signing_link_days)
@@ -205,8 +206,9 @@ class AgreementsController(Controller):
 
     @get("/{agreement_id:uuid}/evidence", guards=[document_readers], operation_id="getAgreementEvidence")
     async def evidence(self, agreement_id: AgreementId, principal: PrincipalDep, db: DbDep) -> Evidence:
-        """Each signature's evidence: name, e-mail, typed name, time, address, user agent, consent and the SHA-256 of
-        the exact document signed."""
+        """Each signature's evidence: name, e-mail, how and when that address was verified (`email_verification`:
+        `confirmation_link`, `sign_in_link` or `signing_link`; `email_verified_at`), typed name, time, address, user
+        agent, consent and the SHA-256 of the exact document signed."""
         return await services.evidence(db, principal, agreement_id)
 
 

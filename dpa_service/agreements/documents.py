@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from dpa_service.agreements.links import consent_text
-from dpa_service.agreements.models import Agreement, Signature
+from dpa_service.agreements.models import Agreement, EmailVerification, Signature
 from dpa_service.core.clock import as_utc, rfc3339
 from dpa_service.core.registry import processor
 from dpa_service.documents.renderer import Renderer
@@ -53,6 +53,20 @@ async def draft_pdf(
     return await renderer.render(render_job(version, draft_context(version, agreement, subprocessors)))
 
 
+_VERIFIED_BY = {
+    EmailVerification.CONFIRMATION_LINK: "by the signer opening the confirmation link e-mailed to it",
+    EmailVerification.SIGN_IN_LINK: "by the signer signing in with a sign-in link e-mailed to it",
+    EmailVerification.SIGNING_LINK: "by the signer using the signing link e-mailed to it (only that inbox had it)",
+}
+
+
+def verification_text(method: str | None, at: datetime | None) -> str:
+    """How the certificate says a signer's address was verified."""
+    if method is None or at is None:
+        return "none recorded"
+    return f"{_VERIFIED_BY[EmailVerification(method)]}, at {rfc3339(at)}"
+
+
 def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[str, Any]]:
     rows = []
     for s in signatures:
@@ -71,6 +85,7 @@ def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[s
                 "consent_text_sha256": s.consent_text_sha256,
                 "authority_confirmed": s.authority_confirmed,
                 "document_sha256": s.document_sha256,
+                "email_verification": verification_text(s.email_verification, s.email_verified_at),
             }
         )
     return rows

@@ -78,6 +78,8 @@ async def countersign(
         # The certificate carries the tenant's audit chain head as it stands before the execution event (which
         # records this PDF's hash, so it cannot be in the PDF itself): the sealed PDF anchors the chain up to here.
         chain_head = await audit.head_of(session, agreement.tenant_id)
+        # The evidence says how the countersigner's address was verified, as it does for the Subscriber's signer.
+        verified = await users.verification_of(db, principal.scope, principal.user_id)
     if in_force is not None and in_force > list_version:
         # Executing now would authorize an outdated list, and the Subscriber was never told of the newer one.
         raise Conflict(
@@ -108,6 +110,8 @@ async def countersign(
         consent_text_sha256=links.consent_sha256(),
         authority_confirmed=True,
         document_sha256=signed_sha,
+        email_verified_at=verified.at if verified else None,
+        email_verification=verified.method.value if verified else None,
     )
     sealed = await documents.executed_pdf(
         renderer,

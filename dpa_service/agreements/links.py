@@ -48,8 +48,11 @@ async def open_request(
     document_sha256: str,
     requested_by: uuid.UUID | None,
     valid_for: timedelta,
+    embedded_for: tuple[datetime, str] | None = None,
 ) -> tuple[SignatureRequest, str]:
-    """A new signing link (returned in clear once); any earlier pending link of the agreement stops working."""
+    """A new signing link (returned in clear once); any earlier pending link of the agreement stops working.
+    `embedded_for` is (when, how) the calling signer's address was verified, when the link is handed back to them
+    for embedded signing."""
     now = utcnow()
     await session.execute(
         update(SignatureRequest)
@@ -71,6 +74,8 @@ async def open_request(
         requested_by=requested_by,
         created_at=now,
         expires_at=now + valid_for,
+        signer_email_verified_at=embedded_for[0] if embedded_for else None,
+        signer_email_verification=embedded_for[1] if embedded_for else None,
     )
     session.add(request)
     await session.flush()

@@ -218,6 +218,10 @@ class SignatureRequest(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set only when the link was handed back for embedded signing: the signer was the calling user, whose address
+    # was verified then (how and when, copied into the signature's evidence). Null: the link went to the inbox only.
+    signer_email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    signer_email_verification: str | None = Field(default=None, max_length=20)
 
 
 class Signature(SQLModel, table=True):
@@ -243,6 +247,18 @@ class Signature(SQLModel, table=True):
     consent_text_sha256: str = Field(max_length=64)
     authority_confirmed: bool
     document_sha256: str = Field(max_length=64)
+    # How the signer's address was shown to be theirs, and when (EmailVerification); null on signatures made
+    # before it was recorded, and for a member of staff whose address was never verified.
+    email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    email_verification: str | None = Field(default=None, max_length=20)
+
+
+class EmailVerification(StrEnum):
+    """How a signer's address was verified, as the evidence records it."""
+
+    CONFIRMATION_LINK = "confirmation_link"  # the signer (the calling user) had opened their confirmation link
+    SIGN_IN_LINK = "sign_in_link"  # the signer (the calling user) had signed in with an e-mailed link
+    SIGNING_LINK = "signing_link"  # the signing link was e-mailed to the address: using it proves the mailbox
 
 
 class SignaturePublic(SQLModel):
@@ -258,6 +274,8 @@ class SignaturePublic(SQLModel):
     consent_text_sha256: str
     authority_confirmed: bool
     document_sha256: str
+    email_verified_at: datetime | None = None
+    email_verification: EmailVerification | None = None
 
 
 class Evidence(SQLModel):

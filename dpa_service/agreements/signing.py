@@ -1,8 +1,10 @@
 """Sending a DPA for signature and the built-in signer: the exact PDF, a single-use link, the evidence of signing.
 
 The signer is shown the SHA-256 of the PDF they sign; the link's token carries 256 random bits and only its hash is
-stored (`links`). A link e-mailed to a signer is absolute, from PUBLIC_BASE_URL; the calling user, when the signer,
-gets it back for embedded signing.
+stored (`links`). A link e-mailed to a signer is absolute, from PUBLIC_BASE_URL. The calling user gets it back for
+embedded signing only when they are the signer and their address is verified (users.verification): otherwise an
+owner could add a user "real.ceo@their-company", nobody having checked the address, and sign in the CEO's name.
+Anyone else's link goes to their inbox alone, and using it proves the mailbox (`signing_link` in the evidence).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from dpa_service.agreements import documents, links
 from dpa_service.agreements.lifecycle import move, next_status
@@ -18,6 +21,7 @@ from dpa_service.agreements.models import (
     Agreement,
     AgreementPublic,
     AgreementStatus,
+    EmailVerification,
     Signature,
     SignatureRequest,
     SignatureRequestCreate,
@@ -34,6 +38,7 @@ from dpa_service.core.validation import text_problem
 from dpa_service.documents.renderer import Renderer
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
+from dpa_service.users import services as users
 
 logger = logging.getLogger("dpa_service.agreements")
 
@@ -94,6 +99,10 @@ async def open_request(
         if agreement.updated_at != prepared.updated_at:
             raise Conflict("The agreement changed while its document was being prepared; send the request again.")
         agreement.subprocessor_list_version = prepared.subprocessor_list_version
+        embedded_for = None
+        if data.signer.email.lower() == principal.email.lower():
+            verified = await users.verification_of(db, principal.scope, principal.user_id)
+            embedded_for = (verified.at, verified.method.value) if verified else None
         request, token = await links.open_request(
             session,
             tenant_id=agreement.tenant_id,
@@ -105,18 +114,23 @@ async def open_request(
             document_sha256=prepared.sha256,
             requested_by=principal.user_id,
             valid_for=valid_for,
+            embedded_for=embedded_for,
         )
         await move(
             session,
             actor,
             agreement,
             "send_for_signature",
-            {"request_id": str(request.id), "signer_email": request.signer_email, "document_sha256": prepared.sha256},
+            {
+                "request_id": str(request.id),
+                "signer_email": request.signer_email,
+                "document_sha256": prepared.sha256,
+                "embedded": embedded_for is not None,
+            },
         )
         links_out.opened.append((request, token, agreement))
-        embedded = request.signer_email == principal.email.lower()
         return SignatureRequestPublic.model_validate(
-            request, from_attributes=True, update={"signing_url": links_out.url(token) if embedded else None}
+            request, from_attributes=True, update={"signing_url": links_out.url(token) if embedded_for else None}
         )
 
 
@@ -233,6 +247,7 @@ async def sign_with_token(
                 consent_text_sha256=links.consent_sha256(),
                 authority_confirmed=True,
                 document_sha256=request.document_sha256,
+                **_verified_evidence(request, now),
             )
         )
         request.status, request.closed_at = "signed", now
@@ -250,6 +265,15 @@ async def sign_with_token(
             },
         )
     return public(agreement)
+
+
+def _verified_evidence(request: SignatureRequest, now: datetime) -> dict[str, Any]:
+    """How the signer's address was verified: as the calling user, before the link was handed back to them; or,
+    for a link that went to the inbox only, by using it now."""
+    if request.signer_email_verified_at is not None and request.signer_email_verification is not None:
+        return {"email_verified_at": request.signer_email_verified_at,
+                "email_verification": request.signer_email_verification}  # fmt: skip
+    return {"email_verified_at": now, "email_verification": EmailVerification.SIGNING_LINK.value}
 
 
 async def expire_overdue(db: Database) -> int:

@@ -53,6 +53,19 @@ class Conflict(DPAError):
     status_code = 409
     title = "Conflict"
 
+    def __init__(self, detail: str = "", errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        # None for a conflict of the whole request (a state transition); else the fields it is about, as in a 422
+        # (an e-mail address another account uses).
+        self.errors = errors
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.detail, self.errors))
+
+    @classmethod
+    def field(cls, field: str, message: str) -> Conflict:
+        return cls(f"{field}: {message}", [FieldError(field, message)])
+
 
 class Gone(DPAError):
     status_code = 410

@@ -26,7 +26,7 @@ MEDIA_TYPE = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # The web face: errors on these paths are pages in the layout (app.state.problem_page), not problem+json.
-PAGE_PATHS = re.compile(r"^/(?:$|login(?:/|$)|logout$|app(?:/|$)|staff(?:/|$)|verify$)")
+PAGE_PATHS = re.compile(r"^/(?:$|login(?:/|$)|logout$|app(?:/|$)|staff(?:/|$)|verify$|verify-email/)")
 
 
 def wants_page(request: Request[Any, Any, Any]) -> bool:

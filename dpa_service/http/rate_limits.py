@@ -1,4 +1,5 @@
-"""Rate limits on the endpoints that take no API key: `/sign/...`, `/api/v1/documents/verify`, `/login...`.
+"""Rate limits on the endpoints that take no API key: `/sign/...`, `/api/v1/documents/verify`, `/login...`,
+`/verify-email/...` (a token guessed there would confirm an address: it is throttled like the sign-in links).
 
 Built on Litestar's `RateLimitMiddleware` (a fixed one-minute window per client), with three changes:
 only those paths are counted; the client is the ASGI peer address (an IPv6 client by its /64, which one
@@ -33,7 +34,7 @@ from dpa_service.http.problems import PAGE_PATHS
 
 RATE_LIMIT_STORE = "rate_limit"
 REDIS_NAMESPACE = "dpa_rate_limit"
-LIMITED_PATHS = re.compile(r"^/(?:sign/|login(?:/|$)|verify$|api/v1/documents/verify$)")
+LIMITED_PATHS = re.compile(r"^/(?:sign/|login(?:/|$)|verify$|verify-email/|api/v1/documents/verify$)")
 _ADMITTED = "dpa_rate_limit_admitted"
 SWEEP_EVERY_SECONDS = 600.0
 

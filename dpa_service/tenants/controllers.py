@@ -11,11 +11,12 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from dpa_service.core.identity import Principal
 from dpa_service.http.auth import platform_admin_only, staff_only, subscriber_admin, subscriber_only
-from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, SettingsDep, public_base_url
 from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from dpa_service.tenants import services
 from dpa_service.tenants.models import TenantCreate, TenantCreated, TenantPublic, TenantUpdate
+from dpa_service.users import services as users
 
 NameFilter = Annotated[str | None, QueryParameter(name="name", max_length=200)]
 
@@ -28,10 +29,15 @@ class TenantsController(Controller):
 
     @post("/", guards=[platform_admin_only], operation_id="createTenant", responses=created(TenantCreated))
     async def create_tenant(
-        self, data: JSONBody[TenantCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
-    ) -> Response[bytes]:
-        """A new Subscriber and its first user, the `owner`, whose API key (`admin_api_key`) is shown this once."""
-        return await create_once(db, request, request.user, partial(services.create_tenant, db, actor, data))
+        self, data: JSONBody[TenantCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep,
+        mailer: MailerDep, settings: SettingsDep,
+    ) -> Response[bytes]:  # fmt: skip
+        """A new Subscriber and its first user, the `owner`, whose API key (`admin_api_key`) is shown this once;
+        the owner's address is e-mailed a link to confirm it. An `admin_email` any account uses is 409 naming it."""
+        out = users.ConfirmationMails(public_base_url(request, settings))
+        response = await create_once(db, request, request.user, partial(services.create_tenant, db, actor, data, out))
+        await users.send_confirmations(mailer, out)  # a replay opened no link: nothing is sent twice
+        return response
 
     @get("/", guards=[staff_only], operation_id="listTenants")
     async def list_tenants(

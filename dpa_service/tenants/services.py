@@ -32,15 +32,19 @@ def public(tenant: Tenant) -> TenantPublic:
     return TenantPublic.model_validate(tenant, from_attributes=True)
 
 
-async def create_tenant(db: Database, actor: Actor, data: TenantCreate) -> TenantCreated:
-    """A new Subscriber, its first user (the `owner`) and that user's API key."""
+async def create_tenant(
+    db: Database, actor: Actor, data: TenantCreate, confirmations: users.ConfirmationMails | None = None
+) -> TenantCreated:
+    """A new Subscriber, its first user (the `owner`) and that user's API key; with `confirmations`, a link to
+    confirm the owner's address. An `admin_email` another account uses is 409 naming it."""
     async with db.transaction(Scope.system()) as session:
         tenant = Tenant.model_validate(data.model_dump(include=set(TenantBase.model_fields)))
         session.add(tenant)
         await session.flush()
         owner = await users.add_user(
-            db, Scope.system(), tenant_id=tenant.id, email=data.admin_email, name=data.admin_name, role=Role.OWNER
-        )
+            db, Scope.system(), tenant_id=tenant.id, email=data.admin_email, name=data.admin_name, role=Role.OWNER,
+            confirmations=confirmations, email_field="admin_email",
+        )  # fmt: skip
         await audit.record(
             session,
             actor,
@@ -55,6 +59,7 @@ async def create_tenant(db: Database, actor: Actor, data: TenantCreate) -> Tenan
                 "owner_user_id": str(owner.id),
                 "owner_email": owner.email,
                 "api_key_prefix": owner.api_key_prefix,
+                "owner_verification_sent": confirmations is not None,
             },
         )
         return TenantCreated(**public(tenant).model_dump(), admin_user_id=owner.id, admin_api_key=owner.api_key)

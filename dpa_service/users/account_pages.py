@@ -19,7 +19,7 @@ from litestar.response import Template
 from dpa_service.core.db import Database
 from dpa_service.core.exceptions import Conflict, InvalidInput, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
-from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, SettingsDep, public_base_url
 from dpa_service.http.pagination import DEFAULT_LIMIT
 from dpa_service.users import services
 from dpa_service.users.models import ApiKeyCreate, UserCreate
@@ -57,6 +57,7 @@ async def _users(
         "users_next": next_page("/app/users", users.next_cursor) if users else None,
         "can_add": manager,
         "roles": ROLES,
+        "refused": None,
         **await _keys(db, principal, "/app/users", keys_cursor),
     }
 
@@ -72,6 +73,8 @@ def _user_refused(exc: InvalidInput | PermissionDenied | Conflict) -> tuple[int,
     """A refused new user: the status, and each message beside the field it is about."""
     if isinstance(exc, InvalidInput):
         return 422, field_errors(exc)
+    if isinstance(exc, Conflict) and exc.errors:  # an address another account uses
+        return exc.status_code, {error.field: f"This address {error.message}." for error in exc.errors}
     return exc.status_code, {"role" if isinstance(exc, PermissionDenied) else "email": exc.detail}
 
 
@@ -107,17 +110,35 @@ class AccountPages(Controller):
 
     @post("/app/users", guards=[subscriber_admin_pages], status_code=201)
     async def add_user(
-        self, request: Request[Any, Any, Any], principal: PrincipalDep, db: DbDep, actor: ActorDep
-    ) -> Response[Any]:
-        """Add a user to the tenant (only an owner makes an owner); its first API key is shown this once."""
+        self, request: Request[Any, Any, Any], principal: PrincipalDep, db: DbDep, actor: ActorDep,
+        mailer: MailerDep, settings: SettingsDep,
+    ) -> Response[Any]:  # fmt: skip
+        """Add a user to the tenant (only an owner makes an owner); its first API key is shown this once, and the
+        new address is e-mailed a link to confirm it."""
         form = await form_data(request)
+        out = services.ConfirmationMails(public_base_url(request, settings))
         try:
             data = validated(UserCreate, {k: one(form, k).strip() for k in ("email", "name", "role")})
-            new = await services.create_tenant_user(db, actor, principal, data)
+            new = await services.create_tenant_user(db, actor, principal, data, out)
         except (InvalidInput, PermissionDenied, Conflict) as exc:
             status, errors = _user_refused(exc)
             return render(request, USERS, status=status, errors=errors, form=form, **await _users(db, principal))
+        await services.send_confirmations(mailer, out)
         return _shown_once(request, "/app/users", heading="User added", key=new.api_key, name=None, user=new)
+
+    @post("/app/users/{user_id:uuid}/verification", guards=[subscriber_admin_pages], status_code=200)
+    async def resend_verification(
+        self, request: Request[Any, Any, Any], user_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep,
+        actor: ActorDep, mailer: MailerDep, settings: SettingsDep,
+    ) -> Response[Any]:  # fmt: skip
+        """E-mail a new confirmation link to one of the tenant's unverified users (the users page's button)."""
+        out = services.ConfirmationMails(public_base_url(request, settings))
+        try:
+            sent = await services.resend_verification(db, actor, principal, user_id, out)
+        except Conflict as exc:  # verified meanwhile, or too many links today: said above the list
+            return render(request, USERS, status=409, **{**await _users(db, principal), "refused": exc.detail})
+        await services.send_confirmations(mailer, out)
+        return redirect(request, "/app/users", f"We e-mailed a new confirmation link to {sent.email}.")
 
     @post("/app/users/keys", guards=[subscriber_pages], status_code=201)
     async def create_key(

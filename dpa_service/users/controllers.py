@@ -11,11 +11,20 @@ from litestar.params import FromPath, JSONBody
 
 from dpa_service.core.identity import Principal
 from dpa_service.http.auth import platform_admin_only, subscriber_admin
-from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep
+from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, SettingsDep, public_base_url
 from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from dpa_service.users import services
-from dpa_service.users.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, StaffCreate, UserCreate, UserCreated
+from dpa_service.users.models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    Me,
+    StaffCreate,
+    UserCreate,
+    UserCreated,
+    VerificationSent,
+)
 
 
 class IdentityController(Controller):
@@ -23,24 +32,49 @@ class IdentityController(Controller):
     tags = ["Identity"]
 
     @get("/me", operation_id="getMe")
-    async def me(self, principal: PrincipalDep) -> Me:
-        """The caller: id, e-mail, name, role and tenant (`tenant_id` is null for staff)."""
-        return services.me(principal)
+    async def me(self, principal: PrincipalDep, db: DbDep) -> Me:
+        """The caller: id, e-mail, name, role, tenant (`tenant_id` is null for staff) and `email_verified` (with
+        `email_verified_at` and `email_verification`: `confirmation_link` or `sign_in_link`)."""
+        return await services.me(db, principal)
 
     @post("/staff", guards=[platform_admin_only], operation_id="createStaff", responses=created(UserCreated))
     async def create_staff(
-        self, data: JSONBody[StaffCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
-    ) -> Response[bytes]:
-        """The platform admin adds a member of staff (`legal`, `sales`, `platform_admin`); the key is shown once."""
-        return await create_once(db, request, request.user, partial(services.create_staff, db, actor, data))
+        self, data: JSONBody[StaffCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep,
+        mailer: MailerDep, settings: SettingsDep,
+    ) -> Response[bytes]:  # fmt: skip
+        """The platform admin adds a member of staff (`legal`, `sales`, `platform_admin`); the key is shown once,
+        and the new address is e-mailed a link to confirm it. An address any account uses is 409 naming `email`."""
+        out = services.ConfirmationMails(public_base_url(request, settings))
+        work = partial(services.create_staff, db, actor, data, out, request.user.name)
+        response = await create_once(db, request, request.user, work)
+        await services.send_confirmations(mailer, out)  # a replay opened no link: nothing is sent twice
+        return response
 
     @post("/users", guards=[subscriber_admin], operation_id="createUser", responses=created(UserCreated))
     async def create_user(
-        self, data: JSONBody[UserCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep
-    ) -> Response[bytes]:
-        """An owner or admin adds a user to its own tenant; only an owner makes another owner."""
-        work = partial(services.create_tenant_user, db, actor, request.user, data)
-        return await create_once(db, request, request.user, work)
+        self, data: JSONBody[UserCreate], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep,
+        mailer: MailerDep, settings: SettingsDep,
+    ) -> Response[bytes]:  # fmt: skip
+        """An owner or admin adds a user to its own tenant (only an owner makes another owner); the new address is
+        e-mailed a link to confirm it. An address any account uses (here, another tenant's, or staff's) is 409
+        naming `email`."""
+        out = services.ConfirmationMails(public_base_url(request, settings))
+        work = partial(services.create_tenant_user, db, actor, request.user, data, out)
+        response = await create_once(db, request, request.user, work)
+        await services.send_confirmations(mailer, out)
+        return response
+
+    @post("/users/{user_id:uuid}/verification", operation_id="resendVerification", status_code=202)
+    async def resend_verification(
+        self, user_id: FromPath[uuid.UUID], request: Request[Principal, Any, Any], db: DbDep, actor: ActorDep,
+        mailer: MailerDep, settings: SettingsDep,
+    ) -> VerificationSent:  # fmt: skip
+        """E-mail a new confirmation link to an unverified user: oneself, a user of one's tenant (owner, admin),
+        or a member of staff (platform admin); a verified address is 409, anyone else 404."""
+        out = services.ConfirmationMails(public_base_url(request, settings))
+        sent = await services.resend_verification(db, actor, request.user, user_id, out)
+        await services.send_confirmations(mailer, out)
+        return sent
 
 
 class ApiKeyController(Controller):

@@ -27,11 +27,24 @@ class StaffRole(StrEnum):
     PLATFORM_ADMIN = "platform_admin"
 
 
+class VerificationMethod(StrEnum):
+    """How a user's e-mail address was shown to be theirs: each proves they could read mail sent to it."""
+
+    CONFIRMATION_LINK = "confirmation_link"  # opened the link e-mailed when the account was made (or resent)
+    SIGN_IN_LINK = "sign_in_link"  # signed in with an e-mailed sign-in link
+
+
 class User(SQLModel, table=True):
-    """A tenant's user (`tenant_id` set) or a member of the processor's staff (`tenant_id` null)."""
+    """A tenant's user (`tenant_id` set) or a member of the processor's staff (`tenant_id` null).
+
+    An address belongs to one account across every tenant and the staff (`uq_users_email`): otherwise a tenant
+    could add a user with another tenant's (or a member of staff's) address. It is unverified until its owner opens
+    a confirmation link or signs in by e-mail link; only then may the account sign for itself (embedded signing).
+    """
 
     __tablename__ = "users"
     __table_args__ = (
+        Index("uq_users_email", "email", unique=True),
         Index("uq_users_tenant_email", "tenant_id", "email", unique=True),
         Index(
             "uq_users_staff_email",
@@ -48,6 +61,8 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    email_verification: str | None = Field(default=None, max_length=20)  # a VerificationMethod, set with the time
 
 
 class ApiKey(SQLModel, table=True):
@@ -90,9 +105,18 @@ class UserCreated(SQLModel):
     tenant_id: uuid.UUID | None
     api_key: str
     api_key_id: uuid.UUID
+    email_verified: bool = False  # a new address is unverified until the confirmation link e-mailed to it is opened
 
 
-class UserPublic(SQLModel):
+class EmailVerified(SQLModel):
+    """Whether (and how, and when) a user's address was shown to be theirs."""
+
+    email_verified: bool
+    email_verified_at: datetime | None
+    email_verification: VerificationMethod | None
+
+
+class UserPublic(EmailVerified):
     id: uuid.UUID
     email: str
     name: str
@@ -100,12 +124,20 @@ class UserPublic(SQLModel):
     created_at: datetime
 
 
-class Me(SQLModel):
+class Me(EmailVerified):
     id: uuid.UUID
     email: str
     name: str
     role: str
     tenant_id: uuid.UUID | None
+
+
+class VerificationSent(SQLModel):
+    """A confirmation link was e-mailed to the user's address (`POST /api/v1/users/{id}/verification`)."""
+
+    user_id: uuid.UUID
+    email: str
+    expires_at: datetime
 
 
 class ApiKeyCreate(SQLModel):
@@ -131,6 +163,23 @@ class SignInLink(SQLModel, table=True):
 
     __tablename__ = "sign_in_links"
     __table_args__ = (Index("ix_sign_in_links_email_created", "email", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    email: str = Field(max_length=320)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EmailConfirmation(SQLModel, table=True):
+    """A single-use link e-mailed to a user's address to confirm it is theirs. Only the SHA-256 of its token is
+    stored, so a leaked database confirms nobody."""
+
+    __tablename__ = "email_confirmations"
+    __table_args__ = (Index("ix_email_confirmations_user_created", "user_id", "created_at"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")

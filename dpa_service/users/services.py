@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from dpa_service.audit import services as audit
@@ -20,15 +21,39 @@ from dpa_service.users.models import (
     ApiKey,
     ApiKeyCreated,
     ApiKeyPublic,
+    EmailVerified,
     Me,
     StaffCreate,
     User,
     UserCreate,
     UserCreated,
     UserPublic,
+    VerificationMethod,
+)
+from dpa_service.users.verification import (
+    ConfirmationMails,
+    Verification,
+    open_confirmation,
+    verification,
+    verification_of,
+)
+from dpa_service.users.verification import (
+    resend as resend_verification,
+)
+from dpa_service.users.verification import (
+    send as send_confirmations,
 )
 
-__all__ = ["authenticate"]
+# Other domains reach these through this module (the import contracts: another domain only through its services).
+__all__ = [
+    "ConfirmationMails",
+    "Verification",
+    "VerificationMethod",
+    "authenticate",
+    "resend_verification",
+    "send_confirmations",
+    "verification_of",
+]
 
 
 @dataclass(frozen=True)
@@ -56,21 +81,33 @@ class NewUser:
         )
 
 
-def me(principal: Principal) -> Me:
-    return Me(
-        id=principal.user_id,
-        email=principal.email,
-        name=principal.name,
-        role=principal.role.value,
-        tenant_id=principal.tenant_id,
-    )
+def _verified(user: User) -> dict[str, Any]:
+    found = verification(user)
+    return EmailVerified(
+        email_verified=found is not None,
+        email_verified_at=found.at if found else None,
+        email_verification=found.method if found else None,
+    ).model_dump()
 
 
-async def _ensure_email_free(session: AsyncSession, tenant_id: uuid.UUID | None, email: str) -> None:
-    owner = col(User.tenant_id) == tenant_id if tenant_id else col(User.tenant_id).is_(None)
-    taken = await session.scalar(select(func.count()).select_from(User).where(owner, col(User.email) == email))
-    if taken:
-        raise Conflict(f"A user with e-mail {email} already exists here.")
+def user_public(user: User) -> UserPublic:
+    return UserPublic(id=user.id, email=user.email, name=user.name, role=user.role, created_at=user.created_at,
+                      **_verified(user))  # fmt: skip
+
+
+async def me(db: Database, principal: Principal) -> Me:
+    """The caller, with whether its address is verified (read afresh: a confirmation may have just landed)."""
+    async with db.transaction(principal.scope, write=False) as session:
+        user = await session.get(User, principal.user_id)
+    if user is None:  # deleted between authentication and now
+        raise NotFound("User not found.")
+    return Me(id=user.id, email=user.email, name=user.name, role=user.role, tenant_id=user.tenant_id,
+              **_verified(user))  # fmt: skip
+
+
+def _taken(field: str) -> Conflict:
+    # Which account uses it is not said: it may be another tenant's.
+    return Conflict.field(field, "is already used by another account (an address belongs to one account only)")
 
 
 def new_api_key(user: User, name: str | None) -> tuple[ApiKey, str]:
@@ -79,16 +116,26 @@ def new_api_key(user: User, name: str | None) -> tuple[ApiKey, str]:
 
 
 async def add_user(
-    db: Database, scope: Scope, *, tenant_id: uuid.UUID | None, email: str, name: str, role: Role
-) -> NewUser:
+    db: Database, scope: Scope, *, tenant_id: uuid.UUID | None, email: str, name: str, role: Role,
+    confirmations: ConfirmationMails | None = None, added_by: str | None = None, email_field: str = "email",
+) -> NewUser:  # fmt: skip
     """A new user with a first API key (for a tenant being created, or staff); not audited here: the caller's
-    event says why the user exists."""
+    event says why the user exists. With `confirmations`, a confirmation link for the address waits there to be
+    e-mailed after the commit (the HTTP paths; the CLI's bootstrap and demo have no mailbox to send it to).
+    An address another account uses is a 409 naming `email_field`."""
     async with db.transaction(scope) as session:
         email = email.lower()
-        await _ensure_email_free(session, tenant_id, email)
         user = User(tenant_id=tenant_id, email=email, name=name, role=role.value)
         session.add(user)
-        await session.flush()  # the key's foreign key needs the user row first
+        try:
+            # The key's foreign key needs the user row first. The unique index on the address decides whether it is
+            # free: it sees every tenant's rows, where a query in this tenant's scope would not (row-level
+            # security), and it settles two concurrent requests. A failed insert rolls the whole change back.
+            await session.flush()
+        except IntegrityError as exc:
+            raise _taken(email_field) from exc
+        if confirmations is not None:
+            await open_confirmation(session, user, confirmations, added_by=added_by)
         api_key, key = new_api_key(user, name="initial")
         session.add(api_key)
         await session.flush()
@@ -97,10 +144,13 @@ async def add_user(
 
 async def _add_audited(
     db: Database, actor: Actor, scope: Scope, action: str, *, tenant_id: uuid.UUID | None, email: str, name: str,
-    role: Role,
+    role: Role, confirmations: ConfirmationMails | None = None, added_by: str | None = None,
 ) -> UserCreated:  # fmt: skip
     async with db.transaction(scope) as session:
-        new = await add_user(db, scope, tenant_id=tenant_id, email=email, name=name, role=role)
+        new = await add_user(
+            db, scope, tenant_id=tenant_id, email=email, name=name, role=role, confirmations=confirmations,
+            added_by=added_by,
+        )  # fmt: skip
         await audit.record(
             session,
             actor,
@@ -108,28 +158,40 @@ async def _add_audited(
             "user",
             new.id,
             tenant_id=tenant_id,
-            data={"email": new.email, "role": new.role, "api_key_prefix": new.api_key_prefix},
+            data={
+                "email": new.email,
+                "role": new.role,
+                "api_key_prefix": new.api_key_prefix,
+                "verification_sent": confirmations is not None,
+            },
         )
         return new.created()
 
 
-async def create_staff(db: Database, actor: Actor, data: StaffCreate) -> UserCreated:
-    """A member of the processor's staff (legal, sales, platform admin) and a first API key."""
+async def create_staff(
+    db: Database, actor: Actor, data: StaffCreate, confirmations: ConfirmationMails | None = None,
+    added_by: str | None = None,
+) -> UserCreated:  # fmt: skip
+    """A member of the processor's staff (legal, sales, platform admin) and a first API key; with
+    `confirmations`, a link to confirm the address."""
     return await _add_audited(
         db, actor, Scope.system(), "staff.created", tenant_id=None, email=data.email, name=data.name,
-        role=Role(data.role),
+        role=Role(data.role), confirmations=confirmations, added_by=added_by,
     )  # fmt: skip
 
 
-async def create_tenant_user(db: Database, actor: Actor, principal: Principal, data: UserCreate) -> UserCreated:
-    """A user of the caller's own tenant; only an owner makes another owner."""
+async def create_tenant_user(
+    db: Database, actor: Actor, principal: Principal, data: UserCreate, confirmations: ConfirmationMails | None = None
+) -> UserCreated:
+    """A user of the caller's own tenant; only an owner makes another owner. With `confirmations`, a link to
+    confirm the address (the new user is unverified until it is opened)."""
     if principal.tenant_id is None:
         raise PermissionDenied("Only a Subscriber's owner or admin adds users to its tenant.")
     if data.role == Role.OWNER and principal.role != Role.OWNER:
         raise PermissionDenied("Only an owner can make another owner.")
     return await _add_audited(
         db, actor, principal.scope, "user.created", tenant_id=principal.tenant_id, email=data.email, name=data.name,
-        role=Role(data.role),
+        role=Role(data.role), confirmations=confirmations, added_by=principal.name,
     )  # fmt: skip
 
 
@@ -180,7 +242,7 @@ async def list_tenant_users(db: Database, principal: Principal, *, cursor: str |
         query = query.where(col(User.id) > after)
     async with db.transaction(principal.scope, write=False) as session:
         rows = (await session.execute(query)).scalars().all()
-    return page_of(rows, limit, lambda u: UserPublic.model_validate(u, from_attributes=True), lambda u: str(u.id))
+    return page_of(rows, limit, user_public, lambda u: str(u.id))
 
 
 async def get_own_api_key(db: Database, principal: Principal, key_id: uuid.UUID) -> ApiKeyPublic:
@@ -212,7 +274,9 @@ async def revoke_own_api_key(db: Database, actor: Actor, principal: Principal, k
 
 
 async def bootstrap_platform_admin(db: Database, email: str, name: str) -> UserCreated:
-    """The very first platform admin; refused once one exists."""
+    """The very first platform admin; refused once one exists. No confirmation link is sent: `dpa bootstrap` runs
+    at a console with no base URL for links and often no mail yet. The admin verifies by signing in with an e-mailed
+    link, or asks for a confirmation link (`POST /api/v1/users/{own id}/verification`)."""
     if "@" not in email:
         raise InvalidInput.field("email", "must be an e-mail address")
     async with db.transaction(Scope.system()) as session:

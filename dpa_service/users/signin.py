@@ -2,8 +2,10 @@
 
 A link is good for 15 minutes and once. Only its SHA-256 is stored, so a leaked database opens no session. An
 address may ask for a few links per quarter hour: beyond that nothing more is sent (and the visitor is told the
-same as always, so the form never reveals whether an address has an account). One address can belong to several
-accounts (a user of two Subscribers, say): each gets a link of its own, naming the account.
+same as always, so the form never reveals whether an address has an account). An address belongs to one account.
+
+Signing in with a link proves the user reads mail sent to the address, as a confirmation link does: the first such
+sign-in verifies an unverified address (`sign_in_link`, see `verification`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from dpa_service.core.exceptions import AuthenticationError, Gone, InvalidInput,
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.core.mailer import Mail
 from dpa_service.users.keys import authenticate
-from dpa_service.users.models import ApiKey, SignInLink, User
+from dpa_service.users.models import ApiKey, SignInLink, User, VerificationMethod
+from dpa_service.users.verification import mark_verified
 
 LINK_MINUTES = 15
 LINKS_PER_ADDRESS = 5
@@ -134,6 +137,7 @@ async def sign_in_with_link(db: Database, actor: Actor, token: str) -> SessionId
             session, actor, "sign_in.completed", "user", link.user_id, tenant_id=link.tenant_id,
             data={"method": "email_link"},
         )  # fmt: skip
+        await mark_verified(session, actor, link.user_id, link.email, VerificationMethod.SIGN_IN_LINK)
         return SessionIdentity(link.user_id, None)
 
 

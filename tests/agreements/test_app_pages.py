@@ -14,7 +14,7 @@ from dpa_service.core.db import Database
 from dpa_service.core.mailer import read_log
 from dpa_service.core.settings import Settings
 from tests.helpers.agreements import approve_standard_dpa, new_agreement, to_status
-from tests.helpers.api import Api
+from tests.helpers.api import Api, verify_email
 from tests.helpers.pages import Browser
 from tests.helpers.subprocessors import publish
 
@@ -196,7 +196,7 @@ async def test_signing_oneself_goes_straight_to_the_signing_page(
     client: httpx.AsyncClient, owner: Api, legal: Api
 ) -> None:
     agreement = await to_status(owner, legal, "ready_for_signature")
-    me = (await owner.get("/me")).json()
+    me = await verify_email(owner)  # only a verified address signs on screen (the next test: an unverified one)
     browser = await _browser(client, owner)
     page = await browser.get(f"/app/agreements/{agreement['id']}")
     assert "Send for signature" in page.text
@@ -207,6 +207,27 @@ async def test_signing_oneself_goes_straight_to_the_signing_page(
     assert sent.status_code == 303 and "/sign/" in sent.headers["location"]
     signing = await browser.http.get(sent.headers["location"])
     assert signing.status_code == 200 and "Review and sign" in signing.text
+    assert (await owner.get(f"/agreements/{agreement['id']}")).json()["status"] == "out_for_signature"
+
+
+async def test_an_unverified_owner_signing_for_herself_is_sent_to_her_inbox(
+    client: httpx.AsyncClient, owner: Api, legal: Api, settings: Settings
+) -> None:
+    agreement = await to_status(owner, legal, "ready_for_signature")
+    me = (await owner.get("/me")).json()
+    assert me["email_verified"] is False
+    browser = await _browser(client, owner)
+    await browser.get(f"/app/agreements/{agreement['id']}")
+    sent = await browser.post(
+        f"/app/agreements/{agreement['id']}/signature-requests",
+        {"signer.name": me["name"], "signer.email": me["email"], "signer.title": "CEO"},
+    )
+    assert sent.status_code == 303 and sent.headers["location"] == f"/app/agreements/{agreement['id']}"
+    page = await browser.get(sent.headers["location"])
+    assert f"We e-mailed a signing link to {me['email']}: check your inbox" in page.text
+    assert "once your address is confirmed" in page.text
+    mails = [m for m in read_log(settings.var_dir) if m["to"] == me["email"] and "/sign/" in m["body"]]
+    assert len(mails) == 1
     assert (await owner.get(f"/agreements/{agreement['id']}")).json()["status"] == "out_for_signature"
 
 
@@ -253,6 +274,7 @@ async def test_the_executed_pdf_downloads_with_the_apis_sha256_and_the_evidence_
     assert pdf.headers["x-content-sha256"] == agreement["document_sha256"]
     evidence = await browser.get(f"/app/agreements/{agreement['id']}/evidence")
     assert evidence.status_code == 200 and "Olive Owner" in evidence.text and "Typed name" in evidence.text
+    assert "by opening the confirmation link e-mailed to it" in evidence.text  # how her address was verified
     assert agreement["document_sha256"] in evidence.text
     certificate = await browser.get(f"/app/agreements/{agreement['id']}/certificate")
     assert "part of the executed PDF" in certificate.text

@@ -20,7 +20,7 @@ from dpa_service.core.mailer import read_log
 from dpa_service.core.settings import Settings
 from tests.conftest import running
 from tests.helpers.agreements import approve_standard_dpa, request_variables, token_of
-from tests.helpers.api import Api
+from tests.helpers.api import Api, verify_email
 from tests.templates.conftest import pdf_text, squash
 
 
@@ -34,7 +34,7 @@ async def test_request_customize_review_sign_countersign_verify(
     parties: tuple[Api, Api], settings: Settings, client
 ) -> None:
     owner, legal = parties
-    me = (await owner.get("/me")).json()
+    me = await verify_email(owner)  # she opened the confirmation link e-mailed to her: she may sign on screen
     tenant = (await owner.get("/tenant")).json()
 
     # Requested: the controller comes from the tenant profile.
@@ -130,6 +130,7 @@ async def test_request_customize_review_sign_countersign_verify(
         "Certificate of completion",
         "Signature page",
         draft.headers["x-content-sha256"],
+        "by the signer opening the confirmation link e-mailed to it",  # how her address was verified
     ):
         assert squash(expected) in text, expected
     # The certificate carries the tenant's audit chain head just before the execution event, under the seal.
@@ -160,6 +161,8 @@ async def test_request_customize_review_sign_countersign_verify(
     assert roles["subscriber"]["typed_name"] == "Olive Q. Owner" and roles["subscriber"]["consent"] is True
     assert roles["subscriber"]["document_sha256"] == draft.headers["x-content-sha256"]
     assert roles["subscriber"]["ip"] and roles["subscriber"]["consent_text_sha256"]
+    assert roles["subscriber"]["email_verification"] == "confirmation_link"
+    assert roles["subscriber"]["email_verified_at"] == me["email_verified_at"]
 
     verified = await owner.client.post(
         "/api/v1/documents/verify",
@@ -205,6 +208,7 @@ async def test_automatic_countersignature_by_the_named_signatory(parties: tuple[
         running(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") as auto_client,
     ):
+        await verify_email(owner)  # embedded signing is for a verified address
         auto_owner = Api(auto_client, owner.key)
         aid = (await auto_owner.post("/agreements", {"variables": request_variables()})).json()["id"]
         await auto_owner.post(f"/agreements/{aid}/submit")

@@ -21,7 +21,7 @@ from tests.helpers.agreements import (
     sign,
     to_status,
 )
-from tests.helpers.api import Api
+from tests.helpers.api import Api, verify_email
 
 STATUSES = [
     "draft",
@@ -147,7 +147,7 @@ async def test_variables_are_checked_and_every_failing_field_named(parties: tupl
 
 async def test_a_resend_voids_the_previous_link_and_links_are_single_use(parties: tuple[Api, Api, Api], client) -> None:
     owner, legal, _ = parties
-    me = (await owner.get("/me")).json()
+    me = await verify_email(owner)
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
     signer = {"signer": {"name": me["name"], "email": me["email"], "title": "CEO"}}
     first = (await owner.post(f"/agreements/{aid}/signature-requests", signer)).json()["signing_url"]

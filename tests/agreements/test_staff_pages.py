@@ -95,6 +95,7 @@ async def test_legal_countersigns_a_signed_agreement_from_the_queue(
     detail = await browser.get(done.headers["location"])
     assert "executed and its PDF sealed" in detail.text and executed["document_sha256"] in detail.text
     assert "Processor" in detail.text and "Subscriber" in detail.text  # both signatures' evidence
+    assert "<td>confirmation link, " in detail.text, "how the Subscriber's signer's address was verified"
     again = await browser.post(f"/staff/agreements/{agreement['id']}/countersign")
     assert again.status_code == 409 and "text/html" in again.headers["content-type"]
 

@@ -11,7 +11,7 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor
 from dpa_service.template_versions import services as templates
 from dpa_service.template_versions.bundle import shipped_bundles
-from tests.helpers.api import Api
+from tests.helpers.api import Api, verify_email
 
 
 async def approve_standard_dpa(db: Database) -> None:
@@ -63,7 +63,8 @@ async def to_status(owner: Api, legal: Api, status: str) -> dict[str, Any]:
         return await ok(legal.post(f"/agreements/{aid}/review", {"decision": "request_changes", "comment": "shorter"}))
     if status == "ready_for_signature":
         return submitted
-    me = (await owner.get("/me")).json()
+    # Embedded signing needs a verified address: from "signed" on, the owner confirms hers first (the real path).
+    me = await verify_email(owner) if status != "out_for_signature" else (await owner.get("/me")).json()
     requested = await owner.post(
         f"/agreements/{aid}/signature-requests",
         {"provider": "builtin", "signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
@@ -83,13 +84,15 @@ async def to_status(owner: Api, legal: Api, status: str) -> dict[str, Any]:
 
 
 async def request_own_signature(owner: Api, agreement_id: str) -> str:
-    """The caller asks to sign the agreement themselves (embedded signing) and gets the signing URL."""
-    me = (await owner.get("/me")).json()
+    """The caller asks to sign the agreement themselves (embedded signing: its address is verified first, through
+    the confirmation link e-mailed to it) and gets the signing URL."""
+    me = await verify_email(owner)
     response = await owner.post(
         f"/agreements/{agreement_id}/signature-requests",
         {"signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
     )
     assert response.status_code == 201, response.text
+    assert response.json()["signing_url"], "a verified caller signing for themself gets the embedded link"
     return response.json()["signing_url"]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from sqlalchemy import select
 
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Role
+from dpa_service.core.mailer import read_log
 from dpa_service.users.models import StaffCreate, User
 from dpa_service.users.services import create_staff
 
@@ -101,3 +104,35 @@ async def bootstrap_admin(client: httpx.AsyncClient, db: Database) -> Api:
     async with db.transaction(Scope.system(), write=False) as session:
         assert await session.scalar(select(User.role).where(User.id == created.id)) == Role.PLATFORM_ADMIN
     return Api(client, created.api_key, str(created.id), None)
+
+
+_CONFIRMATION = re.compile(r"https?://[^/\s]+(/verify-email/[A-Za-z0-9_-]+)")
+CONFIRMATION_SUBJECT = "Confirm your e-mail address for the DPA service"
+
+
+def notices(var_dir: Path) -> list[dict[str, Any]]:
+    """Every e-mail logged but the confirmation links each new account is sent (for tests counting notices)."""
+    return [m for m in read_log(var_dir) if m["subject"] != CONFIRMATION_SUBJECT]
+
+
+def latest_confirmation_link(var_dir: Path, email: str) -> str:
+    """The path of the newest confirmation link e-mailed to `email` (the mail log is the inbox in tests)."""
+    mails = [m for m in read_log(var_dir) if m["to"] == email and m["subject"] == CONFIRMATION_SUBJECT]
+    assert mails, f"no confirmation link was e-mailed to {email}"
+    found = _CONFIRMATION.search(mails[-1]["body"])
+    assert found, mails[-1]["body"]
+    return found.group(1)
+
+
+async def verify_email(api: Api, var_dir: Path | None = None) -> dict[str, Any]:
+    """Verify the caller's address the way its owner would: open the confirmation link e-mailed to it when the
+    account was made (one GET; nothing if it is verified already). Returns the caller's /me afterwards."""
+    me = (await api.get("/me")).json()
+    if me["email_verified"]:
+        return me
+    folder = var_dir or api.client.app.state.settings.var_dir  # type: ignore[attr-defined]
+    opened = await api.client.get(latest_confirmation_link(folder, me["email"]))
+    assert opened.status_code == 200, opened.text
+    me = (await api.get("/me")).json()
+    assert me["email_verified"] and me["email_verification"] == "confirmation_link", me
+    return me

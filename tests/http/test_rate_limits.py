@@ -64,6 +64,15 @@ async def test_unknown_signing_link_is_limited_after_the_allowance(settings: Set
         assert_rate_limited_problem(await http.post("/sign/other-token", json={"typed_name": "A"}))
 
 
+async def test_confirmation_links_are_limited_like_sign_in_links(settings: Settings) -> None:
+    async with serving(settings) as http:
+        for _ in range(LIMIT):
+            assert (await http.get("/verify-email/no-such-token", headers=BROWSER)).status_code == 404
+        refused = await http.get("/verify-email/no-such-token", headers=BROWSER)
+        assert refused.status_code == 429 and refused.headers["content-type"].startswith("text/html")
+        assert_retry_after(refused)
+
+
 async def test_document_verification_is_limited_after_the_allowance(settings: Settings) -> None:
     async with serving(settings) as http:
         pdf = {"Content-Type": "application/pdf"}

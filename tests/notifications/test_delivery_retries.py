@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from dpa_service.core.clock import travel_to, utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.mailer import Mail, read_log
+from dpa_service.core.mailer import Mail
 from dpa_service.core.settings import Settings
 from dpa_service.notifications import worker
 from dpa_service.notifications.models import MailDelivery
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.notifications.worker import RETRY_WINDOW
-from tests.helpers.api import Api
+from tests.helpers.api import Api, notices
 from tests.helpers.receiver import Receiver, drain
 
 
@@ -128,7 +128,7 @@ async def test_an_smtp_outage_delays_a_notification_email_instead_of_losing_it(
         )
     start = utcnow()
     await drain(http, db)
-    assert email not in {m["to"] for m in read_log(settings.var_dir)}
+    assert email not in {m["to"] for m in notices(settings.var_dir)}
 
     async def row() -> MailDelivery:
         async with db.transaction(Scope.system(), write=False) as session:
@@ -140,7 +140,7 @@ async def test_an_smtp_outage_delays_a_notification_email_instead_of_losing_it(
     for minutes in (2, 5):
         with travel_to(start + timedelta(minutes=minutes)):
             await drain(http, db)
-    assert [m["to"] for m in read_log(settings.var_dir)].count(email) == 1
+    assert [m["to"] for m in notices(settings.var_dir)].count(email) == 1
     delivered = await row()
     assert delivered.status == "delivered" and delivered.attempts == 3
 

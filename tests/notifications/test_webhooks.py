@@ -19,7 +19,7 @@ from dpa_service.core.settings import Settings
 from dpa_service.notifications.models import WebhookDelivery
 from dpa_service.notifications.outbox import enqueue_many
 from tests.conftest import running
-from tests.helpers.api import Api
+from tests.helpers.api import Api, notices
 from tests.helpers.isolation import Probe, assert_isolated
 from tests.helpers.receiver import Receiver, drain
 
@@ -160,4 +160,4 @@ async def test_agreement_status_changes_reach_subscribed_endpoints(
     changes = [(e["data"]["from"], e["data"]["to"]) for e in events if e["data"]["agreement_id"] == agreement["id"]]
     assert changes == [("draft", "ready_for_signature")]
     assert target.rejected == 0 and len(target.accepted["/hooks"]) == len(events), "every delivery verifies"
-    assert owner_email not in {m["to"] for m in read_log(settings.var_dir)}, "status changes are not e-mailed"
+    assert owner_email not in {m["to"] for m in notices(settings.var_dir)}, "status changes are not e-mailed"

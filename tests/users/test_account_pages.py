@@ -8,7 +8,8 @@ import re
 import httpx
 import pytest
 
-from tests.helpers.api import Api
+from dpa_service.core.settings import Settings
+from tests.helpers.api import Api, verify_email
 from tests.helpers.pages import Browser
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
@@ -49,6 +50,34 @@ async def test_an_owner_adds_a_user_and_sees_its_key_once(client: httpx.AsyncCli
     assert me.status_code == 200 and me.json()["email"] == "mia@acme.example" and me.json()["role"] == "member"
     again = await browser.get("/app/users")
     assert "mia@acme.example" in again.text and key not in again.text
+
+
+async def test_the_users_page_says_whose_address_is_confirmed_and_resends_the_link(
+    client: httpx.AsyncClient, owner: Api, admin: Api, settings: Settings
+) -> None:
+    browser = await _signed_in(client, owner)
+    await browser.get("/app/users")
+    added = await browser.post("/app/users", {"email": "mia@acme.example", "name": "Mia Member", "role": "member"})
+    assert "We e-mailed mia@acme.example a link to confirm the address" in added.text
+    mia = Api(client, _key_on(added))
+    mia_id = (await _me(client, mia.key)).json()["id"]
+    page = await browser.get("/app/users")
+    assert "not yet: signature links for this user go to their inbox" in page.text
+    assert f'action="/app/users/{mia_id}/verification"' in page.text
+    resent = await browser.post(f"/app/users/{mia_id}/verification")
+    assert resent.status_code == 303
+    shown = await browser.get(resent.headers["location"])
+    assert "We e-mailed a new confirmation link to mia@acme.example" in shown.text
+    await verify_email(mia, settings.var_dir)
+    page = await browser.get("/app/users")
+    assert "yes, by confirmation link" in page.text and f"/app/users/{mia_id}/verification" not in page.text
+    again = await browser.post(f"/app/users/{mia_id}/verification")
+    assert again.status_code == 409 and "mia@acme.example is verified already" in again.text
+    # An address another account uses is refused beside the field, the input kept.
+    other_owner = (await _me(client, (await admin.new_tenant()).key)).json()["email"]
+    taken = await browser.post("/app/users", {"email": other_owner, "name": "Impostor", "role": "admin"})
+    assert taken.status_code == 409 and 'id="email-error"' in taken.text and "used by another account" in taken.text
+    assert f'value="{other_owner}"' in taken.text
 
 
 async def test_a_bad_address_is_shown_beside_the_field_and_kept(client: httpx.AsyncClient, owner: Api) -> None:

@@ -34,6 +34,9 @@ async def test_me_describes_the_caller(admin: Api) -> None:
         "name": "Olga",
         "role": "owner",
         "tenant_id": owner.tenant_id,
+        "email_verified": False,
+        "email_verified_at": None,
+        "email_verification": None,
     }
 
 
