@@ -19,7 +19,7 @@ from dpa_service import migrate
 from dpa_service.core.db import UTCDateTime, make_engine
 from dpa_service.core.settings import DatabaseSettings, Settings
 
-BEFORE = "d5e9f3a7b1c4"  # the revision before the migration under test
+BEFORE = "57a566518524"  # the revision before the migration under test (the ledger backfill)
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 users = sa.table(
