@@ -318,7 +318,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app,
         public=lambda path: any(re.match(pattern, path) for pattern in PUBLIC_PATHS + PAGE_PATHS),
         rate_limited=lambda path: LIMITED_PATHS.match(path) is not None,
-        pages=lambda path: path == "/sign/{token}",  # the signing page; its JSON face shares the operation
+        # The signing page (its JSON face shares the operation) and the e-mail confirmation page answer HTML too.
+        pages=lambda path: path in ("/sign/{token}", "/verify-email/{token}"),
     )
     return app
 

@@ -14,7 +14,14 @@ import pytest
 from dpa_service.core.db import Database
 from dpa_service.http.body_limits import MAX_JSON_BYTES
 from dpa_service.http.pagination import encode_cursor
-from tests.helpers.agreements import approve_standard_dpa, new_agreement, request_variables, to_status, token_of
+from tests.helpers.agreements import (
+    approve_standard_dpa,
+    new_agreement,
+    request_own_signature,
+    request_variables,
+    to_status,
+    token_of,
+)
 from tests.helpers.api import Api
 from tests.test_errors import assert_problem
 
@@ -105,13 +112,8 @@ async def test_bidi_overrides_in_names_that_reach_the_pdf_are_422(owner: Api) ->
 async def test_typed_name_must_be_a_string_on_json_and_form_posts(owner: Api, admin: Api) -> None:
     legal = await admin.new_staff("legal")
     await to_status(owner, legal, "out_for_signature")
-    me = (await owner.get("/me")).json()
     agreement = (await owner.get("/agreements")).json()["items"][0]
-    requested = await owner.post(
-        f"/agreements/{agreement['id']}/signature-requests",
-        {"provider": "builtin", "signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
-    )
-    path = f"/sign/{token_of(requested.json()['signing_url'])}"
+    path = f"/sign/{token_of(await request_own_signature(owner, agreement['id']))}"
     for typed in (123, {"first": "Olive"}, ["Olive"], True):
         body: dict[str, Any] = {"typed_name": typed, "consent": True, "authority_confirmed": True}
         assert fields(await owner.client.post(path, json=body)) == {"typed_name"}

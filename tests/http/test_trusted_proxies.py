@@ -11,7 +11,7 @@ from dpa_service.core.db import Database
 from dpa_service.core.settings import Settings
 from dpa_service.http.proxies import forwarded_client, parse_networks
 from tests.conftest import running
-from tests.helpers.agreements import approve_standard_dpa, to_status, token_of
+from tests.helpers.agreements import approve_standard_dpa, request_own_signature, to_status, token_of
 from tests.helpers.api import Api
 
 TRUSTED = parse_networks("10.0.0.0/8, 2001:db8:1::/48")
@@ -51,14 +51,10 @@ def test_a_bad_trusted_proxy_setting_refuses_to_start(tmp_path) -> None:
 
 async def _sign(owner: Api, legal: Api, http: httpx.AsyncClient, forwarded_for: str) -> dict:
     agreement = await to_status(owner, legal, "ready_for_signature")
+    signing_url = await request_own_signature(owner, agreement["id"])  # verifies the owner's address first
     me = (await owner.get("/me")).json()
-    requested = await owner.post(
-        f"/agreements/{agreement['id']}/signature-requests",
-        {"provider": "builtin", "signer": {"name": me["name"], "email": me["email"], "title": "CEO"}},
-    )
-    assert requested.status_code == 201, requested.text
     signed = await http.post(
-        f"/sign/{token_of(requested.json()['signing_url'])}",
+        f"/sign/{token_of(signing_url)}",
         json={"typed_name": me["name"], "consent": True, "authority_confirmed": True},
         headers={"X-Forwarded-For": forwarded_for},
     )
