@@ -23,7 +23,11 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run one service call on a fresh connection (the CLI is its own process: it installs the reactions too)."""
+    """Run one service call on a fresh connection (the CLI is its own process: it installs the reactions too, and
+    makes the documents the call needs itself, without starting the server's process pool)."""
+    from dpa_service.documents.pool import make_documents_in_this_process
+
+    make_documents_in_this_process()
 
     async def run() -> T:
         reactions.install()

@@ -4,8 +4,11 @@ tests/http/test_openapi_offline.py's)."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.helpers.api import Api
+
+pytestmark = pytest.mark.first_start  # on a database no service has started on: the app imports the template
 
 
 async def test_a_fresh_service_offers_standard_dpa_to_legal_and_a_second_legal_user_approves_it(

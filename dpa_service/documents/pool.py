@@ -382,6 +382,45 @@ def _start(process: BaseProcess, child_end: Connection) -> None:
         child_end.close()  # the worker has its own copy; ours would keep the pipe open after the worker died
 
 
+class InThisProcess:
+    """Document jobs in a thread of this process: for one-shot commands (see `make_documents_in_this_process`).
+
+    A job past its timeout fails its caller as a pool job would, but its thread cannot be killed: it runs on until
+    the command exits.
+    """
+
+    size = 1
+
+    async def start(self) -> None:
+        return None
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, timeout: float | None = None) -> T:  # noqa: ASYNC109
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args), timeout)
+        except TimeoutError:
+            raise JobTimedOut(f"the job took longer than {timeout:g} s") from None
+
+
+_in_this_process = False
+
+
+def in_this_process() -> bool:
+    return _in_this_process
+
+
+def make_documents_in_this_process() -> None:
+    """From now on, document Renderers made without a pool of their own run their jobs in a thread of this process.
+
+    For a command that serves no one (`dpa demo`, `dpa verify`, `dpa templates sync`): no event loop has requests
+    to answer while a document is made, and the pool would cost more than the job. Starting it means a forkserver
+    and a worker that imports WeasyPrint and pyHanko, about 3 s of CPU, and on a busy machine several more seconds
+    of waiting, since its workers run at nice 19 (`dpa demo` on a loaded 2-core machine: 24.7 s with the pool, 7.2 s
+    without).
+    """
+    global _in_this_process
+    _in_this_process = True
+
+
 _shared: ProcessPool | None = None
 _shared_lock = threading.Lock()
 

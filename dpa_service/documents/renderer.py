@@ -14,7 +14,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dpa_service.core.exceptions import Unavailable
-from dpa_service.documents.pool import JobTimedOut, PoolError, ProcessPool, WorkerCrashed, shared_pool
+from dpa_service.documents.pool import (
+    InThisProcess,
+    JobTimedOut,
+    PoolError,
+    ProcessPool,
+    WorkerCrashed,
+    in_this_process,
+    shared_pool,
+)
 from dpa_service.documents.rendering import RenderedPdf, RenderJob, render_pdf
 
 logger = logging.getLogger("dpa_service.rendering")
@@ -39,7 +47,7 @@ class Renderer:
     def __init__(
         self, pool: ProcessPool | None = None, *, timeout: float = 120.0, max_cache_bytes: int = 64 * 1024 * 1024
     ) -> None:
-        self.pool = pool or document_pool()
+        self.pool: ProcessPool | InThisProcess = pool or (InThisProcess() if in_this_process() else document_pool())
         self.timeout = timeout
         self._cache: OrderedDict[str, RenderedPdf] = OrderedDict()
         self._cache_bytes = 0

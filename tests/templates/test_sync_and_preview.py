@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from sqlalchemy import select
 
 from dpa_service.core.db import Database, Scope
@@ -19,6 +20,7 @@ async def _sync(db: Database) -> list[TemplatePublic]:
     return await sync_from_files(db, Actor.system("test"))
 
 
+@pytest.mark.first_start  # a database no service has started on: nothing imported yet
 async def test_sync_imports_each_shipped_template_once(db: Database, bundle) -> None:
     assert "standard-dpa" in [version.key for version in await _sync(db)]
     assert await _sync(db) == []
