@@ -13,6 +13,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -83,25 +84,24 @@ async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | N
     return head
 
 
-async def record(
-    session: AsyncSession,
+def _append(
+    head: AuditHead,
     actor: Actor,
     action: str,
     target_type: str,
     target_id: uuid.UUID | str | None,
     *,
     tenant_id: uuid.UUID | None,
-    data: dict[str, Any] | None = None,
+    data: dict[str, Any] | None,
+    at: datetime,
 ) -> AuditEvent:
-    """Append one event to the tenant's chain (or the platform chain) inside the caller's transaction."""
-    chain = chain_of(tenant_id)
-    head = await _lock_head(session, chain, tenant_id)
+    """The next event of `head`'s chain, hashed, with the head moved on to it (the caller adds it to the session)."""
     event = AuditEvent(
         id=new_id(),
-        chain=chain,
+        chain=head.chain,
         tenant_id=tenant_id,
         seq=head.seq + 1,
-        at=utcnow(),
+        at=at,
         actor_id=actor.user_id,
         actor_role=actor.role,
         action=action,
@@ -116,6 +116,23 @@ async def record(
     )
     event.hash = event_hash(event)
     head.seq, head.hash = event.seq, event.hash
+    return event
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID | str | None,
+    *,
+    tenant_id: uuid.UUID | None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the tenant's chain (or the platform chain) inside the caller's transaction."""
+    chain = chain_of(tenant_id)
+    head = await _lock_head(session, chain, tenant_id)
+    event = _append(head, actor, action, target_type, target_id, tenant_id=tenant_id, data=data, at=utcnow())
     session.add(event)
     await session.flush()
     return event
@@ -158,25 +175,7 @@ async def record_many(
     now = utcnow()
     for tenant_id, target_id, data in events:
         head = heads[chain_of(tenant_id)]
-        event = AuditEvent(
-            id=new_id(),
-            chain=head.chain,
-            tenant_id=tenant_id,
-            seq=head.seq + 1,
-            at=now,
-            actor_id=actor.user_id,
-            actor_role=actor.role,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            ip=actor.ip,
-            user_agent=actor.user_agent,
-            data=json.loads(canonical_json(data or {})),
-            prev_hash=head.hash,
-            hash="",
-        )
-        event.hash = event_hash(event)
-        head.seq, head.hash = event.seq, event.hash
+        event = _append(head, actor, action, target_type, target_id, tenant_id=tenant_id, data=data, at=now)
         session.add(event)
     await session.flush()
     return len(events)
