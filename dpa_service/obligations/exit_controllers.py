@@ -14,7 +14,7 @@ from dpa_service.http.auth import legal_only, require_roles
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep, SealDep, SettingsDep, public_base_url
 from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
-from dpa_service.obligations import exit
+from dpa_service.obligations import deletion_certificates, exit
 from dpa_service.obligations.exit_models import (
     DeletionCertificateCreate,
     DeletionCertificatePublic,
@@ -78,8 +78,8 @@ class ExitController(Controller):
         `deleted_on` (not in the future, nor inside the Subscriber's export window: clause 10.2 gives it 30 days
         after the end of the main agreement to export, so 422 before `ends_on` + 30), `systems`, `statement`. The
         certificate is a sealed PDF, verifiable with `POST /documents/verify`."""
-        prepared = await exit.prepare_certificate(db, seal, request.user, data)
-        work = partial(exit.issue_certificate, db, actor, request.user, prepared,
+        prepared = await deletion_certificates.prepare_certificate(db, seal, request.user, data)
+        work = partial(deletion_certificates.issue_certificate, db, actor, request.user, prepared,
                        base_url=public_base_url(request, settings))  # fmt: skip
         return await create_once(db, request, request.user, work)
 
@@ -99,25 +99,27 @@ class DeletionCertificatesController(Controller):
         cursor: Cursor = None,
     ) -> Page[DeletionCertificatePublic]:
         """Deletion certificates: a Subscriber's own; legal all (`?tenant_id=` narrows)."""
-        return await exit.list_certificates(db, principal, tenant_id=tenant_id, cursor=cursor, limit=limit)
+        return await deletion_certificates.list_certificates(
+            db, principal, tenant_id=tenant_id, cursor=cursor, limit=limit
+        )
 
     @get("/{certificate_id:uuid}", operation_id="getDeletionCertificate")
     async def certificate(
         self, certificate_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep
     ) -> DeletionCertificatePublic:
         """One deletion certificate's facts (without the PDF)."""
-        return await exit.get_certificate(db, principal, certificate_id)
+        return await deletion_certificates.get_certificate(db, principal, certificate_id)
 
     @get("/{certificate_id:uuid}/document", operation_id="getDeletionCertificateDocument", media_type="application/pdf")
     async def document(
         self, certificate_id: FromPath[uuid.UUID], principal: PrincipalDep, db: DbDep
     ) -> Response[bytes]:
         """The sealed PDF exactly as issued; `X-Content-SHA256` is its hash. Never cached."""
-        found = await exit.certificate_document(db, principal, certificate_id)
+        found = await deletion_certificates.certificate_document(db, principal, certificate_id)
         return Response(found.content, media_type="application/pdf", headers=document_headers(certificate_id, found))
 
 
-def document_headers(certificate_id: uuid.UUID, found: exit.CertificateDocument) -> dict[str, str]:
+def document_headers(certificate_id: uuid.UUID, found: deletion_certificates.CertificateDocument) -> dict[str, str]:
     return {
         "X-Content-SHA256": found.sha256,
         "Content-Disposition": f'inline; filename="deletion-certificate-{certificate_id}.pdf"',

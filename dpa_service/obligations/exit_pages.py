@@ -4,7 +4,7 @@ link to attest deletion on the obligations page, and the processor's deletion ce
 deletion certificate).
 
 The same service calls as the JSON API: `exit.record_termination` / `find_termination` / `list_terminations`,
-`exit.prepare_certificate` + `issue_certificate` / `list_certificates` / `certificate_document`.
+`deletion_certificates.prepare_certificate` + `issue_certificate` / `list_certificates` / `certificate_document`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dpa_service.core.exceptions import InvalidInput
 from dpa_service.core.identity import Principal, Role
 from dpa_service.http.auth import actor_of
 from dpa_service.http.deps import DbDep, SealDep, SettingsDep, public_base_url
-from dpa_service.obligations import exit
+from dpa_service.obligations import deletion_certificates, exit
 from dpa_service.obligations.exit_controllers import document_headers
 from dpa_service.obligations.exit_models import DeletionCertificateCreate, TerminationCreate
 from dpa_service.tenants import services as tenants
@@ -36,7 +36,9 @@ owner_pages = page_roles(Role.OWNER)
 
 async def _certificates(db: Database, principal: Principal, tenant_id: uuid.UUID | None) -> list[Any]:
     """A tenant's deletion certificates (a handful at most: one page)."""
-    return (await exit.list_certificates(db, principal, tenant_id=tenant_id, cursor=None, limit=200)).items
+    return (
+        await deletion_certificates.list_certificates(db, principal, tenant_id=tenant_id, cursor=None, limit=200)
+    ).items
 
 
 def _termination_fields(form: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +85,7 @@ class ExitPages(Controller):
         self, request: Request[Any, Any, Any], certificate_id: FromPath[uuid.UUID], db: DbDep
     ) -> Response[bytes]:
         """The processor's sealed deletion certificate (PDF)."""
-        found = await exit.certificate_document(db, request.user, certificate_id)
+        found = await deletion_certificates.certificate_document(db, request.user, certificate_id)
         return Response(found.content, media_type="application/pdf", headers=document_headers(certificate_id, found))
 
 
@@ -156,8 +158,8 @@ class ExitStaffPages(Controller):
                   "systems": lines(form.get("systems", "")), "statement": one(form, "statement")}  # fmt: skip
         try:
             data = validated(DeletionCertificateCreate, fields)
-            prepared = await exit.prepare_certificate(db, seal, request.user, data)
-            issued = await exit.issue_certificate(db, actor_of(request), request.user, prepared,
+            prepared = await deletion_certificates.prepare_certificate(db, seal, request.user, data)
+            issued = await deletion_certificates.issue_certificate(db, actor_of(request), request.user, prepared,
                                                   base_url=public_base_url(request, settings))  # fmt: skip
         except InvalidInput as exc:
             errors = {key.split(".")[0]: message for key, message in reversed(field_errors(exc).items())}
@@ -170,5 +172,5 @@ class ExitStaffPages(Controller):
         self, request: Request[Any, Any, Any], certificate_id: FromPath[uuid.UUID], db: DbDep
     ) -> Response[bytes]:
         """A sealed deletion certificate (PDF)."""
-        found = await exit.certificate_document(db, request.user, certificate_id)
+        found = await deletion_certificates.certificate_document(db, request.user, certificate_id)
         return Response(found.content, media_type="application/pdf", headers=document_headers(certificate_id, found))
