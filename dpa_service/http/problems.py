@@ -115,6 +115,9 @@ def _domain_error(request: Request[Any, Any, Any], exc: DPAError) -> Response[An
     return problem(request, exc.status_code, exc.detail, title=exc.title, errors=errors, headers=headers)
 
 
+MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
+
+
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -122,6 +125,10 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             field = str(item.get("key") or ("body" if item.get("source", "body") == "body" else ""))
             message = str(item.get("message", "is not valid")).removeprefix("Value error, ")
             errors.append(FieldError(field or "body", message))
+    missing = MISSING_PARAMETER.match(exc.detail or "")
+    if not errors and missing:
+        # Litestar names a missing required query/header/path parameter only in its message, with no `extra`.
+        errors.append(FieldError(missing.group(2), f"is a required {missing.group(1)} parameter"))
     if not errors:
         errors.append(FieldError("body", "must be a JSON object matching the documented schema"))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)

@@ -14,12 +14,21 @@ from dpa_service.http.auth import legal_only
 from dpa_service.http.deps import ActorDep, DbDep, PrincipalDep, RendererDep
 from dpa_service.http.idempotency import create_once, created
 from dpa_service.http.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
-from dpa_service.template_versions import services
-from dpa_service.template_versions.models import TemplateCreate, TemplateDetail, TemplatePublic, TemplateStatus
+from dpa_service.template_versions import comparison, services
+from dpa_service.template_versions.models import (
+    TemplateCreate,
+    TemplateDetail,
+    TemplateDiff,
+    TemplatePublic,
+    TemplateStatus,
+)
 
 KeyFilter = Annotated[str | None, QueryParameter(name="key", max_length=100)]
 StatusFilter = Annotated[TemplateStatus | None, QueryParameter(name="status")]
 TemplateId = FromPath[uuid.UUID]
+Against = Annotated[
+    uuid.UUID, QueryParameter(name="against", description="The version to compare with (the older text).")
+]
 
 
 class TemplatesController(Controller):
@@ -69,6 +78,20 @@ class TemplatesController(Controller):
     async def retire(self, template_id: TemplateId, db: DbDep, actor: ActorDep) -> TemplatePublic:
         """`approved -> retired`: no new agreements with it; those made with it stay valid."""
         return await services.transition(db, actor, template_id, "retire")
+
+    @get("/{template_id:uuid}/diff", guards=[legal_only], operation_id="diffTemplateVersions")
+    async def diff(
+        self,
+        template_id: TemplateId,
+        against: Against,
+        principal: PrincipalDep,
+        db: DbDep,
+        renderer: RendererDep,
+    ) -> TemplateDiff:
+        """The rendered DPA text of `against` (the older, `from`) compared with this version (`to`), each rendered
+        with its own sample variables: every changed line with its line numbers, and a unified diff. Comparing
+        what a reader of each DPA sees keeps markup and template logic out of the review."""
+        return await comparison.diff(db, renderer, principal, template_id, against)
 
     @get(
         "/{template_id:uuid}/preview",

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import StringConstraints
 from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
@@ -137,3 +138,25 @@ class TemplateDetail(TemplatePublic):
     variables_schema: dict[str, Any]
     sample_variables: dict[str, Any]
     obligations: list[dict[str, Any]]
+
+
+class DiffChange(msgspec.Struct):
+    """One changed line: `changed` (both sides differ), `removed` (old only) or `added` (new only), with its line
+    number in each version's rendered text (null on the side that has no such line)."""
+
+    kind: str
+    old: str | None
+    new: str | None
+    old_line: int | None
+    new_line: int | None
+
+
+class TemplateDiff(msgspec.Struct):
+    """Two versions' rendered DPA text compared: `from` is the older text (`?against=`), `to` the version asked
+    for; `unified` is the same comparison as a unified diff (three lines of context)."""
+
+    from_: TemplatePublic = msgspec.field(name="from")
+    to: TemplatePublic
+    changed: int
+    changes: list[DiffChange]
+    unified: str

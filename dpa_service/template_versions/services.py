@@ -387,6 +387,12 @@ async def visible_versions(db: Database, principal: Principal, *template_ids: uu
         return [await _visible_version(session, principal, template_id) for template_id in template_ids]
 
 
+async def current_ids_for(db: Database, scope: Scope, keys: set[str]) -> dict[str, uuid.UUID]:
+    """`current_ids` in a read transaction of its own."""
+    async with db.transaction(scope, write=False) as session:
+        return await current_ids(session, keys)
+
+
 async def preview(db: Database, renderer: Renderer, principal: Principal, template_id: uuid.UUID) -> Preview:
     """The version rendered with its sample variables (legal's preview)."""
     [version] = await visible_versions(db, principal, template_id)
