@@ -182,7 +182,7 @@ async def close(
         links = await standing.links_of(session, [contract.id])
         derived = (await standing.standings(db, principal.scope, links))[contract.id]
         if data.outcome == ContractStatus.WON and derived.status != DpaStatus.EXECUTED:
-            raise Conflict(f"{GATE}: {derived.reason}")
+            raise Conflict(f"{GATE}: {derived.reason[:1].lower()}{derived.reason[1:]}")
         now = utcnow()
         contract.status, contract.closed_at, contract.closed_by, contract.updated_at = (
             data.outcome,
