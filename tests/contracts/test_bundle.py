@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from dpa_service.cli import main
 from dpa_service.contracts.bundle import VERIFY_COMMAND
 from dpa_service.core.db import Database
-from dpa_service.core.settings import Settings
+from dpa_service.core.settings import Settings, clear_settings_cache
 from tests.contracts.support import attach, new_contract
 from tests.helpers.agreements import approve_standard_dpa, new_agreement, to_status
 from tests.helpers.api import Api
@@ -38,8 +38,13 @@ def openssl_verifies(folder: Path) -> bool:  # a subprocess of a few ms: blockin
 
 
 def verify_bundle(settings: Settings, path: Path) -> tuple[int, dict[str, object]]:
+    """`dpa verify-bundle FILE` where the service's DPA_VAR_DIR is (its seal certificate is the one trusted)."""
     env = {"DPA_VAR_DIR": str(settings.var_dir), "DATABASE_URL": settings.database.url}
-    result = CliRunner().invoke(main, ["verify-bundle", str(path)], env=env)
+    clear_settings_cache()  # the command reads its settings from this environment, not an earlier test's
+    try:
+        result = CliRunner().invoke(main, ["verify-bundle", str(path)], env=env)
+    finally:
+        clear_settings_cache()
     return result.exit_code, json.loads(result.output.strip().splitlines()[-1])
 
 
