@@ -284,3 +284,35 @@ def registry_sync() -> None:
 
 main.add_command(audit_group)
 main.add_command(integrity_group)
+
+
+@main.command("verify-bundle")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--cert",
+    "cert_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The seal certificate (PEM) to trust [default: the service's, DPA_SEAL_CERT_PATH or $DPA_VAR_DIR/keys/].",
+)
+@click.option("--trust-bundled-key", is_flag=True, help="Check against the key inside the bundle (no pinning).")
+def verify_bundle(path: Path, cert_path: Path | None, trust_bundled_key: bool) -> None:
+    """Check a contract bundle: every file's SHA-256 against manifest.json, and the manifest's signature by the
+    service's seal (exit 0 verified, 1 not). Only reads; never makes a key."""
+    from dpa_service.audit.checkpoints import load_public_keys
+    from dpa_service.contracts.bundle_check import check_bundle
+    from dpa_service.core.registry import processor
+    from dpa_service.documents.seal import SealConfig, certificate_path
+
+    trusted = None
+    if not trust_bundled_key:
+        looked_for = cert_path or certificate_path(
+            SealConfig.from_settings(get_settings(), organization=processor()["legal_name"])
+        )
+        if looked_for is None or not looked_for.is_file():
+            _cannot_verify(f"no seal certificate at {looked_for}", "name it with --cert PATH or set DPA_VAR_DIR")
+        trusted = load_public_keys([looked_for.read_bytes()])
+    result = check_bundle(path, trusted)
+    click.echo(json.dumps({"ok": result.ok, "files": result.files, "key_id": result.key_id,
+                           "problems": result.problems}))  # fmt: skip
+    sys.exit(0 if result.ok else 1)

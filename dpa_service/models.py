@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
 from dpa_service.audit.models import AuditEvent, AuditHead
+from dpa_service.contracts.models import Contract, ContractAgreement
 from dpa_service.http.idempotency import IdempotencyRecord
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
@@ -66,6 +67,8 @@ TENANT_OWNED_TABLES = (
     "deletion_certificates",
     "assistance_requests",
     "assistance_responses",
+    "contracts",
+    "contract_agreements",
 )
 
 __all__ = [
@@ -81,6 +84,8 @@ __all__ = [
     "Authorization",
     "BreachNotice",
     "BreachNoticeUpdate",
+    "Contract",
+    "ContractAgreement",
     "DeletionCertificate",
     "EmailConfirmation",
     "IdempotencyRecord",

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.agreements import documents, links
+from dpa_service.agreements.facts import AgreementFacts, agreement_facts
 from dpa_service.agreements.lifecycle import BEFORE_EXECUTION, move, next_status
 from dpa_service.agreements.models import (
     Agreement,
@@ -48,6 +49,9 @@ from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
 
 logger = logging.getLogger("dpa_service.agreements")
+
+# What other domains use from here, beside the functions below.
+__all__ = ["AgreementFacts", "agreement_facts"]
 
 
 def public(agreement: Agreement) -> AgreementPublic:

@@ -118,12 +118,15 @@ class CheckpointSigner:
         return public_key_pem(self.public_key)
 
     def sign(self, checkpoint: Checkpoint) -> Checkpoint:
-        message = checkpoint.message()
-        if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            signature = self._key.sign(message, ec.ECDSA(hashes.SHA256()))
-        else:
-            signature = self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        signature = self.sign_bytes(checkpoint.message())
         return replace(checkpoint, signature=base64.b64encode(signature).decode(), key_id=self.key_id)
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        """A detached signature of `message` (DER ECDSA, or PKCS#1 v1.5 for an RSA seal), SHA-256: what
+        `openssl dgst -sha256 -verify KEY.pem -signature SIG FILE` checks (a contract bundle's manifest)."""
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
+        return self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
 def public_key_pem(public_key: PublicKeyTypes) -> str:
@@ -154,11 +157,18 @@ def signature_problem(checkpoint: Checkpoint, keys: Mapping[str, PublicKey]) -> 
         signature = base64.b64decode(checkpoint.signature, validate=True)
     except (binascii.Error, ValueError):
         return "the signature is not base64"
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, checkpoint.message(), ec.ECDSA(hashes.SHA256()))
-        else:
-            key.verify(signature, checkpoint.message(), padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
+    if not signature_valid(key, signature, checkpoint.message()):
         return "bad signature: the checkpoint was not signed as it reads (forged or altered)"
     return None
+
+
+def signature_valid(key: PublicKey, signature: bytes, message: bytes) -> bool:
+    """Does `signature` (as `CheckpointSigner.sign_bytes` makes it) sign `message` with `key`?"""
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        else:
+            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True

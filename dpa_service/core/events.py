@@ -1,4 +1,5 @@
-"""The agreement lifecycle's events, published inside the transaction that causes them.
+"""The agreement lifecycle's events (and the two outside it that make an executed DPA outdated: a retired template
+version, an invalidated transfer mechanism), published inside the transaction that causes them.
 
 Executing, superseding or voiding a DPA concerns other domains: the sub-processor list it authorizes, the transfers
 it implies, and (later) obligations, contracts and re-papering campaigns. The agreements domain publishes an event
@@ -55,8 +56,30 @@ class AgreementVoided:
     previous_status: str
 
 
-Event = AgreementExecuted | AgreementSuperseded | AgreementVoided
-E = TypeVar("E", AgreementExecuted, AgreementSuperseded, AgreementVoided)
+@dataclass(frozen=True)
+class TemplateRetired:
+    """Legal retired a template version: DPAs made with it are no longer current (published by template_versions in
+    the retiring transaction, processor-wide scope)."""
+
+    actor: Actor
+    template_id: uuid.UUID
+    key: str
+    version: int
+
+
+@dataclass(frozen=True)
+class MechanismInvalidated:
+    """Legal recorded that a transfer mechanism stops being valid from `invalid_from` (published by transfers in the
+    recording transaction, processor-wide scope)."""
+
+    actor: Actor
+    code: str
+    invalid_from: date
+    invalidation_id: uuid.UUID
+
+
+Event = AgreementExecuted | AgreementSuperseded | AgreementVoided | TemplateRetired | MechanismInvalidated
+E = TypeVar("E", AgreementExecuted, AgreementSuperseded, AgreementVoided, TemplateRetired, MechanismInvalidated)
 Handler = Callable[[Database, Any], Awaitable[None]]
 
 

@@ -55,6 +55,12 @@ def country_name(code: str) -> str:
     return found.name if found else code
 
 
+@cache
+def currencies() -> frozenset[str]:
+    """ISO 4217 alphabetic codes a contract may be priced in (`currencies.json` says which and why)."""
+    return frozenset(load_json("currencies.json")["codes"])
+
+
 @dataclass(frozen=True)
 class Mechanism:
     """A transfer mechanism; dates are `valid_from` inclusive and `valid_until` exclusive (API.md)."""

@@ -27,6 +27,7 @@ EVENT_NAMES = frozenset(
         "breach_notice.acknowledged",
         "breach_notice.reported",
         "breach_notice.updated",
+        "contract.dpa_status_changed",
         "deletion_certificate.issued",
         "inquiry.asked",
         "inquiry.overdue",

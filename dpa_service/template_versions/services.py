@@ -9,6 +9,7 @@ The approver must be a legal user other than the author. Approving makes a versi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlmodel import col
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
+from dpa_service.core.events import TemplateRetired, reactions
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.documents.renderer import Renderer
@@ -231,6 +233,8 @@ async def transition(db: Database, actor: Actor, template_id: uuid.UUID, action:
     """Move a version through `draft -> in_review -> approved -> retired` (four eyes on approval)."""
     async with db.transaction(Scope.system()) as session:
         version = await _transition(session, actor, template_id, action)
+        if action == "retire":  # DPAs made with it are no longer current: other domains react (contracts)
+            await reactions.publish(db, TemplateRetired(actor, version.id, version.key, version.version))
         return public(version, await current_ids(session, {version.key}))
 
 
@@ -407,6 +411,17 @@ async def version_by_id(db: Database, scope: Scope, template_id: uuid.UUID) -> T
     if version is None:
         raise NotFound("Template version not found.")
     return version
+
+
+async def retired_ids(db: Database, scope: Scope, template_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `template_ids` legal has retired (one query, for a whole page of agreements)."""
+    if not template_ids:
+        return set()
+    query = select(col(TemplateVersion.id)).where(
+        col(TemplateVersion.id).in_(list(template_ids)), col(TemplateVersion.status) == TemplateStatus.RETIRED
+    )
+    async with db.transaction(scope, write=False) as session:
+        return set((await session.execute(query)).scalars())
 
 
 async def import_shipped(db: Database) -> list[TemplatePublic]:

@@ -17,6 +17,7 @@ from dpa_service.audit import services as audit
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
+from dpa_service.core.events import MechanismInvalidated, reactions
 from dpa_service.core.exceptions import NotFound
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
@@ -50,6 +51,9 @@ async def record_invalidation(db: Database, actor: Actor, code: str, data: Inval
         raise NotFound("Unknown transfer mechanism.")
     async with db.transaction(Scope.system()) as session:
         invalidation = await _record(session, actor, code, data)
+        # Other domains react in this transaction (contracts relying on the mechanism turn `outdated`); transfers
+        # imports none of them.
+        await reactions.publish(db, MechanismInvalidated(actor, code, invalidation.invalid_from, invalidation.id))
         return InvalidationPublic.model_validate(invalidation, from_attributes=True)
 
 

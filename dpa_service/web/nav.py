@@ -26,6 +26,7 @@ _ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Assistance", "/app/assistance", SUBSCRIBER),
     ("Sub-processors", "/app/subprocessors", SUBSCRIBER),
     ("Transfers", "/app/transfers", SUBSCRIBER),
+    ("Contracts", "/app/contracts", SUBSCRIBER),
     ("Organisation", "/app/profile", SUBSCRIBER),
     ("Users and keys", "/app/users", SUBSCRIBER),
     ("Webhooks", "/app/webhooks", SUBSCRIBER_ADMIN),
@@ -41,6 +42,7 @@ _ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Mechanisms", "/staff/mechanisms", (Role.LEGAL,)),
     ("Tenants", "/staff/tenants", (Role.LEGAL, Role.PLATFORM_ADMIN)),
     ("DPA status", "/staff/sales", (Role.SALES, Role.LEGAL)),
+    ("Contracts", "/staff/contracts", (Role.SALES, Role.LEGAL)),
     ("API keys", "/staff/keys", (Role.LEGAL, Role.SALES, Role.PLATFORM_ADMIN)),
 )
 # Pages without a nav entry of their own light up the section they belong to (the ledger links to them).
