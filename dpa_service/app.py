@@ -31,6 +31,7 @@ from dpa_service.agreements.verify_pages import VerifyPages
 from dpa_service.audit.anchoring import checkpoint_chains, signer_for_seal
 from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.controllers import AuditController
+from dpa_service.campaigns.controllers import CampaignDeclineController, CampaignsController
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
 from dpa_service.core.registry import processor
@@ -105,6 +106,7 @@ PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/ve
 # Packages whose `templates/` directory pages render from.
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
     "agreements", "subprocessors", "transfers", "obligations", "notifications", "template_versions", "tenants", "users",
+    "campaigns",
 ))]  # fmt: skip
 
 ROUTES: list[Any] = [
@@ -160,6 +162,8 @@ ROUTES: list[Any] = [
     ObligationsController,
     LedgerPages,
     StaffLedgerPages,
+    CampaignsController,
+    CampaignDeclineController,
 ]
 
 

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
 from dpa_service.audit.models import AuditEvent, AuditHead
+from dpa_service.campaigns.models import Campaign, CampaignAgreement
 from dpa_service.http.idempotency import IdempotencyRecord
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
@@ -66,6 +67,7 @@ TENANT_OWNED_TABLES = (
     "deletion_certificates",
     "assistance_requests",
     "assistance_responses",
+    "campaign_agreements",
 )
 
 __all__ = [
@@ -81,6 +83,8 @@ __all__ = [
     "Authorization",
     "BreachNotice",
     "BreachNoticeUpdate",
+    "Campaign",
+    "CampaignAgreement",
     "DeletionCertificate",
     "EmailConfirmation",
     "IdempotencyRecord",

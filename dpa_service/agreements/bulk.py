@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, or_, select, text
+from sqlalchemy import ColumnElement, Select, TextClause, and_, exists, func, insert, literal, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -53,7 +53,7 @@ class ExecutedDpa:
     blocked: bool
 
 
-def _relies_on(dialect: str, mechanism: str) -> ColumnElement[bool]:
+def _relies_on(dialect: str, mechanism: str) -> TextClause:
     """`variables.transfers.mechanisms` lists `mechanism` (JSON stored as json on PostgreSQL, text on SQLite)."""
     if dialect == "postgresql":
         sql = (
@@ -86,7 +86,7 @@ async def executed_matching(
         raise ValueError("say which executed DPAs: older_than and/or relying_on")
     async with db.transaction(scope, write=False) as session:
         dialect = session.get_bind().dialect.name
-        wanted: list[ColumnElement[bool]] = []
+        wanted: list[ColumnElement[bool] | TextClause] = []
         if older_than is not None:
             key, version = older_than
             wanted.append(and_(col(Agreement.template_key) == key, col(Agreement.template_version) < version))
@@ -96,7 +96,7 @@ async def executed_matching(
         if blocked_by is not None:
             other = aliased(Agreement)
             blocked = exists().where(
-                other.tenant_id == Agreement.tenant_id,
+                col(other.tenant_id) == col(Agreement.tenant_id),
                 col(other.status).in_(OPEN_STATUSES),
                 col(other.id).in_(blocked_by),
             )
@@ -112,7 +112,13 @@ async def executed_matching(
         if skip_tenants is not None:
             query = query.where(col(Agreement.tenant_id).not_in(skip_tenants))
         rows = (await session.execute(query)).all()
-    return [ExecutedDpa(*row[:8], blocked=bool(row[8])) for row in rows]
+    return [
+        ExecutedDpa(
+            tenant_id=row[0], agreement_id=row[1], template_id=row[2], template_key=row[3], template_version=row[4],
+            variables=row[5], custom_clauses=row[6], executed_at=row[7], blocked=bool(row[8]),
+        )
+        for row in rows
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -181,13 +187,21 @@ async def create_drafts(db: Database, actor: Actor, scope: Scope, drafts: Sequen
     return DraftsCreated({row["tenant_id"]: row["id"] for row in rows}, refused)
 
 
-async def status_counts(db: Database, scope: Scope, among: Select[Any]) -> dict[str, int]:
-    """How many of the agreements `among` selects (a SELECT of agreement ids) are in each status: one query."""
+async def status_counts(db: Database, scope: Scope, among: Select[Any, Any]) -> dict[Any, dict[str, int]]:
+    """How many agreements are in each status, per group: `among` selects (group key, agreement id) rows (a
+    campaign's links, say) and the answer maps each group key to its counts by status. One aggregate query."""
+    links = among.subquery()
+    group, agreement_id = list(links.c)[:2]
     query = (
-        select(col(Agreement.status), func.count()).where(col(Agreement.id).in_(among)).group_by(col(Agreement.status))
+        select(group, col(Agreement.status), func.count())
+        .join(links, agreement_id == col(Agreement.id))
+        .group_by(group, col(Agreement.status))
     )
+    counts: dict[Any, dict[str, int]] = {}
     async with db.transaction(scope, write=False) as session:
-        return {status: count for status, count in (await session.execute(query)).all()}
+        for key, status, count in (await session.execute(query)).all():
+            counts.setdefault(key, {})[status] = count
+    return counts
 
 
 @dataclass(frozen=True)

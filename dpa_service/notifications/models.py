@@ -27,6 +27,7 @@ EVENT_NAMES = frozenset(
         "breach_notice.acknowledged",
         "breach_notice.reported",
         "breach_notice.updated",
+        "campaign.draft_created",
         "deletion_certificate.issued",
         "inquiry.asked",
         "inquiry.overdue",
