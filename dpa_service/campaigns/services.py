@@ -60,6 +60,7 @@ from dpa_service.campaigns.notices import TOPIC, notice_payload
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
+from dpa_service.core.events import checks
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.core.ids import new_id
@@ -235,13 +236,15 @@ async def preview(db: Database, actor: Actor, data: CampaignCreate) -> CampaignP
     _legal(actor)
     plan = await _plan(db, data)
     reach = await _reach(db, plan, None, {})
-    ids = [draft.tenant_id for draft in reach.drafts]
+    refused = await checks.refusing_new_agreement(db, STAFF, [draft.tenant_id for draft in reach.drafts])
+    ids = [draft.tenant_id for draft in reach.drafts if draft.tenant_id not in refused]
+    skipped = [*reach.skipped, *(Skipped(tenant_id=t, reason=why) for t, why in refused.items())]
     names = await tenants.names(db, STAFF, ids)
     shown = sorted(ids, key=lambda tenant_id: (names.get(tenant_id, ""), tenant_id))[:PREVIEW_NAMES]
     return CampaignPreview(
         count=len(ids),
         tenants=[{"tenant_id": tenant_id, "name": names.get(tenant_id)} for tenant_id in shown],
-        skipped=reach.skipped,
+        skipped=skipped,
     )
 
 
