@@ -33,6 +33,7 @@ from dpa_service.core.ids import new_id
 from dpa_service.template_versions import services as templates
 
 WRITE_BATCH = 1000  # rows per INSERT
+AGREEMENTS = Agreement.__table__  # type: ignore[attr-defined]  # Core inserts: rows, not tracked ORM instances
 # Not yet executed, voided or superseded: a draft on its way (signed included: it waits for the countersignature).
 OPEN_STATUSES = tuple(status.value for status in (*BEFORE_EXECUTION, AgreementStatus.SIGNED))
 
@@ -182,7 +183,7 @@ async def create_drafts(db: Database, actor: Actor, scope: Scope, drafts: Sequen
         )
     async with db.transaction(scope) as session:
         for start in range(0, len(rows), WRITE_BATCH):
-            await session.execute(insert(Agreement), rows[start : start + WRITE_BATCH])
+            await session.execute(insert(AGREEMENTS), rows[start : start + WRITE_BATCH])
         await audit.record_many(session, actor, "agreement.created", "agreement", events)
     return DraftsCreated({row["tenant_id"]: row["id"] for row in rows}, refused)
 

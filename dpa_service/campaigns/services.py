@@ -31,7 +31,6 @@ Decisions:
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -212,16 +211,21 @@ async def _reach(db: Database, plan: Plan, campaign_id: uuid.UUID | None, audit_
         if template_id is None:
             skipped.append(Skipped(tenant_id=row.tenant_id, reason=f"no approved version of {row.template_key}"))
             continue
-        variables = copy.deepcopy(row.variables)
-        chosen = (variables.get("transfers") or {}).get("mechanisms")
+        # The rows were just read (parsed JSON of their own): the draft may take them without copying.
+        variables = row.variables
+        transfers_part: dict[str, Any] = variables.get("transfers") or {}
+        chosen = transfers_part.get("mechanisms") if isinstance(transfers_part, dict) else None
         if plan.replace and isinstance(chosen, list):
-            variables["transfers"]["mechanisms"] = swapped(chosen, plan.replace, plan.replacement)
+            variables = {
+                **variables,
+                "transfers": {**transfers_part, "mechanisms": swapped(chosen, plan.replace, plan.replacement)},
+            }
         drafts.append(
             agreements.NewDraft(
                 tenant_id=row.tenant_id,
                 template_id=template_id,
                 variables=variables,
-                custom_clauses=copy.deepcopy(row.custom_clauses),
+                custom_clauses=row.custom_clauses,
                 audit={**audit_data, "replaces": str(row.agreement_id)},
             )
         )
@@ -331,7 +335,7 @@ async def _run(db: Database, session: AsyncSession, actor: Actor, campaign: Camp
     ]  # fmt: skip
     for start in range(0, len(links), WRITE_BATCH):
         chunk = links[start : start + WRITE_BATCH]
-        await session.execute(insert(CampaignAgreement), chunk)
+        await session.execute(insert(CampaignAgreement.__table__), chunk)  # type: ignore[attr-defined]
         await enqueue_many(
             session,
             TOPIC,
