@@ -8,11 +8,11 @@ Creates a database of its own beside the given one (dropped at the end), migrate
 bulk-inserts N tenants each with an executed DPA relying on `eu-us-privacy-shield` (the standard-dpa sample
 variables, with mechanisms [eu-us-privacy-shield, scc-2010]); seeding is not timed. Then, in the same run:
 
-1. baseline: one transaction of plain Core `executemany` INSERTs (into the tables, no ORM) of the same rows a campaign writes (N draft
-   agreements with their variables, N campaign links, N outbox notices with their payload, N audit events, one
-   campaign row), committed... then deleted again is not possible (the audit log is append-only), so the baseline
-   transaction is rolled back instead: the rows were written and checked by the database, only the commit is
-   missing (a commit costs well under a millisecond with synchronous_commit on this machine's disk).
+1. baseline: one transaction of plain Core `executemany` INSERTs into the tables (no ORM) of the same rows a
+   campaign writes: N draft agreements with their variables, N campaign links, N outbox notices with their payload,
+   N audit events, one campaign row. The audit log is append-only, so the baseline cannot delete its rows
+   afterwards: its transaction is rolled back instead (every row was written and checked by the database; only the
+   commit, well under a millisecond here, is missing).
 2. campaign: `campaigns.services.start_campaign` (the service the API calls): the selection query, the exit veto,
    drafts, links, notices and audit events (`audit.record_many`, heads locked and moved), committed.
 

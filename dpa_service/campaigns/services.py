@@ -32,137 +32,46 @@ Decisions:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.agreements import services as agreements
 from dpa_service.audit import services as audit
+from dpa_service.campaigns.declines import campaign_of as campaign_of
+from dpa_service.campaigns.declines import decline as decline
+from dpa_service.campaigns.declines import waiting_for as waiting_for
 from dpa_service.campaigns.models import (
     Campaign,
     CampaignAgreement,
-    CampaignAgreementPublic,
     CampaignCreate,
     CampaignPreview,
-    CampaignProgress,
     CampaignRun,
-    DeclineCreate,
     Skipped,
-    WaitingDpa,
 )
 from dpa_service.campaigns.notices import TOPIC, notice_payload
-from dpa_service.core import registry
+from dpa_service.campaigns.progress import find_campaign
+from dpa_service.campaigns.progress import list_agreements as list_agreements
+from dpa_service.campaigns.progress import list_campaigns as list_campaigns
+from dpa_service.campaigns.progress import progress as progress
+from dpa_service.campaigns.terms import STAFF, Plan, Target, legal_only, plan_of_terms, swapped
+from dpa_service.campaigns.terms import in_force as in_force
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database, Scope
+from dpa_service.core.db import Database
 from dpa_service.core.events import checks
-from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
-from dpa_service.core.identity import Actor, Principal, Role
+from dpa_service.core.exceptions import Conflict, InvalidInput
+from dpa_service.core.identity import Actor
 from dpa_service.core.ids import new_id
-from dpa_service.http.pagination import Page, decode_id_cursor, page_of
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
-from dpa_service.transfers import services as transfers
 
 WRITE_BATCH = 1000
-STAFF = Scope(cross_tenant=True)  # legal's scope: campaigns work across tenants
 RUN_LOCK = 0x43414D50  # "CAMP": one campaign run at a time (PostgreSQL advisory lock, transaction-scoped)
-EXECUTED_OR_LATER = frozenset({"executed", "superseded"})
-SIGNED_OR_LATER = frozenset({"signed", *EXECUTED_OR_LATER})
-DECLINED = frozenset({"voided"})
-DECLINABLE = frozenset(agreements.OPEN_STATUSES) - {"signed"}  # not yet signed
 PREVIEW_NAMES = 50
-
-
-# --- What a campaign asks for ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """The template version a campaign moves tenants to (`key` v`version`)."""
-
-    id: uuid.UUID
-    key: str
-    version: int
-
-
-@dataclass(frozen=True)
-class Plan:
-    template: Target | None
-    replace: str | None
-    replacement: str | None
-
-
-def _legal(actor: Actor) -> None:
-    """Campaigns are legal's (the CLI and demo act as the system, role None)."""
-    if actor.role not in (Role.LEGAL.value, None):
-        raise PermissionDenied("Re-papering campaigns are started by the processor's legal team.")
-
-
-def in_force(code: str, today: date, invalidated: dict[str, date]) -> str | None:
-    """Why `code` cannot be relied on for a new DPA today (None: it can)."""
-    mechanism = registry.mechanisms()[code]
-    ends = [d for d in (mechanism.valid_until, mechanism.new_transfers_until, invalidated.get(code)) if d is not None]
-    if mechanism.valid_from > today:
-        return f"is not in force before {mechanism.valid_from.isoformat()}"
-    if ends and min(ends) <= today:
-        return f"is not in force for a new DPA since {min(ends).isoformat()}"
-    return None
-
-
-async def _plan(db: Database, data: CampaignCreate) -> Plan:
-    """Check a campaign's terms; every failing field is named (422)."""
-    errors: list[FieldError] = []
-    today = utcnow().date()
-    if data.template_id is None and data.replace_mechanism is None:
-        errors.append(FieldError("template_id", "give template_id and/or replace_mechanism: what the campaign moves"))
-    target = None
-    if data.template_id is not None:
-        try:
-            version = await templates.version_by_id(db, STAFF, data.template_id)
-        except NotFound:
-            errors.append(FieldError("template_id", "no such template version"))
-        else:
-            if version.status != "approved":
-                errors.append(
-                    FieldError("template_id", f"is {version.status}: a campaign moves tenants onto an approved version")
-                )
-            target = Target(version.id, version.key, version.version)
-    catalogue = registry.mechanisms()
-    invalidated = await transfers.invalidations(db, STAFF)
-    if data.replace_mechanism is not None and data.replace_mechanism not in catalogue:
-        errors.append(FieldError("replace_mechanism", "is not a mechanism of the catalogue"))
-    if data.replacement_mechanism is not None:
-        if data.replace_mechanism is None:
-            errors.append(FieldError("replacement_mechanism", "is given only with replace_mechanism"))
-        elif data.replacement_mechanism not in catalogue:
-            errors.append(FieldError("replacement_mechanism", "is not a mechanism of the catalogue"))
-        elif data.replacement_mechanism == data.replace_mechanism:
-            errors.append(FieldError("replacement_mechanism", "is the mechanism it would replace"))
-        elif (why := in_force(data.replacement_mechanism, today, invalidated)) is not None:
-            errors.append(FieldError("replacement_mechanism", why))
-    elif data.replace_mechanism is not None:
-        errors.append(FieldError("replacement_mechanism", "is required with replace_mechanism: what tenants move to"))
-    if data.due_on <= today:
-        errors.append(FieldError("due_on", f"must be after today ({today.isoformat()})"))
-    if errors:
-        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
-    return Plan(target, data.replace_mechanism, data.replacement_mechanism)
-
-
-def swapped(mechanisms: Sequence[str], replace: str | None, replacement: str | None) -> list[str]:
-    """The mechanisms with `replace` replaced by `replacement` in its place, each code once."""
-    result: list[str] = []
-    for code in mechanisms:
-        code = replacement if code == replace and replacement else code
-        if code != replace and code not in result:
-            result.append(code)
-    return result
 
 
 # --- Who a campaign reaches ------------------------------------------------------------------------------------
@@ -237,8 +146,8 @@ async def _reach(db: Database, plan: Plan, campaign_id: uuid.UUID | None, audit_
 
 async def preview(db: Database, actor: Actor, data: CampaignCreate) -> CampaignPreview:
     """Who starting the campaign would reach now (nothing is written): the count, the first names, the skipped."""
-    _legal(actor)
-    plan = await _plan(db, data)
+    legal_only(actor)
+    plan = await plan_of_terms(db, data)
     reach = await _reach(db, plan, None, {})
     refused = await checks.refusing_new_agreement(db, STAFF, [draft.tenant_id for draft in reach.drafts])
     ids = [draft.tenant_id for draft in reach.drafts if draft.tenant_id not in refused]
@@ -270,8 +179,8 @@ async def _serialize(session: AsyncSession) -> None:
 async def start_campaign(db: Database, actor: Actor, data: CampaignCreate, *, base_url: str = "") -> CampaignRun:
     """Legal starts a campaign: checked terms (422 naming each field), a draft and a notice for every tenant it
     reaches, all in one transaction. An identical campaign (same template version and mechanisms) is 409."""
-    _legal(actor)
-    plan = await _plan(db, data)
+    legal_only(actor)
+    plan = await plan_of_terms(db, data)
     async with db.transaction(STAFF) as session:
         await _serialize(session)
         same = await session.scalar(
@@ -314,10 +223,10 @@ async def start_campaign(db: Database, actor: Actor, data: CampaignCreate, *, ba
 
 async def run_campaign(db: Database, actor: Actor, campaign_id: uuid.UUID, *, base_url: str = "") -> CampaignRun:
     """Run a campaign again: a draft for each tenant that matches now and has none from it yet (nobody twice)."""
-    _legal(actor)
+    legal_only(actor)
     async with db.transaction(STAFF) as session:
         await _serialize(session)
-        campaign = await _campaign(session, campaign_id, lock=True)
+        campaign = await find_campaign(session, campaign_id, lock=True)
         return await _run(db, session, actor, campaign, base_url)
 
 
@@ -379,206 +288,3 @@ async def _run(db: Database, session: AsyncSession, actor: Actor, campaign: Camp
     )
     await session.flush()
     return CampaignRun(id=campaign.id, total=total, created=len(links), skipped=skipped)
-
-
-# --- Reading ---------------------------------------------------------------------------------------------------
-
-
-async def _campaign(session: AsyncSession, campaign_id: uuid.UUID, *, lock: bool = False) -> Campaign:
-    query = select(Campaign).where(col(Campaign.id) == campaign_id)
-    if lock:
-        query = query.with_for_update()
-    campaign = (await session.execute(query)).scalar_one_or_none()
-    if campaign is None:
-        raise NotFound("Campaign not found.")
-    return campaign
-
-
-def _progress(campaign: Campaign, statuses: dict[str, int], today: date) -> CampaignProgress:
-    total = sum(statuses.values())
-    signed = sum(n for s, n in statuses.items() if s in SIGNED_OR_LATER)
-    executed = sum(n for s, n in statuses.items() if s in EXECUTED_OR_LATER)
-    declined = sum(n for s, n in statuses.items() if s in DECLINED)
-    return CampaignProgress(
-        id=campaign.id,
-        template_id=campaign.template_id,
-        template=f"{campaign.template_key} v{campaign.template_version}" if campaign.template_key else None,
-        replace_mechanism=campaign.replace_mechanism,
-        replacement_mechanism=campaign.replacement_mechanism,
-        reason=campaign.reason,
-        due_on=campaign.due_on,
-        created_at=campaign.created_at,
-        last_run_at=campaign.last_run_at,
-        runs=campaign.runs,
-        total=total,
-        notified=total,  # each draft's notice is queued in the transaction that makes the draft
-        signed=signed,
-        executed=executed,
-        declined=declined,
-        overdue=total - executed - declined if today > campaign.due_on else 0,
-        pending=total - signed - declined,
-        statuses=statuses,
-        skipped=[Skipped.model_validate(s) for s in campaign.skipped],
-    )
-
-
-async def _counts(db: Database, campaign_ids: Sequence[uuid.UUID]) -> dict[Any, dict[str, int]]:
-    links: Select[Any, Any] = select(col(CampaignAgreement.campaign_id), col(CampaignAgreement.agreement_id)).where(
-        col(CampaignAgreement.campaign_id).in_(list(campaign_ids))
-    )
-    return await agreements.status_counts(db, STAFF, links)
-
-
-async def progress(db: Database, campaign_id: uuid.UUID) -> CampaignProgress:
-    """A campaign and where its tenants stand (legal's; the CLI's too, with `core.clock.travel_to` for the date)."""
-    async with db.transaction(STAFF, write=False) as session:
-        campaign = await _campaign(session, campaign_id)
-        counts = await _counts(db, [campaign.id])
-    return _progress(campaign, counts.get(campaign.id, {}), utcnow().date())
-
-
-async def list_campaigns(db: Database, *, cursor: str | None, limit: int) -> Page[CampaignProgress]:
-    """Newest first, each with its progress (one aggregate query for the page)."""
-    query = select(Campaign).order_by(col(Campaign.id).desc()).limit(limit + 1)
-    if (before := decode_id_cursor(cursor)) is not None:
-        query = query.where(col(Campaign.id) < before)
-    async with db.transaction(STAFF, write=False) as session:
-        rows = list((await session.execute(query)).scalars())
-        counts = await _counts(db, [campaign.id for campaign in rows[:limit]])
-    today = utcnow().date()
-    return page_of(rows, limit, lambda c: _progress(c, counts.get(c.id, {}), today), lambda c: str(c.id))
-
-
-async def list_agreements(
-    db: Database, campaign_id: uuid.UUID, *, cursor: str | None, limit: int
-) -> Page[CampaignAgreementPublic]:
-    """The campaign's agreements in the order they were made, each with its tenant, status and any decline."""
-    query = (
-        select(CampaignAgreement)
-        .where(col(CampaignAgreement.campaign_id) == campaign_id)
-        .order_by(col(CampaignAgreement.agreement_id))
-        .limit(limit + 1)
-    )
-    if (after := decode_id_cursor(cursor)) is not None:
-        query = query.where(col(CampaignAgreement.agreement_id) > after)
-    async with db.transaction(STAFF, write=False) as session:
-        await _campaign(session, campaign_id)
-        links = list((await session.execute(query)).scalars())
-        shown = links[:limit]
-        states = await agreements.states(db, STAFF, [link.agreement_id for link in shown])
-        names = await tenants.names(db, STAFF, sorted({link.tenant_id for link in shown}))
-
-    def item(link: CampaignAgreement) -> CampaignAgreementPublic:
-        state = states[link.agreement_id]
-        declined = state.status in DECLINED
-        return CampaignAgreementPublic(
-            agreement_id=link.agreement_id,
-            tenant_id=link.tenant_id,
-            tenant_name=names.get(link.tenant_id),
-            status=state.status,
-            previous_agreement_id=link.previous_agreement_id,
-            created_at=link.created_at,
-            notified_at=link.notified_at,
-            signed_at=state.signed_at,
-            executed_at=state.executed_at,
-            declined_at=state.voided_at if declined else None,
-            decline_reason=state.void_reason if declined else None,
-        )
-
-    return page_of(links, limit, item, lambda link: str(link.agreement_id))
-
-
-# --- The Subscriber's side -------------------------------------------------------------------------------------
-
-
-async def waiting_for(db: Database, principal: Principal) -> list[WaitingDpa]:
-    """The campaigns' new DPAs waiting for the caller's tenant (not yet executed, declined or voided)."""
-    if principal.tenant_id is None:
-        return []
-    async with db.transaction(principal.scope, write=False) as session:
-        rows = (
-            await session.execute(
-                select(CampaignAgreement, Campaign)
-                .join(Campaign, col(Campaign.id) == col(CampaignAgreement.campaign_id))
-                .where(col(CampaignAgreement.tenant_id) == principal.tenant_id)
-                .order_by(col(CampaignAgreement.agreement_id))
-            )
-        ).all()
-        states = await agreements.states(db, principal.scope, [link.agreement_id for link, _ in rows])
-    today = utcnow().date()
-    return [
-        WaitingDpa(
-            agreement_id=link.agreement_id,
-            campaign_id=campaign.id,
-            status=states[link.agreement_id].status,
-            reason=campaign.reason,
-            due_on=campaign.due_on,
-            overdue=today > campaign.due_on,
-            declinable=states[link.agreement_id].status in DECLINABLE,
-        )
-        for link, campaign in rows
-        if link.agreement_id in states and states[link.agreement_id].status in agreements.OPEN_STATUSES
-    ]
-
-
-async def campaign_of(db: Database, principal: Principal, agreement_id: uuid.UUID) -> WaitingDpa | None:
-    """The campaign an agreement of the caller's tenant was made by, with where it stands (None: not a campaign's)."""
-    async with db.transaction(principal.scope, write=False) as session:
-        query = (
-            select(CampaignAgreement, Campaign)
-            .join(Campaign, col(Campaign.id) == col(CampaignAgreement.campaign_id))
-            .where(col(CampaignAgreement.agreement_id) == agreement_id)
-        )
-        if principal.tenant_id is not None:
-            query = query.where(col(CampaignAgreement.tenant_id) == principal.tenant_id)
-        row = (await session.execute(query)).first()
-        if row is None:
-            return None
-        campaign = row[1]
-        state = (await agreements.states(db, principal.scope, [agreement_id])).get(agreement_id)
-    if state is None:
-        return None
-    return WaitingDpa(
-        agreement_id=agreement_id,
-        campaign_id=campaign.id,
-        status=state.status,
-        reason=campaign.reason,
-        due_on=campaign.due_on,
-        overdue=utcnow().date() > campaign.due_on and state.status in agreements.OPEN_STATUSES,
-        declinable=state.status in DECLINABLE,
-        decline_reason=state.void_reason if state.status in DECLINED else None,
-    )
-
-
-async def decline(
-    db: Database, actor: Actor, principal: Principal, agreement_id: uuid.UUID, data: DeclineCreate
-) -> agreements.AgreementPublic:
-    """A Subscriber's owner or admin declines a campaign's new DPA, with a reason legal reads: only a campaign's
-    draft not yet signed (else 409); it is voided (the agreements domain's void) and counts as declined."""
-    if principal.tenant_id is None:
-        raise PermissionDenied("A campaign's new DPA is declined by the Subscriber.")
-    async with db.transaction(principal.scope) as session:
-        agreement = await agreements.get_agreement(db, principal, agreement_id)  # another tenant's: 404
-        link = await session.scalar(
-            select(CampaignAgreement)
-            .where(
-                col(CampaignAgreement.agreement_id) == agreement_id,
-                col(CampaignAgreement.tenant_id) == principal.tenant_id,
-            )
-            .with_for_update()
-        )
-        if link is None:
-            raise Conflict("Only a re-papering campaign's new DPA can be declined: void this agreement instead.")
-        if agreement.status not in DECLINABLE:
-            raise Conflict(f"An agreement in status {agreement.status} can no longer be declined.")
-        voided = await agreements.void(db, actor, principal, agreement_id, data.reason)
-        await audit.record(
-            session,
-            actor,
-            "campaign.declined",
-            "agreement",
-            agreement_id,
-            tenant_id=principal.tenant_id,
-            data={"campaign_id": str(link.campaign_id), "reason": data.reason},
-        )
-        return voided
