@@ -31,6 +31,8 @@ from dpa_service.agreements.verify_pages import VerifyPages
 from dpa_service.audit.anchoring import checkpoint_chains, signer_for_seal
 from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.controllers import AuditController
+from dpa_service.campaigns import pages as campaign_pages
+from dpa_service.campaigns.controllers import CampaignDeclineController, CampaignsController
 from dpa_service.contracts.controllers import ContractsController
 from dpa_service.contracts.pages import ContractPages, StaffContractPages
 from dpa_service.core.db import Database
@@ -93,6 +95,7 @@ from dpa_service.users.signin import session_principal
 from dpa_service.users.verify_pages import EmailVerificationPage
 from dpa_service.web.auth import SignInRequired, session_principal_middleware
 from dpa_service.web.errors import problem_page, sign_in_redirect
+from dpa_service.web.panels import AGREEMENT, DASHBOARD, panels
 from dpa_service.web.security import csrf_config, security_headers_middleware
 from dpa_service.web.sessions import session_config, session_stores
 from dpa_service.web.templating import template_config
@@ -108,6 +111,7 @@ PAGE_PATHS = ["^/$", "^/login", "^/logout$", "^/app(/|$)", "^/staff(/|$)", "^/ve
 PAGE_TEMPLATE_PACKAGES = ["dpa_service.web", *(f"dpa_service.{d}" for d in (
     "agreements", "subprocessors", "transfers", "obligations", "notifications", "template_versions", "tenants", "users",
     "contracts",
+    "campaigns",
 ))]  # fmt: skip
 
 ROUTES: list[Any] = [
@@ -166,6 +170,10 @@ ROUTES: list[Any] = [
     ContractsController,
     ContractPages,
     StaffContractPages,
+    CampaignsController,
+    CampaignDeclineController,
+    campaign_pages.StaffCampaignPages,
+    campaign_pages.CampaignDeclinePages,
 ]
 
 
@@ -299,10 +307,18 @@ def _static_files() -> Any:
                                       cache_control=CacheControlHeader(max_age=3600))  # fmt: skip
 
 
+def _install_panels() -> None:
+    """What domains add to pages other domains own (web.panels): a campaign's new DPA on the Subscriber's dashboard
+    and its reason and decline form on the agreement's page."""
+    panels.add(DASHBOARD, campaign_pages.dashboard_panel)
+    panels.add(AGREEMENT, campaign_pages.agreement_panel)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     logs.configure(settings)
     reactions.install()
+    _install_panels()
     secret = load_app_secret(settings)
     config = AppConfig(
         route_handlers=[health, favicon, metrics.MetricsController, *ROUTES, openapi_assets_router(), _static_files()],

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
 from dpa_service.audit.models import AuditEvent, AuditHead
+from dpa_service.campaigns.models import Campaign, CampaignAgreement
 from dpa_service.contracts.models import Contract, ContractAgreement
 from dpa_service.http.idempotency import IdempotencyRecord
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
@@ -69,6 +70,7 @@ TENANT_OWNED_TABLES = (
     "assistance_responses",
     "contracts",
     "contract_agreements",
+    "campaign_agreements",
 )
 
 __all__ = [
@@ -84,6 +86,8 @@ __all__ = [
     "Authorization",
     "BreachNotice",
     "BreachNoticeUpdate",
+    "Campaign",
+    "CampaignAgreement",
     "Contract",
     "ContractAgreement",
     "DeletionCertificate",

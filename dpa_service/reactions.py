@@ -28,6 +28,6 @@ def install() -> None:
     reactions.subscribe(TemplateRetired, contracts.on_template_retired)
     reactions.subscribe(MechanismInvalidated, contracts.on_mechanism_invalidated)
     # Vetoes: a tenant in exit requests and signs no new DPA (agreements asks `checks`, importing no obligations).
-    checks.add_before_new_agreement(obligations.refuse_in_exit)
+    checks.add_before_new_agreement(obligations.refuse_in_exit, bulk=obligations.refuse_in_exit_many)
     checks.add_before_signing(obligations.refuse_in_exit)
     reactions.installed = True

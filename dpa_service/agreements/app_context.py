@@ -34,6 +34,7 @@ from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
 from dpa_service.transfers import services as transfers
+from dpa_service.web.panels import AGREEMENT, DASHBOARD, panels
 from dpa_service.web.views import one
 
 TEMPLATE_KEY = "standard-dpa"
@@ -162,6 +163,8 @@ async def agreement_page(db: Database, principal: Principal, agreement_id: uuid.
         "voidable": agreement.status in VOIDABLE,
         "manager": manages(principal),
         "processor": registry.processor()["legal_name"],
+        # What other domains add to the page (a re-papering campaign's reason, due date and decline form).
+        "panels": await panels.gather(AGREEMENT, db, principal, agreement.id),
     }
 
 
@@ -242,4 +245,6 @@ async def overview(db: Database, principal: Principal) -> dict[str, Any]:
         "pending_changes": authorization.pending_changes,
         "can_request": not in_progress,
         "obligations": await obligations.status_counts(db, principal),
+        # What other domains add (a re-papering campaign's new DPA waiting for the Subscriber).
+        "panels": await panels.gather(DASHBOARD, db, principal),
     }

@@ -19,6 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.agreements import documents, links
+from dpa_service.agreements.bulk import OPEN_STATUSES as OPEN_STATUSES
+from dpa_service.agreements.bulk import AgreementState as AgreementState
+from dpa_service.agreements.bulk import DraftsCreated as DraftsCreated
+from dpa_service.agreements.bulk import ExecutedDpa as ExecutedDpa
+from dpa_service.agreements.bulk import NewDraft as NewDraft
+from dpa_service.agreements.bulk import create_drafts as create_drafts
+from dpa_service.agreements.bulk import executed_matching as executed_matching
+from dpa_service.agreements.bulk import states as states
+from dpa_service.agreements.bulk import status_counts as status_counts
 from dpa_service.agreements.facts import AgreementFacts, agreement_facts
 from dpa_service.agreements.lifecycle import BEFORE_EXECUTION, move, next_status
 from dpa_service.agreements.models import (

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,28 +48,36 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event_hash(event: AuditEvent) -> str:
+_HASHED = ("chain", "tenant_id", "seq", "at", "actor_id", "actor_role", "action", "target_type", "target_id", "ip",
+           "user_agent", "data")  # fmt: skip
+
+
+def _digest(fields: Mapping[str, Any], prev_hash: str) -> str:
     body = {
-        "chain": event.chain,
-        "tenant_id": str(event.tenant_id) if event.tenant_id else None,
-        "seq": event.seq,
-        "at": rfc3339(event.at),
-        "actor_id": str(event.actor_id) if event.actor_id else None,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "data": event.data,
+        "chain": fields["chain"],
+        "tenant_id": str(fields["tenant_id"]) if fields["tenant_id"] else None,
+        "seq": fields["seq"],
+        "at": rfc3339(fields["at"]),
+        "actor_id": str(fields["actor_id"]) if fields["actor_id"] else None,
+        "actor_role": fields["actor_role"],
+        "action": fields["action"],
+        "target_type": fields["target_type"],
+        "target_id": fields["target_id"],
+        "ip": fields["ip"],
+        "user_agent": fields["user_agent"],
+        "data": fields["data"],
     }
-    return hashlib.sha256((canonical_json(body) + event.prev_hash).encode()).hexdigest()
+    return hashlib.sha256((canonical_json(body) + prev_hash).encode()).hexdigest()
+
+
+def event_hash(event: AuditEvent) -> str:
+    return _digest({name: getattr(event, name) for name in _HASHED}, event.prev_hash)
 
 
 async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | None) -> AuditHead:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(AuditHead)
+        upsert(AuditHead)
         .values(chain=chain, tenant_id=tenant_id, seq=0, hash=GENESIS_HASH)
         .on_conflict_do_nothing(index_elements=["chain"])
     )
@@ -84,6 +92,42 @@ async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | N
     return head
 
 
+def _next_row(
+    chain: str,
+    seq: int,
+    prev_hash: str,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID | str | None,
+    *,
+    tenant_id: uuid.UUID | None,
+    data: dict[str, Any] | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """The next event of a chain whose head is (`seq`, `prev_hash`), hashed, as a row: the one place an event is
+    built (`record` makes it an `AuditEvent`, `record_many` inserts the rows as they are)."""
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "chain": chain,
+        "tenant_id": tenant_id,
+        "seq": seq + 1,
+        "at": at,
+        "actor_id": actor.user_id,
+        "actor_role": actor.role,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        # Round-trip through JSON so the hashed form is exactly what the database gives back.
+        "data": json.loads(canonical_json(data or {})),
+        "prev_hash": prev_hash,
+    }
+    row["hash"] = _digest(row, prev_hash)
+    return row
+
+
 def _append(
     head: AuditHead,
     actor: Actor,
@@ -96,25 +140,9 @@ def _append(
     at: datetime,
 ) -> AuditEvent:
     """The next event of `head`'s chain, hashed, with the head moved on to it (the caller adds it to the session)."""
-    event = AuditEvent(
-        id=new_id(),
-        chain=head.chain,
-        tenant_id=tenant_id,
-        seq=head.seq + 1,
-        at=at,
-        actor_id=actor.user_id,
-        actor_role=actor.role,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        # Round-trip through JSON so the hashed form is exactly what the database gives back.
-        data=json.loads(canonical_json(data or {})),
-        prev_hash=head.hash,
-        hash="",
-    )
-    event.hash = event_hash(event)
+    row = _next_row(head.chain, head.seq, head.hash, actor, action, target_type, target_id, tenant_id=tenant_id,
+                    data=data, at=at)  # fmt: skip
+    event = AuditEvent(**row)
     head.seq, head.hash = event.seq, event.hash
     return event
 
@@ -157,27 +185,41 @@ async def record_many(
         return 0
     tenants = {chain_of(tenant_id): tenant_id for tenant_id, _, _ in events}
     chains = sorted(tenants)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table, head_table = AuditEvent.__table__, AuditHead.__table__  # type: ignore[attr-defined]
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(AuditHead).on_conflict_do_nothing(index_elements=["chain"]),
+        upsert(head_table).on_conflict_do_nothing(index_elements=["chain"]),
         [{"chain": chain, "tenant_id": tenants[chain], "seq": 0, "hash": GENESIS_HASH} for chain in chains],
     )
-    heads: dict[str, AuditHead] = {}
+    # Core statements, not ORM objects: 10,000 events are 10,000 rows, not 10,000 tracked instances (a campaign's
+    # fan-out spent most of its time building and flushing them). Heads already in the session are read again
+    # with populate_existing wherever they are locked next (`_lock_head`).
+    heads: dict[str, tuple[int, str]] = {}
     for start in range(0, len(chains), _HEADS_PER_QUERY):
         found = await session.execute(
-            select(AuditHead)
-            .where(col(AuditHead.chain).in_(chains[start : start + _HEADS_PER_QUERY]))
-            .order_by(col(AuditHead.chain))
+            select(head_table.c.chain, head_table.c.seq, head_table.c.hash)
+            .where(head_table.c.chain.in_(chains[start : start + _HEADS_PER_QUERY]))
+            .order_by(head_table.c.chain)
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        heads.update((head.chain, head) for head in found.scalars())
+        heads.update((chain, (seq, digest)) for chain, seq, digest in found.all())
     now = utcnow()
+    rows = []
     for tenant_id, target_id, data in events:
-        head = heads[chain_of(tenant_id)]
-        event = _append(head, actor, action, target_type, target_id, tenant_id=tenant_id, data=data, at=now)
-        session.add(event)
-    await session.flush()
+        chain = chain_of(tenant_id)
+        row = _next_row(chain, *heads[chain], actor, action, target_type, target_id, tenant_id=tenant_id, data=data,
+                        at=now)  # fmt: skip
+        heads[chain] = (row["seq"], row["hash"])
+        rows.append(row)
+    for start in range(0, len(rows), _HEADS_PER_QUERY):
+        await session.execute(insert(table), rows[start : start + _HEADS_PER_QUERY])
+    moved = [{"b_chain": chain, "b_seq": heads[chain][0], "b_hash": heads[chain][1]} for chain in chains]
+    await session.execute(
+        update(head_table)
+        .where(head_table.c.chain == bindparam("b_chain"))
+        .values(seq=bindparam("b_seq"), hash=bindparam("b_hash")),
+        moved,
+    )
     return len(events)
 
 

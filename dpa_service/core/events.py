@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 from dpa_service.core.db import Database, Scope
+from dpa_service.core.exceptions import DPAError
 from dpa_service.core.identity import Actor
 
 
@@ -107,6 +108,8 @@ reactions = Reactions()
 
 
 Check = Callable[[Database, Scope, uuid.UUID], Awaitable[None]]
+# The same veto asked of many tenants at once (a fan-out): the refused ones, each with the reason.
+BulkCheck = Callable[[Database, Scope, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, str]]]
 
 
 class Checks:
@@ -118,15 +121,22 @@ class Checks:
     `before_signing` before any signature: the request for one, the Subscriber's, and the processor's
     countersignature. Like the reactions, the checks are wired once at start (`dpa_service.reactions.install`), so
     agreements imports none of the domains that may say no.
+
+    A fan-out that creates drafts for thousands of tenants (a re-papering campaign) asks `refusing_new_agreement`
+    instead: one query per check rather than one per tenant, when the check was registered with its `bulk` form
+    (without one, the tenant-by-tenant check is asked for each).
     """
 
     def __init__(self) -> None:
         self._before_new_agreement: list[Check] = []
+        self._bulk_new_agreement: dict[Check, BulkCheck] = {}
         self._before_signing: list[Check] = []
 
-    def add_before_new_agreement(self, check: Check) -> None:
+    def add_before_new_agreement(self, check: Check, *, bulk: BulkCheck | None = None) -> None:
         if check not in self._before_new_agreement:
             self._before_new_agreement.append(check)
+        if bulk is not None:
+            self._bulk_new_agreement[check] = bulk
 
     def add_before_signing(self, check: Check) -> None:
         if check not in self._before_signing:
@@ -136,6 +146,24 @@ class Checks:
         """Raise if `tenant_id` may request no new DPA."""
         for check in self._before_new_agreement:
             await check(db, scope, tenant_id)
+
+    async def refusing_new_agreement(
+        self, db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, str]:
+        """Which of `tenant_ids` may request no new DPA, each with the (first) reason; the others may."""
+        refused: dict[uuid.UUID, str] = {}
+        for check in self._before_new_agreement:
+            asked = [tenant_id for tenant_id in tenant_ids if tenant_id not in refused]
+            bulk = self._bulk_new_agreement.get(check)
+            if bulk is not None:
+                refused.update(await bulk(db, scope, asked))
+                continue
+            for tenant_id in asked:
+                try:
+                    await check(db, scope, tenant_id)
+                except DPAError as exc:
+                    refused[tenant_id] = exc.detail or type(exc).__name__
+        return refused
 
     async def before_signing(self, db: Database, scope: Scope, tenant_id: uuid.UUID) -> None:
         """Raise if no DPA of `tenant_id` may be sent for signature, signed or countersigned now."""

@@ -28,6 +28,7 @@ EVENT_NAMES = frozenset(
         "breach_notice.reported",
         "breach_notice.updated",
         "contract.dpa_status_changed",
+        "campaign.draft_created",
         "deletion_certificate.issued",
         "inquiry.asked",
         "inquiry.overdue",

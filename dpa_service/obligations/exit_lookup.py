@@ -25,6 +25,20 @@ async def exit_of(db: Database, scope: Scope, tenant_id: uuid.UUID) -> date | No
         return await session.scalar(select(col(Termination.ends_on)).where(col(Termination.tenant_id) == tenant_id))
 
 
+async def exits_of(db: Database, scope: Scope, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
+    """`exit_of` for many tenants in one query per thousand: the end date of each one in exit."""
+    found: dict[uuid.UUID, date] = {}
+    async with db.transaction(scope, write=False) as session:
+        for start in range(0, len(tenant_ids), 1000):
+            rows = await session.execute(
+                select(col(Termination.tenant_id), col(Termination.ends_on)).where(
+                    col(Termination.tenant_id).in_(list(tenant_ids[start : start + 1000]))
+                )
+            )
+            found.update((tenant_id, ends_on) for tenant_id, ends_on in rows.all())
+    return found
+
+
 async def first_certificates(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """Each tenant's first deletion certificate (its id), for the tenants that have one: one query per page."""
     if not tenant_ids:

@@ -40,6 +40,7 @@ _ITEMS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Assistance", "/staff/assistance", (Role.LEGAL,)),
     ("Sub-processor changes", "/staff/subprocessor-changes", (Role.LEGAL,)),
     ("Mechanisms", "/staff/mechanisms", (Role.LEGAL,)),
+    ("Campaigns", "/staff/campaigns", (Role.LEGAL,)),
     ("Tenants", "/staff/tenants", (Role.LEGAL, Role.PLATFORM_ADMIN)),
     ("DPA status", "/staff/sales", (Role.SALES, Role.LEGAL)),
     ("Contracts", "/staff/contracts", (Role.SALES, Role.LEGAL)),
