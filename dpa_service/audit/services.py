@@ -183,6 +183,9 @@ async def record_many(
     queue instead of deadlocking); events for one chain follow each other in the order given."""
     if not events:
         return 0
+    # The caller's pending ORM changes go first: the rows these events describe, and any head `record` moved in
+    # this transaction (a stale dirty head flushed after these statements would rewind its chain).
+    await session.flush()
     tenants = {chain_of(tenant_id): tenant_id for tenant_id, _, _ in events}
     chains = sorted(tenants)
     table, head_table = AuditEvent.__table__, AuditHead.__table__  # type: ignore[attr-defined]

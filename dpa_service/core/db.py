@@ -183,6 +183,13 @@ class Database:
                 state.open = False
                 _current.reset(token)
 
+    async def flush_open(self) -> None:
+        """Write the open transaction's pending ORM changes (sessions do not autoflush), so that statements issued
+        next in the same transaction, Core ones included, see them."""
+        state = _current.get()
+        if state is not None and state.open and state.database is self:
+            await state.session.flush()
+
     @asynccontextmanager
     async def read_connection(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
         """A Core connection for hot paths that read with one statement (authentication, the agreements list): no

@@ -100,6 +100,8 @@ class Reactions:
         if not self.installed:
             # Executing a DPA without its reactions would quietly skip the authorization and the transfers.
             raise RuntimeError("the domains' reactions are not installed: call dpa_service.reactions.install()")
+        # Handlers read the publisher's changes (the agreement's new status) through their own queries.
+        await db.flush_open()
         for handler in self._handlers[type(event)]:
             await handler(db, event)
 

@@ -145,6 +145,16 @@ async def test_a_campaign_over_2000_tenants_on_privacy_shield_makes_one_draft_an
     review = await campaign_draft(reviewed, campaign["id"])
     assert review["custom_clauses"] == [{"title": "Audit window", "text": "30 days' notice."}]
 
+    # Sales hold the old DPAs on contracts: relying on Privacy Shield, they are outdated, and the gate says why.
+    sales = await admin.new_staff("sales")
+    contracts = {}
+    for owner, old in ((signer, first["id"]), (decliner, str(decliner_old))):
+        contract = await ok_created(sales.post("/contracts", {"tenant_id": owner.tenant_id, "reference": f"CRM-{old[:8]}",
+                                                              "title": "Enterprise plan"}))  # fmt: skip
+        held = await ok(sales.post(f"/contracts/{contract['id']}/agreements", {"agreement_id": old}))
+        assert held["dpa_status"] == "outdated" and "Privacy Shield" in held["dpa_detail"], held
+        contracts[owner.tenant_id] = contract["id"]
+
     # The signer signs; the tenant with custom clauses goes through legal's review first; one declines.
     await ok(signer.post(f"/agreements/{mine['id']}/submit"))
     await sign(signer, await request_own_signature(signer, mine["id"]))
@@ -168,6 +178,14 @@ async def test_a_campaign_over_2000_tenants_on_privacy_shield_makes_one_draft_an
                                     UTC)):  # fmt: skip
         late = await ok(legal.get(f"/campaigns/{campaign['id']}"))
     assert late["overdue"] == 1996, "neither executed nor declined after the due date"
+
+    # The signer's contract now holds the new DPA too (attached when it superseded the old one): executed again.
+    # The decliner's still holds only the DPA on Privacy Shield.
+    followed = await ok(sales.get(f"/contracts/{contracts[signer.tenant_id]}"))
+    assert (followed["dpa_status"], followed["agreements"]) == ("executed", [first["id"], mine["id"]]), followed
+    assert (await ok(sales.get(f"/contracts/{contracts[decliner.tenant_id]}")))["dpa_status"] == "outdated"
+    won = await sales.post(f"/contracts/{contracts[signer.tenant_id]}/close", {"outcome": "won"})
+    assert won.status_code == 200, won.text
 
     # Executing the new DPA superseded the old one, as usual.
     for old, new, owner in ((first["id"], mine["id"], signer), (str(reviewed_old), review["id"], reviewed)):

@@ -90,7 +90,7 @@ async def test_outdated_dpas_are_refused_naming_why_and_a_superseding_dpa_is_att
     second = await to_status(owner, legal, "executed")
     assert (await owner.get(f"/agreements/{first['id']}")).json()["status"] == "superseded"
     followed = (await sales.get(f"/contracts/{held['id']}")).json()
-    assert (followed["agreements"], followed["dpa_status"]) == ([first["id"], second["id"]], "executed")
+    assert (followed["agreements"], followed["dpa_status"]) == ([first["id"], second["id"]], "executed"), followed
     attached = [e for e in await owner.all("/audit-events") if e["action"] == "contract.agreement_attached"]
     assert attached[-1]["data"] == {"agreement_id": second["id"], "via": "supersession", "replaces": [first["id"]]}
 
@@ -107,7 +107,7 @@ async def test_outdated_dpas_are_refused_naming_why_and_a_superseding_dpa_is_att
     reason = await refused_win(sales, held["id"])
     assert f"made on template standard-dpa v{second['template_version']}, which legal retired" in reason
     changes = [(m["previous"], m["dpa_status"], m["cause"]) for m in await status_changes(db, held["id"])]
-    assert changes == [("missing", "executed", "attached"), ("executed", "outdated", "template_retired")]
+    assert changes == [("missing", "executed", "attached"), ("executed", "outdated", "template_retired")], changes
 
     # Invalidated mechanism: the DPA relies on eu-us-dpf (variables.transfers.mechanisms); the reason names it.
     # Already outdated, the contract's status does not move, so no second webhook.
