@@ -92,6 +92,7 @@ class Mechanism:
     invalid_reason: str = ""
     successors: tuple[str, ...] = ()
     risk_note: str = ""
+    risk_from: date | None = None
     note: str = ""
     regimes: dict[str, RegimeTerms] = field(default_factory=dict)
 
@@ -215,7 +216,10 @@ def regimes() -> dict[str, Regime]:
             adequacy += [
                 RegimeAdequacy(c, entry["decision"], entry["valid_from"], entry.get("scope", "")) for c in codes
             ]
-        sources = {**dict(row.get("sources") or {}), **{f"adequacy.{k}": v for k, v in (row.get("adequacy_sources") or {}).items()}}
+        sources = {
+            **dict(row.get("sources") or {}),
+            **{f"adequacy.{k}": v for k, v in (row.get("adequacy_sources") or {}).items()},
+        }
         found[code] = Regime(
             code=code,
             name=row["name"],
@@ -229,8 +233,30 @@ def regimes() -> dict[str, Regime]:
 
 
 @cache
-def processor() -> dict[str, Any]:
+def _processor_file() -> dict[str, Any]:
     return load_yaml("processor.yaml")
+
+
+def processor() -> dict[str, Any]:
+    """The processor's identity (processor.yaml), with the deployment's hosting locations (DPA_PROCESSOR_HOSTING)
+    when set."""
+    from dpa_service.core.settings import get_settings
+
+    data = _processor_file()
+    hosting = get_settings().processor_hosting
+    return {**data, "hosting_locations": list(hosting)} if hosting else data
+
+
+def processor_transfer_destination() -> str | None:
+    """Where the Subscriber-to-processor transfer goes when it is a restricted transfer: the processor's country
+    of establishment when that is outside the EU/EEA, else its first hosting location outside it; None when the
+    processor is established and hosts only in the EU/EEA (no transfer, Clause 12.1)."""
+    data = processor()
+    for code in (data.get("country"), *(data.get("hosting_locations") or [])):
+        found = country(str(code)) if code else None
+        if found is not None and not found.eea:
+            return found.code
+    return None
 
 
 @cache
@@ -275,8 +301,15 @@ def source_problems(entry: Mechanism | AdequacyDecision) -> list[str]:
     """Every date of a mechanism (per regime) or adequacy decision must cite a source (registry files' `sources`)."""
     if isinstance(entry, Mechanism):
         dated = [
-            (f"{entry.code} ({origin})", terms.sources, {"valid_from": terms.valid_from, "valid_until": terms.valid_until,
-             "instruments_until": terms.instruments_until})
+            (
+                f"{entry.code} ({origin})",
+                terms.sources,
+                {
+                    "valid_from": terms.valid_from,
+                    "valid_until": terms.valid_until,
+                    "instruments_until": terms.instruments_until,
+                },
+            )
             for origin, terms in entry.regimes.items()
         ]
         if not entry.regimes:
