@@ -8,7 +8,6 @@ from typing import Any
 from dpa_service.core import registry
 from dpa_service.template_versions.models import TemplateVersion
 
-
 _NOWHERE = registry.Country("", "", eu=False, eea=False)
 
 
