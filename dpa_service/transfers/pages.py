@@ -37,7 +37,8 @@ from dpa_service.web.validation import validated
 from dpa_service.web.views import field_errors, form_data, lines, next_page, redirect, render
 
 _PAGE_SIZE = 50
-_OPTIONAL = ("end_date", "importer_certified", "tia_reference", "supplementary_measures", "instrument_date")
+_OPTIONAL = ("end_date", "importer_certified", "tia_reference", "supplementary_measures")
+_KEPT_WHEN_BLANK = ("instrument_date", "origin")  # required on the record: blank means "unchanged" (or the default)
 _CERTIFICATION = ("checked_by", "checked_on", "entry")
 ORIGINS = [("eea", "the EU/EEA (GDPR)"), ("uk", "the United Kingdom (UK GDPR)"), ("ch", "Switzerland (FADP)")]
 
@@ -76,6 +77,9 @@ def transfer_body(form: dict[str, Any], *, patch: bool = False) -> dict[str, Any
             body.pop(field, None)
             if patch:
                 body[field] = None
+    for field in _KEPT_WHEN_BLANK:
+        if body.get(field) == "":
+            body.pop(field)
     return body
 
 

@@ -260,3 +260,27 @@ async def test_the_register_page_shows_where_data_comes_from_and_the_risks(admin
     assert "Switzerland" in page.text and "no transfer impact assessment" in page.text
     form = await browser.get("/app/transfers/new")
     assert "Where the data comes from" in form.text and "importer_certification.checked_by" in form.text
+
+
+@pytest.mark.html_face  # see tests/conftest.py: SQLite only
+async def test_the_form_records_origin_instrument_date_and_the_certification_check(admin: Api, client: Any) -> None:
+    owner = await admin.new_tenant()
+    browser = await signed_in(client, owner)
+    fields = {
+        "importer": "Acme Inc.", "importer_kind": "other", "destination_country": "US", "data_categories": "chats",
+        "mechanism": "swiss-us-dpf", "start_date": "2025-02-01", "origin": "ch", "instrument_date": "2025-01-15",
+        "importer_certified": "true", "importer_certification.checked_by": "Lee Legal",
+        "importer_certification.checked_on": "", "importer_certification.entry": "Acme Inc., Swiss-U.S. DPF: active",
+    }  # fmt: skip
+    half = await browser.post("/app/transfers", fields)
+    assert half.status_code == 422 and 'id="importer_certification-checked_on-error"' in half.text
+    assert 'value="Lee Legal"' in half.text
+    saved = await browser.post("/app/transfers", {**fields, "importer_certification.checked_on": "2025-01-30"})
+    assert saved.status_code == 303, saved.text
+    [transfer] = (await owner.get("/transfers")).json()["items"]
+    assert (transfer["origin"], transfer["instrument_date"]) == ("ch", "2025-01-15")
+    record = transfer["importer_certification"]
+    assert (record["checked_by"], record["checked_on"]) == ("Lee Legal", "2025-01-30")
+    assert record["entry"] == "Acme Inc., Swiss-U.S. DPF: active"
+    [verdict] = (await owner.get("/transfers/assessment", as_of="2026-12-01")).json()["items"]
+    assert verdict["valid"] and verdict["risks"] == [], verdict
