@@ -53,10 +53,14 @@ def manages(principal: Principal) -> bool:
 
 
 def _mechanism_options(catalogue: Any, today: date) -> list[tuple[str, str]]:
-    """In-force mechanisms first, by name; those no longer valid last, saying since when."""
+    """In-force mechanisms first, by name; those no longer valid (or closed to new contracts) last, saying since
+    when. Article 49 is never offered: it is never a DPA mechanism."""
     valid, ended = [], []
     for m in sorted(catalogue.items, key=lambda m: m.name):
-        stops = [d for d in (m.valid_until, m.invalidated_from) if d is not None]
+        if not m.dpa_selectable:
+            continue
+        closed = registry.mechanisms()[m.code].new_transfers_until if m.code in registry.mechanisms() else None
+        stops = [d for d in (m.valid_until, m.invalidated_from, closed) if d is not None]
         if stops and min(stops) <= today:
             ended.append((m.code, f"{m.name} (not valid since {min(stops).isoformat()})"))
         else:

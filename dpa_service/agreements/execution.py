@@ -160,6 +160,8 @@ async def countersign(
                 subprocessors=tuple(listing["items"]),
                 superseded=superseded,
                 contact_email=(agreement.variables.get("controller") or {}).get("contact_email"),
+                controller_country=(agreement.variables.get("controller") or {}).get("country"),
+                mechanisms=tuple((agreement.variables.get("transfers") or {}).get("mechanisms") or ()),
             ),
         )
         if before_commit is not None:

@@ -37,6 +37,10 @@ class AgreementExecuted:
     subprocessors: tuple[dict[str, Any], ...]
     superseded: tuple[uuid.UUID, ...]
     contact_email: str | None
+    # Where the Subscriber exports from (its establishment: the transfer's origin regime) and the mechanisms it
+    # chose in the DPA: the transfer register records the Subscriber-to-processor transfer from them.
+    controller_country: str | None = None
+    mechanisms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ class Settings(BaseModel):
     seal_cert_path: Path | None = None
     seal_pkcs12_path: Path | None = None
     seal_pkcs12_password: SecretStr | None = None
+    processor_hosting: tuple[str, ...] = ()
+    """ISO codes of where the processor hosts Customer Personal Data, overriding registry/processor.yaml's
+    `hosting_locations` (DPA_PROCESSOR_HOSTING, comma-separated, e.g. "DE,IE"); empty: the file's."""
     checkpoint_dir: Path | None = None
     """Where signed audit checkpoints are appended (default `$DPA_VAR_DIR/checkpoints`): keep it off the database's
     host, or copy it somewhere append-only, so whoever can rewrite the database cannot rewrite these too."""
@@ -149,6 +152,7 @@ class Environment(BaseSettings):
     DPA_SEAL_PKCS12_PATH: Path | None = None
     DPA_SEAL_PKCS12_PASSWORD: SecretStr | None = None
     DPA_CHECKPOINT_DIR: Path | None = None
+    DPA_PROCESSOR_HOSTING: str | None = None
 
     def to_settings(self) -> Settings:
         if self.DPA_ENV not in ENVIRONMENTS:
@@ -187,6 +191,9 @@ class Environment(BaseSettings):
             seal_pkcs12_path=self.DPA_SEAL_PKCS12_PATH,
             seal_pkcs12_password=self.DPA_SEAL_PKCS12_PASSWORD,
             checkpoint_dir=self.DPA_CHECKPOINT_DIR.resolve() if self.DPA_CHECKPOINT_DIR else None,
+            processor_hosting=tuple(
+                c.strip().upper() for c in (self.DPA_PROCESSOR_HOSTING or "").split(",") if c.strip()
+            ),
         )
 
 

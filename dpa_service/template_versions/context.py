@@ -8,6 +8,8 @@ from typing import Any
 from dpa_service.core import registry
 from dpa_service.template_versions.models import TemplateVersion
 
+_NOWHERE = registry.Country("", "", eu=False, eea=False)
+
 
 def _mechanism(code: str) -> dict[str, str]:
     found = registry.mechanisms().get(code)
@@ -60,9 +62,20 @@ def build_context(
     subprocessors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     mechanism_codes = (variables.get("transfers") or {}).get("mechanisms") or []
+    processor = registry.processor()
+    destination = registry.processor_transfer_destination()
     return {
         "variables": variables,
-        "processor": registry.processor(),
+        "processor": processor,
+        # Clause 12.1: where the processor hosts, and whether reaching it is itself a restricted transfer.
+        "processor_location": {
+            "established_in_eea": bool((registry.country(str(processor.get("country"))) or _NOWHERE).eea),
+            "hosting": [registry.country_name(code) for code in processor.get("hosting_locations") or []],
+            "hosting_in_eea": all(
+                (registry.country(code) or _NOWHERE).eea for code in processor.get("hosting_locations") or []
+            ),
+            "transfer_to": registry.country_name(destination) if destination else None,
+        },
         "template": {"key": version.key, "version": version.version, "title": version.title, "sha256": version.sha256},
         "document": {"reference": reference, "status": status, "generated_on": generated_on.isoformat()},
         "mechanisms": [_mechanism(code) for code in mechanism_codes],

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from dpa_service.core import registry
+from dpa_service.core.clock import utcnow
 from dpa_service.core.exceptions import FieldError, InvalidInput
 from dpa_service.core.validation import check_text_tree
 
@@ -89,15 +90,11 @@ def _dpa_rules(variables: dict[str, Any], prefix: str) -> list[FieldError]:
     ]
     mechanisms = _member(variables, "transfers", "mechanisms")
     if isinstance(mechanisms, list):
-        catalogue = registry.mechanisms()
+        today = utcnow().date()  # the injected clock's: a DPA "made in 2019" may still offer Privacy Shield
         for index, code in enumerate(mechanisms):
-            if isinstance(code, str) and code not in catalogue:
-                known = ", ".join(sorted(catalogue))
-                errors.append(
-                    FieldError(
-                        _path(prefix, ["transfers", "mechanisms", index]), f"unknown mechanism; use one of: {known}"
-                    )
-                )
+            problem = mechanism_problem(code, today) if isinstance(code, str) else None
+            if problem is not None:
+                errors.append(FieldError(_path(prefix, ["transfers", "mechanisms", index]), problem))
     law = variables.get("governing_law")
     if isinstance(law, str):
         country = registry.country(law)
@@ -106,9 +103,48 @@ def _dpa_rules(variables: dict[str, Any], prefix: str) -> list[FieldError]:
                 FieldError(_path(prefix, ["governing_law"]), "must be the ISO code of an EU/EEA member state")
             )
     controller_country = _member(variables, "controller", "country")
-    if isinstance(controller_country, str) and registry.country(controller_country) is None:
-        errors.append(FieldError(_path(prefix, ["controller", "country"]), "is not an ISO 3166-1 alpha-2 country code"))
+    if isinstance(controller_country, str):
+        problem = controller_country_problem(controller_country)
+        if problem is not None:
+            errors.append(FieldError(_path(prefix, ["controller", "country"]), problem))
     return errors
+
+
+# The DPA's transfer clauses (SCC Module Two, the UK Addendum, the Swiss adaptations) fit a controller exporting
+# under EU/EEA, UK or Swiss law. A controller established elsewhere is refused rather than given a text whose
+# Clause 12 does not describe its transfers (Module Four, an EEA processor sending data back to a non-EEA
+# controller, is not how this service is run: the processor may itself sit outside the EEA).
+CONTROLLER_REGIMES = ("GB", "CH")
+
+
+def controller_country_problem(code: str) -> str | None:
+    country = registry.country(code)
+    if country is None:
+        return "is not an ISO 3166-1 alpha-2 country code"
+    if country.eea or code in CONTROLLER_REGIMES:
+        return None
+    return (
+        f"must be in the EU/EEA, the United Kingdom or Switzerland: this DPA covers exports under their law, and "
+        f"a controller established in {country.name} needs an agreement drafted for its own law"
+    )
+
+
+def mechanism_problem(code: str, day: Any) -> str | None:
+    """Why a DPA made on `day` cannot offer `code` (None: it can): unknown, never a DPA mechanism (Article 49),
+    or not in force that day under any regime's law (withdrawn, closed to new contracts, or not yet valid)."""
+    catalogue = registry.mechanisms()
+    mechanism = catalogue.get(code)
+    if mechanism is None:
+        return f"unknown mechanism; use one of: {', '.join(sorted(catalogue))}"
+    if not mechanism.dpa_selectable:
+        return f"{mechanism.name} is never a DPA mechanism: it cannot cover the systematic transfers a DPA governs"
+    if any(mechanism.in_force_on(day, origin) for origin in mechanism.regimes):
+        return None
+    starts = min(terms.valid_from for terms in mechanism.regimes.values())
+    if day < starts:
+        return f"{mechanism.name} is not in force yet on {day.isoformat()}"
+    reason = mechanism.invalid_reason or "it is closed to new contracts"
+    return f"{mechanism.name} is not in force for a DPA made on {day.isoformat()}: {reason}"
 
 
 def validate_variables(schema: dict[str, Any], variables: Any, *, prefix: str = "variables") -> None:

@@ -21,6 +21,14 @@ Text300 = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_leng
 Category = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
+class Origin(StrEnum):
+    """The regime the data comes from: a transfer is judged only by that regime's tools."""
+
+    EEA = "eea"
+    UK = "uk"
+    CH = "ch"
+
+
 class ImporterKind(StrEnum):
     PROCESSOR = "processor"
     SUBPROCESSOR = "subprocessor"
@@ -46,6 +54,9 @@ class Transfer(SQLModel, table=True):
     end_date: date | None = Field(default=None, sa_type=Date)
     tia_reference: PlainName | None = Field(default=None, max_length=300)
     supplementary_measures: str | None = Field(default=None, sa_type=Text)
+    origin: str = Field(default=Origin.EEA.value, max_length=3)
+    instrument_date: date | None = Field(default=None, sa_type=Date)
+    importer_certification: dict[str, str] | None = Field(default=None, sa_type=JSON)
     source: str = Field(default="manual", max_length=20)
     agreement_id: uuid.UUID | None = Field(default=None, foreign_key="agreements.id")
     created_by: uuid.UUID | None = None
@@ -86,6 +97,17 @@ class TransferNotice(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class CertificationRecord(SQLModel):
+    """Who checked the importer's certification (e.g. the Data Privacy Framework List), when, and the list entry:
+    a certification is recorded, never assumed."""
+
+    model_config = STRICT_BODY
+
+    checked_by: Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    checked_on: date
+    entry: Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
 def _known_mechanism(value: str) -> str:
     if value not in registry.mechanisms():
         raise ValueError(f"unknown mechanism; use one of: {', '.join(sorted(registry.mechanisms()))}")
@@ -105,6 +127,9 @@ class TransferCreate(SQLModel):
     importer_certified: bool | None = None
     tia_reference: PlainName | None = Field(default=None, max_length=300)
     supplementary_measures: SafeText | None = Field(default=None, max_length=20_000)
+    origin: Origin = Origin.EEA
+    instrument_date: date | None = None
+    importer_certification: CertificationRecord | None = None
 
     _mechanism = field_validator("mechanism")(classmethod(lambda cls, v: _known_mechanism(v)))
 
@@ -128,6 +153,9 @@ class TransferUpdate(SQLModel):
     data_categories: list[Category] | None = Field(default=None, min_length=1, max_length=50)
     tia_reference: PlainName | None = Field(default=None, max_length=300)
     supplementary_measures: SafeText | None = Field(default=None, max_length=20_000)
+    origin: Origin | None = None
+    instrument_date: date | None = None
+    importer_certification: CertificationRecord | None = None
 
     @field_validator("mechanism")
     @classmethod
@@ -148,6 +176,9 @@ class TransferPublic(SQLModel):
     end_date: date | None
     tia_reference: str | None
     supplementary_measures: str | None
+    origin: str
+    instrument_date: date | None
+    importer_certification: dict[str, str] | None
     source: str
     agreement_id: uuid.UUID | None
     created_at: datetime
@@ -209,6 +240,9 @@ class MechanismPublic(SQLModel):
     successors: list[str]
     risk_note: str | None
     invalidated_from: date | None = None
+    regimes: list[str] = []
+    dpa_selectable: bool = True
+    sources: dict[str, str] = {}
 
 
 class AssessmentItem(SQLModel):
@@ -217,9 +251,11 @@ class AssessmentItem(SQLModel):
     importer: str
     destination_country: str
     mechanism: str
+    origin: str = Origin.EEA.value
     valid: bool
     reason: str
     suggested_mechanisms: list[str]
+    risks: list[str] = []
 
 
 class AffectedTransfer(SQLModel):

@@ -38,6 +38,9 @@ from dpa_service.web.views import field_errors, form_data, lines, next_page, red
 
 _PAGE_SIZE = 50
 _OPTIONAL = ("end_date", "importer_certified", "tia_reference", "supplementary_measures")
+_KEPT_WHEN_BLANK = ("instrument_date", "origin")  # required on the record: blank means "unchanged" (or the default)
+_CERTIFICATION = ("checked_by", "checked_on", "entry")
+ORIGINS = [("eea", "the EU/EEA (GDPR)"), ("uk", "the United Kingdom (UK GDPR)"), ("ch", "Switzerland (FADP)")]
 
 
 def mechanism_name(code: str) -> str:
@@ -50,19 +53,33 @@ def _options() -> dict[str, Any]:
     countries = sorted(((c.code, c.name) for c in registry.countries().values()), key=lambda pair: pair[1])
     mechanisms = sorted(((m.code, m.name) for m in registry.mechanisms().values()), key=lambda pair: pair[1])
     return {"countries": countries, "mechanisms": mechanisms, "country_name": registry.country_name,
-            "mechanism_name": mechanism_name}  # fmt: skip
+            "mechanism_name": mechanism_name, "origins": ORIGINS}  # fmt: skip
 
 
 def transfer_body(form: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
     """The posted transfer form as the API's body: categories one per line, blank optional fields left out (on
     an edit, a blank optional field clears it, as `null` does in the merge patch)."""
-    body = {key: value for key, value in form.items() if key not in ("data_categories",)}
+    body = {
+        key: value
+        for key, value in form.items()
+        if key != "data_categories" and not key.startswith("importer_certification.")
+    }
     body["data_categories"] = lines(form.get("data_categories", ""))
+    # Who checked the importer's certification, when, and the list entry: all three, or none (blank on an edit
+    # clears the record).
+    record = {name: form.get(f"importer_certification.{name}", "") for name in _CERTIFICATION}
+    if any(value != "" for value in record.values()):
+        body["importer_certification"] = record
+    elif patch and any(f"importer_certification.{name}" in form for name in _CERTIFICATION):
+        body["importer_certification"] = None
     for field in _OPTIONAL:
         if body.get(field, "") == "":
             body.pop(field, None)
             if patch:
                 body[field] = None
+    for field in _KEPT_WHEN_BLANK:
+        if body.get(field) == "":
+            body.pop(field)
     return body
 
 
@@ -150,7 +167,11 @@ class TransferPages(Controller):
     ) -> Template | Redirect:
         """Save the changes (as the API's merge patch)."""
         transfer = await services.get_transfer(db, request.user, transfer_id)
-        form = {key: value for key, value in (await form_data(request)).items() if key in TransferUpdate.model_fields}
+        form = {
+            key: value
+            for key, value in (await form_data(request)).items()
+            if key in TransferUpdate.model_fields or key.startswith("importer_certification.")
+        }
         try:
             patch = validated(TransferUpdate, transfer_body(form, patch=True))
             await services.update_transfer(db, actor_of(request), request.user, transfer_id, patch)
@@ -188,6 +209,9 @@ def _shown(transfer: TransferPublic) -> dict[str, Any]:
         "data_categories": "\n".join(transfer.data_categories),
         "tia_reference": transfer.tia_reference or "",
         "supplementary_measures": transfer.supplementary_measures or "",
+        "origin": transfer.origin,
+        "instrument_date": transfer.instrument_date.isoformat() if transfer.instrument_date else "",
+        **{f"importer_certification.{k}": str(v) for k, v in (transfer.importer_certification or {}).items()},
     }
 
 

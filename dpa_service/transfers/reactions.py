@@ -31,6 +31,7 @@ async def on_executed(db: Database, event: AgreementExecuted) -> None:
             effective=event.effective_date,
             subprocessors=list(event.subprocessors),
             superseded=event.superseded,
+            controller_country=event.controller_country,
         )
 
 
@@ -43,8 +44,10 @@ async def record_from_dpa(
     effective: date,
     subprocessors: list[dict[str, Any]],
     superseded: Sequence[uuid.UUID],
+    controller_country: str | None = None,
 ) -> int:
-    """The transfers an executed DPA implies: one per authorized sub-processor location outside the EU/EEA.
+    """The transfers an executed DPA implies: the Subscriber's own transfer to the processor when the processor is
+    established or hosts outside the EU/EEA (first), then one per authorized sub-processor location outside it.
 
     The transfers of the agreements it supersedes end the day before it takes effect.
     """
@@ -60,6 +63,10 @@ async def record_from_dpa(
         ).scalars():
             old.end_date, old.updated_at = max(old.start_date, effective - timedelta(days=1)), utcnow()
     created = 0
+    processor_transfer = _processor_transfer(tenant_id, agreement_id, effective, controller_country)
+    if processor_transfer is not None:
+        session.add(processor_transfer)
+        created += 1
     for item in subprocessors:
         code: str = item.get("transfer_mechanism") or ""
         mechanism = registry.mechanisms().get(code)
@@ -75,8 +82,13 @@ async def record_from_dpa(
                     destination_country=location,
                     data_categories=list(item.get("data_categories", [])),
                     mechanism=code,
+                    # Legal lists a DPF sub-processor as certified (listing_problem); the check itself is recorded
+                    # only when the list entry carries it, else the assessment flags it as unverified.
                     importer_certified=True if mechanism.requires_certified_importer else None,
+                    importer_certification=item.get("certification") if mechanism.requires_certified_importer else None,
+                    origin=origin_of(controller_country),
                     start_date=effective,
+                    instrument_date=effective,
                     source="dpa",
                     agreement_id=agreement_id,
                 )
@@ -93,3 +105,37 @@ async def record_from_dpa(
             data={"created": created, "ended_from_superseded": [str(a) for a in superseded]},
         )
     return created
+
+
+# The regime a Subscriber exports under, by its country of establishment (the DPA accepts EU/EEA, UK, Swiss ones).
+ORIGIN_OF = {"GB": "uk", "CH": "ch"}
+
+
+def origin_of(country_code: str | None) -> str:
+    return ORIGIN_OF.get((country_code or "").upper(), "eea")
+
+
+def _processor_transfer(
+    tenant_id: uuid.UUID, agreement_id: uuid.UUID, effective: date, controller_country: str | None
+) -> Transfer | None:
+    """The Subscriber-to-processor transfer (SCC Module Two, incorporated by Clause 12.3; under UK law with the UK
+    Addendum, Clause 12.4), when the processor sits or hosts outside the EU/EEA: None otherwise."""
+    destination = registry.processor_transfer_destination()
+    if destination is None:
+        return None
+    origin = origin_of(controller_country)
+    data = registry.processor()
+    return Transfer(
+        tenant_id=tenant_id,
+        importer=data["legal_name"],
+        importer_kind=ImporterKind.PROCESSOR.value,
+        destination_country=destination,
+        data_categories=["Customer Personal Data (Annex I.B of the DPA)"],
+        mechanism="uk-addendum" if origin == "uk" else "scc-2021",
+        origin=origin,
+        start_date=effective,
+        instrument_date=effective,
+        tia_reference=data.get("transfer_impact_assessment"),
+        source="dpa",
+        agreement_id=agreement_id,
+    )

@@ -51,6 +51,12 @@ def facts_of(transfer: Transfer) -> TransferFacts:
         transfer.start_date,
         transfer.end_date,
         transfer.importer_certified,
+        origin=transfer.origin or "eea",
+        instrument_date=transfer.instrument_date,
+        importer=transfer.importer,
+        tia_reference=transfer.tia_reference,
+        certification=transfer.importer_certification,
+        systematic=transfer.importer_kind in {ImporterKind.PROCESSOR.value, ImporterKind.SUBPROCESSOR.value},
     )
 
 
@@ -58,8 +64,14 @@ async def create_transfer(db: Database, actor: Actor, principal: Principal, data
     if principal.tenant_id is None:
         raise PermissionDenied("Transfers are recorded by the Subscriber that makes them.")
     async with db.transaction(principal.scope) as session:
+        values = data.model_dump(mode="python", exclude={"importer_certification"})
+        values["instrument_date"] = data.instrument_date or data.start_date
+        certification = data.importer_certification
         transfer = Transfer(
-            tenant_id=principal.tenant_id, created_by=principal.user_id, **data.model_dump(mode="python")
+            tenant_id=principal.tenant_id,
+            created_by=principal.user_id,
+            importer_certification=certification.model_dump(mode="json") if certification else None,
+            **values,
         )
         session.add(transfer)
         await session.flush()
@@ -74,7 +86,10 @@ async def create_transfer(db: Database, actor: Actor, principal: Principal, data
                 "importer": transfer.importer,
                 "destination": transfer.destination_country,
                 "mechanism": transfer.mechanism,
+                "origin": transfer.origin,
                 "start_date": transfer.start_date.isoformat(),
+                "instrument_date": transfer.instrument_date.isoformat() if transfer.instrument_date else None,
+                "importer_certification": transfer.importer_certification,
             },
         )
         return public(transfer)
@@ -129,8 +144,12 @@ async def _apply_patch(session: AsyncSession, actor: Actor, transfer: Transfer, 
     changes: dict[str, Any] = {}
     for field in sorted(patch.model_fields_set):
         new = getattr(patch, field)
-        if new is None and field in {"mechanism", "data_categories"}:
+        if new is None and field in {"mechanism", "data_categories", "origin", "instrument_date"}:
             raise InvalidInput.field(field, "cannot be removed")
+        if field == "importer_certification" and new is not None:
+            new = new.model_dump(mode="json")
+        if field == "origin" and new is not None:
+            new = str(new.value if hasattr(new, "value") else new)
         old = getattr(transfer, field)
         if old != new:
             changes[field] = {
@@ -200,9 +219,11 @@ def _assessed(transfer: Transfer, as_of: date, known: dict[str, date]) -> Assess
         importer=transfer.importer,
         destination_country=transfer.destination_country,
         mechanism=transfer.mechanism,
+        origin=transfer.origin or "eea",
         valid=verdict.valid,
         reason=verdict.reason,
         suggested_mechanisms=list(verdict.suggested),
+        risks=list(verdict.risks),
     )
 
 
@@ -221,6 +242,9 @@ def mechanism_catalogue(invalid: dict[str, date]) -> Page[MechanismPublic]:
             successors=list(m.successors),
             risk_note=m.risk_note or None,
             invalidated_from=invalid.get(m.code),
+            regimes=sorted(m.regimes),
+            dpa_selectable=m.dpa_selectable,
+            sources=dict(m.regimes[registry.PRIMARY_REGIME[m.jurisdiction]].sources),
         )
         for m in registry.mechanisms().values()
     ]

@@ -52,8 +52,21 @@ def on(*mechanisms: str) -> dict[str, Any]:
     return {**request_variables(), "transfers": {"mechanisms": list(mechanisms)}}
 
 
+# A DPA may rely on the Privacy Shield only if it was made while the Shield stood (2016-08-01 to 2020-07-16, CJEU
+# C-311/18): such DPAs are made and executed on this day, with the injectable clock.
+WHILE_THE_SHIELD_STOOD = datetime(2019, 6, 3, 9, 0, tzinfo=UTC)
+
+
 async def executed(owner: Api, legal: Api, variables: dict[str, Any], **body: Any) -> dict[str, Any]:
-    """A DPA executed the way users do it: requested, submitted, signed by the owner, countersigned."""
+    """A DPA executed the way users do it: requested, submitted, signed by the owner, countersigned (in 2019 when it
+    relies on the Privacy Shield)."""
+    if PS not in variables["transfers"]["mechanisms"]:
+        return await _executed(owner, legal, variables, **body)
+    with travel_to(WHILE_THE_SHIELD_STOOD):
+        return await _executed(owner, legal, variables, **body)
+
+
+async def _executed(owner: Api, legal: Api, variables: dict[str, Any], **body: Any) -> dict[str, Any]:
     agreement = await new_agreement(owner, variables=variables, **body)
     await ok(owner.post(f"/agreements/{agreement['id']}/submit"))
     await sign(owner, await request_own_signature(owner, agreement["id"]))
@@ -149,8 +162,8 @@ async def test_a_campaign_over_2000_tenants_on_privacy_shield_makes_one_draft_an
     sales = await admin.new_staff("sales")
     contracts = {}
     for owner, old in ((signer, first["id"]), (decliner, str(decliner_old))):
-        contract = await ok_created(sales.post("/contracts", {"tenant_id": owner.tenant_id, "reference": f"CRM-{old[:8]}",
-                                                              "title": "Enterprise plan"}))  # fmt: skip
+        body = {"tenant_id": owner.tenant_id, "reference": f"CRM-{old[:8]}", "title": "Enterprise plan"}
+        contract = await ok_created(sales.post("/contracts", body))
         held = await ok(sales.post(f"/contracts/{contract['id']}/agreements", {"agreement_id": old}))
         assert held["dpa_status"] == "outdated" and "Privacy Shield" in held["dpa_detail"], held
         contracts[owner.tenant_id] = contract["id"]

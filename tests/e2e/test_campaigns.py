@@ -21,16 +21,19 @@ from tests.helpers.agreements import request_variables
 
 OWNER = "owner@acme-retail.example"
 LEGAL = "legal@processor.example"
-REASON = "The EU-US Privacy Shield was invalidated on 16 July 2020 (CJEU C-311/18): we move you to the 2021 SCCs."
+# A live server runs on today's clock, when no new DPA may rely on the Privacy Shield (the unit tests re-paper those,
+# made in 2019): here legal moves DPAs off the Data Privacy Framework instead.
+REASON = "We move every DPA to the 2021 SCCs, so that your transfers do not rest on the Data Privacy Framework alone."
 
 
 def _person(browser: Any) -> Any:
     return browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
 
 
-def _executed_on_privacy_shield(server: LiveServer) -> str:
-    """Acme Retail's DPA relying on the Privacy Shield, executed through the API (request, sign, countersign)."""
-    variables = {**request_variables(), "transfers": {"mechanisms": ["eu-us-privacy-shield", "scc-2010"]}}
+def _executed_on_the_dpf(server: LiveServer) -> str:
+    """Acme Retail's DPA relying on the EU-US Data Privacy Framework, executed through the API (request, sign,
+    countersign)."""
+    variables = {**request_variables(), "transfers": {"mechanisms": ["eu-us-dpf"]}}
     with server.api(server.keys["tenants"]["Acme Retail"]["api_key"]) as api:
         created = api.post("/agreements", json={"template_key": "standard-dpa", "variables": variables})
         assert created.status_code == 201, created.text
@@ -58,7 +61,7 @@ def test_legal_starts_a_campaign_after_a_preview_and_the_subscriber_sees_the_new
     live_server: LiveServer, browser: Any, tmp_path: Path
 ) -> None:
     seen: list[str] = []
-    _executed_on_privacy_shield(live_server)
+    _executed_on_the_dpf(live_server)
     due_on = (datetime.now(UTC).date() + timedelta(days=60)).isoformat()
 
     legal = _person(browser)
@@ -66,7 +69,7 @@ def test_legal_starts_a_campaign_after_a_preview_and_the_subscriber_sees_the_new
     legal.get_by_role("link", name="Campaigns").click()
     accessible(legal, seen)
     legal.get_by_role("link", name="Start a campaign").click()
-    legal.select_option("#replace_mechanism", "eu-us-privacy-shield")
+    legal.select_option("#replace_mechanism", "eu-us-dpf")
     legal.select_option("#replacement_mechanism", "scc-2021")
     legal.fill("#reason", REASON)
     legal.fill("#due_on", due_on)

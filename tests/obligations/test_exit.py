@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import read_log
@@ -191,7 +192,8 @@ async def test_the_deletion_certificate_is_sealed_and_verifies_with_the_api_the_
     text = squash(pdf_text(document.content))
     tenant = (await owner.get("/tenant")).json()
     legal_me = (await legal.get("/me")).json()
-    for expected in (tenant["legal_name"], "Parley Chat Ltd", *CERTIFICATE["systems"], CERTIFICATE["statement"],
+    processor = registry.processor()["legal_name"]
+    for expected in (tenant["legal_name"], processor, *CERTIFICATE["systems"], CERTIFICATE["statement"],
                      ends_on.isoformat(), legal_me["name"], "Article 28(3)(g)"):  # fmt: skip
         assert squash(expected) in text, expected
 

@@ -10,6 +10,7 @@ import json
 import httpx
 import pytest
 
+from dpa_service.core import registry
 from dpa_service.core.db import Database
 from tests.helpers.agreements import approve_standard_dpa, to_status
 from tests.helpers.api import Api
@@ -50,7 +51,8 @@ async def test_a_subscriber_reads_and_downloads_its_record_and_legal_picks_a_ten
     assert '<a href="/app/obligations" aria-current="page">Obligations</a>' in page.text  # its section
     text = page.text
     subject = variables["processing"]["data_subject_categories"][0]
-    for shown in (variables["controller"]["legal_name"], "Dora Protect", "Parley Chat Ltd", "Lingua Ltd", "TIA-9",
+    processor = registry.processor()["legal_name"]
+    for shown in (variables["controller"]["legal_name"], "Dora Protect", processor, "Lingua Ltd", "TIA-9",
                   "Cloudflare", "Encryption in transit", subject):  # fmt: skip
         assert shown.replace("'", "&#39;") in text, shown
     assert 'href="/app/obligations"' in text and "Art. 30(1)" in text
