@@ -49,6 +49,22 @@ def _supervisory_authority(variables: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# SCC Clause 17 (Option 1) and Clause 18(b) (Decision (EU) 2021/914) choose the law and courts of an *EU* Member
+# State: an EEA-EFTA state (IS, LI, NO) may govern the DPA but not the SCCs. Ireland is the fallback because its law
+# grants third-party beneficiary rights for the SCCs (S.I. No. 297 of 2021), as Clause 17 requires.
+SCC_FALLBACK_LAW = "IE"
+
+
+def scc_law(variables: dict[str, Any]) -> str:
+    """The EU Member State whose law and courts the SCCs choose: the DPA's governing law when it is an EU state,
+    else the Subscriber's country when that is one, else Ireland."""
+    for code in (variables.get("governing_law"), (variables.get("controller") or {}).get("country")):
+        found = registry.country(code) if isinstance(code, str) else None
+        if found is not None and found.eu:
+            return found.code
+    return SCC_FALLBACK_LAW
+
+
 def build_context(
     version: TemplateVersion,
     variables: dict[str, Any],
@@ -70,4 +86,5 @@ def build_context(
         "custom_clauses": [{"title": c["title"], "text": c["text"]} for c in custom_clauses or []],
         "obligations": version.obligations,
         "supervisory_authority": _supervisory_authority(variables),
+        "scc_law": scc_law(variables),
     }
