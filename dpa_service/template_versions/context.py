@@ -39,13 +39,14 @@ def subprocessor_annex(listing: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _supervisory_authority(variables: dict[str, Any]) -> dict[str, Any] | None:
-    """The controller's own authority when it is established in the EU/EEA, else the governing law's."""
+    """The authority of the Member State where the Subscriber (the data exporter) is established, Clause 13(a) of
+    the SCCs; None for a Subscriber outside the EEA, whose authority follows its Art. 27 representative (the
+    template says so): the governing law's state is not a ground of competence."""
     authorities = registry.supervisory_authorities()
-    controller_country = (variables.get("controller") or {}).get("country")
-    for code in (controller_country, variables.get("governing_law")):
-        if isinstance(code, str) and code in authorities:
-            found = authorities[code]
-            return {key: found.get(key) for key in ("country", "name", "website", "note")}
+    code = (variables.get("controller") or {}).get("country")
+    if isinstance(code, str) and code in authorities:
+        found = authorities[code]
+        return {key: found.get(key) for key in ("country", "name", "website", "note", "land_authority")}
     return None
 
 
