@@ -27,13 +27,22 @@ def subprocessor_annex(listing: dict[str, Any] | None = None) -> dict[str, Any]:
                 "name": item["name"],
                 "entity": item.get("entity", item["name"]),
                 "purpose": item.get("purpose", ""),
-                "locations": [registry.country_name(code) for code in item.get("locations", [])],
+                "address": item.get("address", ""),
+                "nature": item.get("nature", ""),
+                "duration": item.get("duration", ""),
+                "locations": [registry.location_name(code) for code in item.get("locations", [])],
                 "data_categories": list(item.get("data_categories", [])),
                 "transfer_mechanism": _mechanism(item["transfer_mechanism"])["name"]
                 if item.get("transfer_mechanism")
-                else "",
+                else registry.NO_MECHANISM_NAME,
             }
             for item in source.get("items", [])
+        ],
+        # The processor's own tools (registry/subprocessors.yaml `not_subprocessors`): not sub-processors, shown
+        # so that nobody takes their absence from the list for an omission.
+        "not_subprocessors": [
+            {"name": row["name"], "entity": row.get("entity", ""), "why": row.get("why", "")}
+            for row in registry.subprocessor_seed().get("not_subprocessors", [])
         ],
     }
 
