@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps import DummyTimeStamper
 from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from dpa_service.app import create_app
@@ -179,4 +180,4 @@ async def test_automatic_countersignature_embedded_draft_and_timestamped_seal(
     assert status.intact and status.valid and status.trusted
     assert status.timestamp_validity is not None
     assert status.timestamp_validity.intact and status.timestamp_validity.valid and status.timestamp_validity.trusted
-    assert status.coverage.name == "ENTIRE_FILE"  # the attachment is inside what the seal covers
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE  # the attachment is inside what the seal covers
