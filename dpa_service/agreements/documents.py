@@ -9,18 +9,19 @@ and checked by hash.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from dpa_service.agreements.links import consent_text
-from dpa_service.agreements.models import Agreement, EmailVerification, Signature
+from dpa_service.agreements.models import Agreement, EmailVerification, Signature, SignatureMethod, SignatureRequest
 from dpa_service.core.clock import as_utc, rfc3339
 from dpa_service.core.registry import processor
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.rendering import RenderedPdf, RenderJob, compiled_template, layout, render_html
-from dpa_service.documents.seal import Seal
+from dpa_service.documents.seal import Attachment, Seal
 from dpa_service.documents.text import visible_text
 from dpa_service.template_versions.services import TemplateVersion, build_context, render_job, subprocessor_annex
 
@@ -67,14 +68,43 @@ def verification_text(method: str | None, at: datetime | None) -> str:
     return f"{_VERIFIED_BY[EmailVerification(method)]}, at {rfc3339(at)}"
 
 
-def _signature_rows(signatures: list[Signature], controller: str) -> list[dict[str, Any]]:
+def signed_draft_name(sha256: str) -> str:
+    """The embedded file holding the exact draft the Subscriber signed, named by its fingerprint."""
+    return f"signed-draft-{sha256[:16]}.pdf"
+
+
+def _authentication(s: Signature, request: SignatureRequest | None) -> str:
+    """How the certificate says the signer was authenticated."""
+    if s.method == SignatureMethod.AUTOMATIC:
+        return f"Applied automatically by the service under the authority of {s.authority}; nobody signed in or typed."
+    if s.role == "processor":
+        return f"Signed in to the service as {s.email} (a member of the processor's legal team) and countersigned."
+    if request is None:
+        return "Not recorded."
+    if request.signer_email_verified_at is not None:
+        how = "handed back, for embedded signing, to the signed-in user with that address (verified before)"
+    else:
+        how = "sent to that address only"
+    return (
+        f"Single-use signing link (request {request.id}), {how}: {request.signer_email}, valid until "
+        f"{rfc3339(request.expires_at)}; using it burned the link."
+    )
+
+
+def _signature_rows(
+    signatures: list[Signature], controller: str, request: SignatureRequest | None = None
+) -> list[dict[str, Any]]:
     rows = []
     for s in signatures:
+        automatic = s.method == SignatureMethod.AUTOMATIC
         rows.append(
             {
                 "role_label": "Subscriber (controller)" if s.role == "subscriber" else "Processor",
                 "party": controller if s.role == "subscriber" else processor()["legal_name"],
-                "typed_name": s.typed_name,
+                "automatic": automatic,
+                "authority": s.authority,
+                "authentication": _authentication(s, request if s.role == "subscriber" else None),
+                "typed_name": None if automatic else s.typed_name,
                 "name": s.name,
                 "title": s.title,
                 "email": s.email,
@@ -103,9 +133,17 @@ async def executed_pdf(
     signed_document_sha256: str,
     subprocessors: dict[str, Any],
     chain_head: tuple[int, str],
+    signed_draft: bytes,
+    request: SignatureRequest | None = None,
+    requested_by: str | None = None,
+    verify_url: str = "/verify",
 ) -> bytes:
     """`subprocessors` is the list version the agreement pinned when it went out for signature; `chain_head` is
-    the tenant's audit chain head `(seq, hash)` just before the execution event."""
+    the tenant's audit chain head `(seq, hash)` just before the execution event; `signed_draft` the exact PDF the
+    Subscriber signed (SHA-256 `signed_document_sha256`), embedded in the sealed file; `request` the signature
+    request it was signed through, `requested_by` who asked for it."""
+    if sha256_of(signed_draft) != signed_document_sha256:
+        raise ValueError("the draft to embed is not the one the Subscriber signed")
     context = build_context(
         version,
         agreement.variables,
@@ -133,13 +171,64 @@ async def executed_pdf(
             "subprocessor_list": f"version {subprocessors['version']}",
             "audit_head_seq": chain_head[0],
             "audit_head_hash": chain_head[1],
+            "request_id": str(request.id) if request else "not recorded",
         },
-        "signatures": _signature_rows(signatures, controller),
+        "signatures": _signature_rows(signatures, controller, request),
         "consent_text": consent_text(),
         "annex_items": len(annex["items"]),
+        "timeline": _timeline(signatures, request, requested_by, executed_at, seal.config.level),
+        "seal": {
+            "level": seal.config.level,
+            "tsa_url": seal.config.tsa_url,
+            "verify_url": verify_url,
+            "signed_draft_name": signed_draft_name(signed_document_sha256),
+        },
     }
     pdf = await renderer.run(build_executed, job, certificate_context)
-    return await seal.seal(pdf, reason=f"Executed DPA {agreement.id}", location=processor().get("country"))
+    draft = Attachment(
+        name=signed_draft_name(signed_document_sha256),
+        content=signed_draft,
+        description=f"The exact draft the Subscriber signed, SHA-256 {signed_document_sha256}",
+    )
+    return await seal.seal(
+        pdf, reason=f"Executed DPA {agreement.id}", location=processor().get("country"), attachments=(draft,)
+    )
+
+
+def sha256_of(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _event(event: str, at: datetime | None, detail: str) -> dict[str, str]:
+    return {"event": event, "at": rfc3339(at) if at is not None else "not recorded", "detail": detail}
+
+
+def _timeline(
+    signatures: list[Signature],
+    request: SignatureRequest | None,
+    requested_by: str | None,
+    executed_at: datetime,
+    level: str,
+) -> list[dict[str, str]]:
+    """Requested (by whom), sent, opened, signed, countersigned, sealed: what the certificate lists, in order."""
+    rows: list[dict[str, str]] = []
+    if request is not None:
+        who = requested_by or "a user of the Subscriber (not recorded)"
+        rows.append(_event("Signature requested", request.created_at, f"by {who}, request {request.id}"))
+        how = "handed back for embedded signing to" if request.signer_email_verified_at else "e-mailed to"
+        rows.append(_event("Signing link sent", request.created_at, f"{how} {request.signer_email}"))
+        rows.append(_event("Signing page opened", request.opened_at, "first view of the signing page"))
+    for s in signatures:
+        if s.role == "subscriber":
+            detail = f"{s.name} ({s.email}): name typed, consent given, authority confirmed"
+            rows.append(_event("Signed by the Subscriber", s.signed_at, detail))
+        elif s.method == SignatureMethod.AUTOMATIC:
+            detail = f"applied automatically under the authority of {s.authority}"
+            rows.append(_event("Countersigned for the Processor", s.signed_at, detail))
+        else:
+            rows.append(_event("Countersigned for the Processor", s.signed_at, f"by {s.name} ({s.email})"))
+    rows.append(_event("Sealed", executed_at, f"electronic seal of the service, {level}"))
+    return rows
 
 
 def build_executed(job: RenderJob, certificate_context: dict[str, Any]) -> bytes:

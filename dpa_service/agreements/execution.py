@@ -19,7 +19,15 @@ from sqlmodel import col
 
 from dpa_service.agreements import documents, links
 from dpa_service.agreements.lifecycle import move, next_status
-from dpa_service.agreements.models import Agreement, AgreementDocument, AgreementPublic, AgreementStatus, Signature
+from dpa_service.agreements.models import (
+    Agreement,
+    AgreementDocument,
+    AgreementPublic,
+    AgreementStatus,
+    Signature,
+    SignatureMethod,
+    SignatureRequest,
+)
 from dpa_service.agreements.services import find, public, sha256
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
@@ -35,6 +43,15 @@ from dpa_service.template_versions import services as templates
 from dpa_service.users import services as users
 
 logger = logging.getLogger("dpa_service.agreements")
+
+
+def standing_authority(holder: str) -> str:
+    """The default standing authority an automatic countersignature is applied under: the processor's, held by the
+    configured legal signatory, to execute its standard DPA as the Subscriber signed it."""
+    return (
+        f"the standing authority of {registry.processor()['legal_name']}, held by {holder}, to execute its standard "
+        "Data Processing Agreement as signed by the Subscriber"
+    )
 
 
 def _processor_title(email: str) -> str:
@@ -54,6 +71,7 @@ async def countersign(
     *,
     before_commit: Callable[[], Awaitable[None]] | None = None,
     base_url: str = "",
+    automatic_authority: str | None = None,
 ) -> AgreementPublic:
     """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
 
@@ -80,6 +98,8 @@ async def countersign(
         chain_head = await audit.head_of(session, agreement.tenant_id)
         # The evidence says how the countersigner's address was verified, as it does for the Subscriber's signer.
         verified = await users.verification_of(db, principal.scope, principal.user_id)
+        request_id = subscriber_signatures[-1].request_id if subscriber_signatures else None
+        signing_request = await session.get(SignatureRequest, request_id) if request_id else None
     if in_force is not None and in_force > list_version:
         # Executing now would authorize an outdated list, and the Subscriber was never told of the newer one.
         raise Conflict(
@@ -91,8 +111,14 @@ async def countersign(
     signed_sha = subscriber_signatures[-1].document_sha256
     # The executed PDF is built from what the Subscriber signed: if rebuilding that draft no longer gives the
     # same bytes (reference data changed since), sealing would put words in its mouth.
-    if (await documents.draft_pdf(renderer, version, agreement, listing)).sha256 != signed_sha:
+    signed_draft = await documents.draft_pdf(renderer, version, agreement, listing)
+    if signed_draft.sha256 != signed_sha:
         raise Conflict("The document changed since it was signed (reference data moved); request a new signature.")
+    requested_by = (
+        await users.tenant_user_label(db, agreement.tenant_id, signing_request.requested_by)
+        if signing_request is not None
+        else None
+    )
     now = utcnow()
     processor_signature = Signature(
         tenant_id=agreement.tenant_id,
@@ -112,7 +138,15 @@ async def countersign(
         document_sha256=signed_sha,
         email_verified_at=verified.at if verified else None,
         email_verification=verified.method.value if verified else None,
+        method=SignatureMethod.ACTION.value,
     )
+    if automatic_authority is not None:
+        # Nobody typed a name, consented or confirmed authority: the service applied the countersignature under a
+        # standing authority, which the evidence names. The stored columns are NOT NULL: "" and False say "none".
+        processor_signature.typed_name, processor_signature.consent_text_sha256 = "", ""
+        processor_signature.consent = processor_signature.authority_confirmed = False
+        processor_signature.method, processor_signature.authority = SignatureMethod.AUTOMATIC.value, automatic_authority
+        processor_signature.ip = None
     sealed = await documents.executed_pdf(
         renderer,
         seal,
@@ -124,6 +158,10 @@ async def countersign(
         signed_document_sha256=signed_sha,
         subprocessors=listing,
         chain_head=chain_head,
+        signed_draft=signed_draft.content,
+        request=signing_request,
+        requested_by=requested_by,
+        verify_url=f"{base_url}/verify",
     )
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
         agreement = await find(session, agreement_id, lock=True)
@@ -219,8 +257,11 @@ async def auto_countersign(
     agreement: AgreementPublic,
     *,
     base_url: str = "",
+    authority: str | None = None,
 ) -> AgreementPublic:
-    """Countersign at once as the configured legal signatory (DPA_AUTO_COUNTERSIGN_EMAIL), when one is set.
+    """Countersign at once as the configured legal signatory (DPA_AUTO_COUNTERSIGN_EMAIL), when one is set, under the
+    standing authority DPA_AUTO_COUNTERSIGN_AUTHORITY names (else `standing_authority`): the evidence says so, with
+    no typed name, consent or authority confirmation, which nobody gave.
 
     A failure leaves the agreement signed, for legal to countersign by hand; it never undoes the signature.
     """
@@ -235,7 +276,10 @@ async def auto_countersign(
     principal = Principal(signer.id, None, Role.LEGAL, signer.email, signer.name, api_key_id=uuid.UUID(int=0))
     actor = Actor(user_id=signer.id, role=signer.role.value, tenant_id=None, user_agent="dpa auto-countersign")
     try:
-        return await countersign(db, renderer, seal, actor, principal, agreement.id, base_url=base_url)
+        return await countersign(
+            db, renderer, seal, actor, principal, agreement.id, base_url=base_url,
+            automatic_authority=authority or standing_authority(signer.name),
+        )  # fmt: skip
     except Exception:
         logger.exception(
             "automatic countersignature of agreement %s failed; legal can countersign by hand", agreement.id

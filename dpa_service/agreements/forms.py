@@ -109,7 +109,22 @@ def variables_from(fields: Sequence[FormField], form: dict[str, Any]) -> dict[st
         else:
             text = str(raw[-1] if isinstance(raw, list) else raw or "").strip()
             flat[f.name] = text or None
-    return unflatten(flat).get(ROOT, {})
+    variables = unflatten(flat).get(ROOT, {})
+    for section in variables.values():
+        _drop_blank_objects(section)
+    return variables
+
+
+def _drop_blank_objects(node: Any) -> None:
+    """An object inside a section left wholly blank (an optional one, such as `controller.contact_person`) is
+    omitted rather than sent with every field null; a blank section itself stays, so its required fields are named."""
+    if not isinstance(node, dict):
+        return
+    for key, value in list(node.items()):
+        if isinstance(value, dict):
+            _drop_blank_objects(value)
+            if all(v is None for v in value.values()):
+                del node[key]
 
 
 def _lookup(variables: dict[str, Any], name: str) -> Any:

@@ -222,6 +222,7 @@ class SignatureRequest(SQLModel, table=True):
     # was verified then (how and when, copied into the signature's evidence). Null: the link went to the inbox only.
     signer_email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     signer_email_verification: str | None = Field(default=None, max_length=20)
+    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # first view of the signing page (timeline)
 
 
 class Signature(SQLModel, table=True):
@@ -251,6 +252,18 @@ class Signature(SQLModel, table=True):
     # before it was recorded, and for a member of staff whose address was never verified.
     email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     email_verification: str | None = Field(default=None, max_length=20)
+    # SignatureMethod; null on signatures made before it was recorded. An automatic one names its standing
+    # authority and stores no typed name, consent or authority confirmation ("", False: none was given).
+    method: str | None = Field(default=None, max_length=20)
+    authority: str | None = Field(default=None, max_length=500)
+
+
+class SignatureMethod(StrEnum):
+    """How a signature was made, as the evidence records it."""
+
+    TYPED = "typed"  # the signer typed their name, consented and confirmed authority on the signing page
+    ACTION = "action"  # a signed-in member of the processor's legal team countersigned
+    AUTOMATIC = "automatic"  # applied by the service under a named standing authority, nobody typing anything
 
 
 class EmailVerification(StrEnum):
@@ -262,20 +275,32 @@ class EmailVerification(StrEnum):
 
 
 class SignaturePublic(SQLModel):
+    """One signature's evidence. An automatic countersignature has `method: "automatic"`, its `authority`, and
+    null `typed_name`, `consent`, `consent_text_sha256` and `authority_confirmed`: nobody gave them."""
+
     role: str
     name: str
     email: str
     title: str
-    typed_name: str
+    typed_name: str | None
     signed_at: datetime
     ip: str | None
     user_agent: str | None
-    consent: bool
-    consent_text_sha256: str
-    authority_confirmed: bool
+    consent: bool | None
+    consent_text_sha256: str | None
+    authority_confirmed: bool | None
     document_sha256: str
     email_verified_at: datetime | None = None
     email_verification: EmailVerification | None = None
+    method: SignatureMethod | None = None
+    authority: str | None = None
+
+    @classmethod
+    def of(cls, signature: Signature) -> SignaturePublic:
+        public = cls.model_validate(signature, from_attributes=True)
+        if signature.method == SignatureMethod.AUTOMATIC:
+            public.typed_name = public.consent = public.consent_text_sha256 = public.authority_confirmed = None
+        return public
 
 
 class Evidence(SQLModel):

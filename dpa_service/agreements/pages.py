@@ -91,6 +91,7 @@ class SigningPages(Controller):
             await signing.refuse_unsignable(db, agreement)
         except DPAError as exc:
             return page(exc.status_code, "This agreement cannot be signed", message=exc.detail, problem=True, **summary)
+        await signing.mark_opened(db, signing_request)
         return page(200, "Review and sign", form=True, **summary)
 
     @get(
@@ -134,7 +135,13 @@ class SigningPages(Controller):
             return await _form_error(request, db, settings, token, exc)
         base = public_base_url(request, settings)
         agreement = await execution.auto_countersign(
-            db, renderer, seal, settings.auto_countersign_email, agreement, base_url=base
+            db,
+            renderer,
+            seal,
+            settings.auto_countersign_email,
+            agreement,
+            base_url=base,
+            authority=settings.auto_countersign_authority,
         )
         if as_json:
             return Response(agreement.model_dump(mode="json"), status_code=200)
@@ -215,6 +222,7 @@ def _summary(
             "expires_at": signing_request.expires_at,
             "document_url": f"{base}/sign/{token}/document",
             "document_sha256": signing_request.document_sha256,
+            "privacy_contact": processor().get("contact_email", ""),
         },
         "consent_paragraphs": consent_paragraphs(),
         "consent_sha256": consent_sha256(),

@@ -338,7 +338,7 @@ async def evidence(db: Database, principal: Principal, agreement_id: uuid.UUID) 
     return Evidence(
         agreement_id=agreement.id,
         status=agreement.status,
-        signatures=[SignaturePublic.model_validate(s, from_attributes=True) for s in signatures],
+        signatures=[SignaturePublic.of(s) for s in signatures],
         executed_sha256=agreement.document_sha256,
         sealed_at=agreement.sealed_at,
     )

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+from sqlmodel import col
+
 from dpa_service.agreements import documents, links
 from dpa_service.agreements.lifecycle import move, next_status
 from dpa_service.agreements.models import (
@@ -23,6 +26,7 @@ from dpa_service.agreements.models import (
     AgreementStatus,
     EmailVerification,
     Signature,
+    SignatureMethod,
     SignatureRequest,
     SignatureRequestCreate,
     SignatureRequestPublic,
@@ -191,6 +195,18 @@ async def signing_view(db: Database, token: str) -> tuple[SignatureRequest, Agre
     return request, agreement
 
 
+async def mark_opened(db: Database, request: SignatureRequest) -> None:
+    """Record the first time the signing page was shown (the certificate's timeline); later views change nothing."""
+    if request.opened_at is not None:
+        return
+    async with db.transaction(Scope.tenant(request.tenant_id)) as session:
+        await session.execute(
+            update(SignatureRequest)
+            .where(col(SignatureRequest.id) == request.id, col(SignatureRequest.opened_at).is_(None))
+            .values(opened_at=utcnow())
+        )
+
+
 async def refuse_unsignable(db: Database, agreement: Agreement) -> None:
     """Raise (409, with the reason) if another domain refuses signing the agreement now: a link sent, or a DPA
     signed, before its tenant's main agreement got an end date leads to no new executed DPA (`checks`)."""
@@ -247,6 +263,7 @@ async def sign_with_token(
                 consent_text_sha256=links.consent_sha256(),
                 authority_confirmed=True,
                 document_sha256=request.document_sha256,
+                method=SignatureMethod.TYPED.value,
                 **_verified_evidence(request, now),
             )
         )

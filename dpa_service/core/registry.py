@@ -78,6 +78,25 @@ class RegimeTerms:
     sources: dict[str, str] = field(default_factory=dict)
 
 
+# A sub-processor location that is no one country: a network that processes data wherever its users are (a CDN
+# terminating TLS at the data centre nearest each visitor sees chat content in transit in any of them).
+WORLDWIDE = "worldwide"
+WORLDWIDE_NAME = "Worldwide (in transit, at the data centre nearest each user)"
+# What a sub-processor list shows for an entry located only in the EU/EEA: there is no transfer, so no mechanism.
+NO_MECHANISM_NAME = "None required (EEA)"
+
+
+def location_name(code: str) -> str:
+    """A sub-processor location as legal text shows it: a country's short name, or the worldwide network."""
+    return WORLDWIDE_NAME if code == WORLDWIDE else country_name(code)
+
+
+def needs_mechanism(locations: list[str]) -> bool:
+    """A sub-processor needs a transfer mechanism unless every location is in the EU/EEA (Chapter V GDPR applies to
+    transfers to third countries only)."""
+    return any(not (found := country(code)) or not found.eea for code in locations)
+
+
 @dataclass(frozen=True)
 class Mechanism:
     """A transfer mechanism; dates are `valid_from` inclusive and `valid_until` exclusive (API.md). The top-level
@@ -298,8 +317,18 @@ def check() -> list[str]:
     for decision in organisation_decisions():
         problems += source_problems(decision)
     for item in subprocessor_seed().get("items", []):
-        if item.get("transfer_mechanism") not in catalogue:
-            problems.append(f"subprocessors: {item['name']} cites unknown mechanism {item.get('transfer_mechanism')}")
+        code, locations = item.get("transfer_mechanism"), list(item.get("locations") or [])
+        problems += [
+            f"subprocessors: {item['name']} has unknown location {where}"
+            for where in locations
+            if where != WORLDWIDE and country(where) is None
+        ]
+        if code is None and needs_mechanism(locations):
+            problems.append(f"subprocessors: {item['name']} is located outside the EEA and cites no mechanism")
+        elif code is not None and code not in catalogue:
+            problems.append(f"subprocessors: {item['name']} cites unknown mechanism {code}")
+        elif code is not None and not needs_mechanism(locations):
+            problems.append(f"subprocessors: {item['name']} is only in the EEA: no mechanism ({NO_MECHANISM_NAME})")
     return problems
 
 

@@ -56,6 +56,9 @@ class Settings(BaseModel):
     webhook_allow_private: bool = False
     signing_link_days: int = Field(default=14, ge=1, le=90)
     auto_countersign_email: str | None = None
+    auto_countersign_authority: str | None = None
+    """The standing authority an automatic countersignature is applied under, named in the evidence; None: the
+    processor's standing authority for its designated signatory (registry/processor.yaml), see `execution`."""
     smtp_url: SecretStr | None = None
     mail_from: str = "DPA service <no-reply@localhost>"
     run_worker: bool = True
@@ -74,6 +77,8 @@ class Settings(BaseModel):
     processor_hosting: tuple[str, ...] = ()
     """ISO codes of where the processor hosts Customer Personal Data, overriding registry/processor.yaml's
     `hosting_locations` (DPA_PROCESSOR_HOSTING, comma-separated, e.g. "DE,IE"); empty: the file's."""
+    seal_tsa_url: str | None = None
+    """An RFC 3161 time-stamping authority: the seal then carries its timestamp (PAdES B-T), else B-B."""
     checkpoint_dir: Path | None = None
     """Where signed audit checkpoints are appended (default `$DPA_VAR_DIR/checkpoints`): keep it off the database's
     host, or copy it somewhere append-only, so whoever can rewrite the database cannot rewrite these too."""
@@ -137,6 +142,7 @@ class Environment(BaseSettings):
     DPA_WEBHOOK_ALLOW_PRIVATE: bool = False
     DPA_SIGNING_LINK_DAYS: int = 14
     DPA_AUTO_COUNTERSIGN_EMAIL: str | None = None
+    DPA_AUTO_COUNTERSIGN_AUTHORITY: str | None = None
     SMTP_URL: SecretStr | None = None
     MAIL_FROM: str = "DPA service <no-reply@localhost>"
     DPA_IN_PROCESS_WORKER: bool = True
@@ -151,6 +157,7 @@ class Environment(BaseSettings):
     DPA_SEAL_CERT_PATH: Path | None = None
     DPA_SEAL_PKCS12_PATH: Path | None = None
     DPA_SEAL_PKCS12_PASSWORD: SecretStr | None = None
+    DPA_SEAL_TSA_URL: str | None = None
     DPA_CHECKPOINT_DIR: Path | None = None
     DPA_PROCESSOR_HOSTING: str | None = None
 
@@ -176,6 +183,7 @@ class Environment(BaseSettings):
             webhook_allow_private=self.DPA_WEBHOOK_ALLOW_PRIVATE,
             signing_link_days=self.DPA_SIGNING_LINK_DAYS,
             auto_countersign_email=self.DPA_AUTO_COUNTERSIGN_EMAIL,
+            auto_countersign_authority=self.DPA_AUTO_COUNTERSIGN_AUTHORITY,
             smtp_url=self.SMTP_URL,
             mail_from=self.MAIL_FROM,
             run_worker=self.DPA_IN_PROCESS_WORKER,
@@ -190,6 +198,7 @@ class Environment(BaseSettings):
             seal_cert_path=self.DPA_SEAL_CERT_PATH,
             seal_pkcs12_path=self.DPA_SEAL_PKCS12_PATH,
             seal_pkcs12_password=self.DPA_SEAL_PKCS12_PASSWORD,
+            seal_tsa_url=self.DPA_SEAL_TSA_URL,
             checkpoint_dir=self.DPA_CHECKPOINT_DIR.resolve() if self.DPA_CHECKPOINT_DIR else None,
             processor_hosting=tuple(
                 c.strip().upper() for c in (self.DPA_PROCESSOR_HOSTING or "").split(",") if c.strip()

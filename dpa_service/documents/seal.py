@@ -3,7 +3,11 @@
 The key is an ECDSA P-256 key with a self-signed certificate, generated on first use under
 `$DPA_VAR_DIR/keys/` (mode 0600), unless DPA_SEAL_KEY_PATH and DPA_SEAL_CERT_PATH (PEM), or
 DPA_SEAL_PKCS12_PATH (with DPA_SEAL_PKCS12_PASSWORD), name a key kept elsewhere (e.g. an HSM-backed file).
-pyHanko's async API is used throughout: its sync wrappers call asyncio.run() and fail inside the server's loop.
+With DPA_SEAL_TSA_URL the seal carries an RFC 3161 signature timestamp from that time-stamping authority (PAdES
+B-T); without it the seal is PAdES B-B, its time the service's own clock. Files to embed (the exact draft the
+Subscriber signed) are attached in the same revision the seal covers, so they cannot be swapped afterwards.
+Sealing runs in a pool worker, where pyHanko's sync wrappers may start their own loop; in the server's loop use
+its `async_*` functions (its sync wrappers call asyncio.run() and fail there).
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils import embed
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
@@ -48,6 +54,12 @@ class SealConfig:
     pkcs12_password: str | None = None
     common_name: str = "DPA service seal"
     organization: str = "DPA service"
+    tsa_url: str | None = None
+
+    @property
+    def level(self) -> str:
+        """The PAdES baseline level a seal made with this configuration reaches."""
+        return "PAdES B-T" if self.tsa_url else "PAdES B-B"
 
     @classmethod
     def from_settings(cls, settings: Settings, organization: str = "DPA service") -> SealConfig:
@@ -59,6 +71,7 @@ class SealConfig:
             pkcs12_path=settings.seal_pkcs12_path,
             pkcs12_password=password.get_secret_value() if password else None,
             organization=organization,
+            tsa_url=settings.seal_tsa_url,
         )
 
 
@@ -157,9 +170,36 @@ def seal_key_pair(config: SealConfig) -> tuple[PrivateKeyTypes, x509.Certificate
     return key, x509.load_der_x509_certificate(signer.signing_cert.dump())
 
 
-def seal_pdf(config: SealConfig, pdf: bytes, reason: str, location: str | None) -> bytes:
-    """PAdES-seal `pdf` (CPU work: runs in a pool worker, where pyHanko's sync API may start its own loop)."""
+@dataclass(frozen=True)
+class Attachment:
+    """A file embedded in a sealed PDF (its document-level embedded files), covered by the seal."""
+
+    name: str
+    content: bytes
+    description: str
+    mime_type: str = "application/pdf"
+
+
+def seal_pdf(
+    config: SealConfig, pdf: bytes, reason: str, location: str | None, attachments: tuple[Attachment, ...] = ()
+) -> bytes:
+    """PAdES-seal `pdf` with `attachments` embedded, time-stamped when a TSA is configured (CPU work: runs in a pool
+    worker, where pyHanko's sync API may start its own loop)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    for attachment in attachments:
+        data = embed.EmbeddedFileObject.from_file_data(
+            writer,
+            attachment.content,
+            mime_type=attachment.mime_type,
+            params=embed.EmbeddedFileParams(embed_size=True, embed_checksum=True),
+        )
+        spec = embed.FileSpec(
+            file_spec_string=attachment.name,
+            file_name=attachment.name,
+            embedded_data=data,
+            description=attachment.description,
+        )
+        embed.embed_file(writer, spec)
     meta = signers.PdfSignatureMetadata(
         field_name=SEAL_FIELD,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -167,7 +207,21 @@ def seal_pdf(config: SealConfig, pdf: bytes, reason: str, location: str | None) 
         reason=reason,
         location=location,
     )
-    return signers.sign_pdf(writer, meta, signer=signer_for(config)).getvalue()
+    timestamper = HTTPTimeStamper(config.tsa_url, timeout=15) if config.tsa_url else None
+    return signers.sign_pdf(writer, meta, signer=signer_for(config), timestamper=timestamper).getvalue()
+
+
+def embedded_files(pdf: bytes) -> dict[str, bytes]:
+    """The files embedded in `pdf` by name (what an auditor extracts to check the signed draft)."""
+    root = PdfFileReader(io.BytesIO(pdf), strict=False).root
+    found: dict[str, bytes] = {}
+    if "/Names" not in root or "/EmbeddedFiles" not in root["/Names"]:
+        return found
+    entries = root["/Names"]["/EmbeddedFiles"]["/Names"]  # a flat name tree: name, file spec, name, file spec...
+    for index in range(0, len(entries), 2):
+        spec = entries[index + 1].get_object()
+        found[str(entries[index])] = spec["/EF"]["/F"].data
+    return found
 
 
 def certificate_path(config: SealConfig) -> Path | None:
@@ -243,8 +297,10 @@ class Seal:
         """Make (or read) the key now, so the first countersignature does not pay for it."""
         await anyio.to_thread.run_sync(signer_for, self.config)
 
-    async def seal(self, pdf: bytes, *, reason: str, location: str | None = None) -> bytes:
-        return await self.renderer.run(seal_pdf, self.config, pdf, reason, location)
+    async def seal(
+        self, pdf: bytes, *, reason: str, location: str | None = None, attachments: tuple[Attachment, ...] = ()
+    ) -> bytes:
+        return await self.renderer.run(seal_pdf, self.config, pdf, reason, location, attachments)
 
     async def check(self, pdf: bytes, *, within: float | None = None) -> SealCheck:
         return await self.renderer.run(check_pdf, self.config, pdf, within=within)

@@ -42,7 +42,7 @@ def contact_text(contact: Contact | None) -> str:
 
 
 def _subprocessor_text(item: RecordSubprocessor) -> str:
-    return f"{item.name} ({', '.join(item.locations)}: {item.transfer_mechanism})"
+    return f"{item.name} ({', '.join(item.locations)}: {item.transfer_mechanism or 'none required (EEA)'})"
 
 
 def _transfer_text(transfer: RecordTransfer) -> str:

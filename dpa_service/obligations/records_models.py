@@ -64,7 +64,7 @@ class RecordSubprocessor(BaseModel):
     purpose: str
     locations: list[str]
     data_categories: list[str]
-    transfer_mechanism: str
+    transfer_mechanism: str | None = None  # None: located in the EU/EEA only, no mechanism required
 
 
 class RecordSubprocessors(BaseModel):

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
 from pydantic import Field as SchemaField
 from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
@@ -26,7 +26,7 @@ from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
-from dpa_service.core.validation import STRICT_BODY, CountryCode, PlainName, SafeText
+from dpa_service.core.validation import STRICT_BODY, PlainName, SafeText
 
 Line = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Category = Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -152,6 +152,19 @@ class Authorization(SQLModel, table=True):
 # --- API schemas ----------------------------------------------------------------------------------------------
 
 
+def _location(code: str) -> str:
+    if code.strip().casefold() == registry.WORLDWIDE:
+        return registry.WORLDWIDE
+    code = code.upper()
+    if registry.country(code) is None:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code in upper case, e.g. US, or 'worldwide'")
+    return code
+
+
+# An ISO country code, or `worldwide` for a network that processes data wherever its users are (registry.WORLDWIDE).
+Location = Annotated[str, StringConstraints(min_length=2, max_length=9), AfterValidator(_location)]
+
+
 class SubprocessorItem(BaseModel):
     """One sub-processor as legal writes it (request) and as the list shows it (response)."""
 
@@ -160,16 +173,30 @@ class SubprocessorItem(BaseModel):
     name: Line
     entity: Line
     purpose: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    locations: list[CountryCode] = SchemaField(min_length=1, max_length=50)
+    locations: list[Location] = SchemaField(min_length=1, max_length=50)
     data_categories: list[Category] = SchemaField(min_length=1, max_length=50)
-    transfer_mechanism: Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    # None (or omitted) only for an entry located in the EU/EEA alone: there is no transfer to cover.
+    transfer_mechanism: (
+        Annotated[PlainName, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None
+    ) = SchemaField(default=None, validate_default=True)
     website: Annotated[PlainName, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    # Annex III of the DPA: the entity's address and the nature and duration of what it does (subject matter: purpose).
+    address: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
+    nature: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] | None = None
+    duration: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
 
     @field_validator("transfer_mechanism")
     @classmethod
-    def _known_mechanism(cls, code: str) -> str:
-        if code not in registry.mechanisms():
+    def _known_mechanism(cls, code: str | None, info: ValidationInfo) -> str | None:
+        if code is not None and code not in registry.mechanisms():
             raise ValueError("must be a code from GET /api/v1/transfer-mechanisms, e.g. scc-2021")
+        locations = info.data.get("locations")
+        if locations is None:  # the locations failed on their own: nothing to compare with
+            return code
+        if code is None and registry.needs_mechanism(list(locations)):
+            raise ValueError("is required for a location outside the EU/EEA (omit it only when all are inside)")
+        if code is not None and not registry.needs_mechanism(list(locations)):
+            raise ValueError("must be omitted: every location is in the EU/EEA, so no transfer mechanism is required")
         return code
 
 
@@ -180,8 +207,11 @@ class SubprocessorPublic(BaseModel):
     purpose: str
     locations: list[str]
     data_categories: list[str]
-    transfer_mechanism: str
+    transfer_mechanism: str | None = None  # None: located in the EU/EEA only, no mechanism required
     website: str | None = None
+    address: str | None = None
+    nature: str | None = None
+    duration: str | None = None
 
 
 class VersionPublic(BaseModel):

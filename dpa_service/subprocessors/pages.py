@@ -43,10 +43,12 @@ _PAGE_SIZE = 50
 
 def names(codes: list[str]) -> str:
     """Country codes as names, for the lists ("United States, Republic of Korea")."""
-    return ", ".join(registry.country_name(code) for code in codes)
+    return ", ".join(registry.location_name(code) for code in codes)
 
 
-def mechanism_name(code: str) -> str:
+def mechanism_name(code: str | None) -> str:
+    if not code:
+        return registry.NO_MECHANISM_NAME
     found = registry.mechanisms().get(code)
     return found.name if found else code
 
@@ -150,7 +152,7 @@ def change_body(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             "purpose": row.get("purpose", ""),
             "locations": [c.upper() for c in re.split(r"[\s,;]+", row.get("locations", "")) if c],
             "data_categories": lines(row.get("data_categories", "")),
-            "transfer_mechanism": row.get("transfer_mechanism", ""),
+            "transfer_mechanism": row.get("transfer_mechanism") or None,  # blank: EEA only, none required
         }
         for row in filled
     ]

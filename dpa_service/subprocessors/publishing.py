@@ -101,6 +101,8 @@ def _apply(
     effective_day = (utcnow() + timedelta(days=data.notice_days)).date()
     for index, item in enumerate(data.add):
         for location in item.locations:
+            if item.transfer_mechanism is None:  # only EEA locations: the item's validator made sure
+                continue
             problem = transfers.listing_problem(item.transfer_mechanism, location, effective_day, invalid_from)
             if problem:
                 errors.append(
@@ -237,9 +239,10 @@ def _notice_text(change: SubprocessorChange, number: int, effective_at: datetime
         "",
     ]
     for item in change.added:
-        where = ", ".join(registry.country_name(code) for code in item.get("locations", []))
+        where = ", ".join(registry.location_name(code) for code in item.get("locations", []))
+        mechanism = item.get("transfer_mechanism") or registry.NO_MECHANISM_NAME
         lines.append(f"Added: {item['name']} ({item['entity']}), {item['purpose']}; located in {where};")
-        lines.append(f"       transfer mechanism: {item['transfer_mechanism']}")
+        lines.append(f"       transfer mechanism: {mechanism}")
     lines += [f"Removed: {name}" for name in change.removed]
     lines += [
         "",

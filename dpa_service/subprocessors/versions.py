@@ -24,7 +24,10 @@ from dpa_service.subprocessors.models import SubprocessorPublic, SubprocessorVer
 
 LIST_LOCK_KEY = 0x5B9_2828  # any constant: the advisory lock that serializes writers of the list
 _ITEM_NAMESPACE = uuid.UUID("6f1c2d1e-5b8a-4c53-9d0e-2a7f3b9c1e44")
-_ITEM_FIELDS = ("name", "entity", "purpose", "locations", "data_categories", "transfer_mechanism", "website")
+_ITEM_FIELDS = (
+    "name", "entity", "address", "purpose", "nature", "duration", "locations", "data_categories",
+    "transfer_mechanism", "website",
+)  # fmt: skip
 
 
 def canonical_items(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,26 +29,52 @@ def subprocessor_annex(listing: dict[str, Any] | None = None) -> dict[str, Any]:
                 "name": item["name"],
                 "entity": item.get("entity", item["name"]),
                 "purpose": item.get("purpose", ""),
-                "locations": [registry.country_name(code) for code in item.get("locations", [])],
+                "address": item.get("address", ""),
+                "nature": item.get("nature", ""),
+                "duration": item.get("duration", ""),
+                "locations": [registry.location_name(code) for code in item.get("locations", [])],
                 "data_categories": list(item.get("data_categories", [])),
                 "transfer_mechanism": _mechanism(item["transfer_mechanism"])["name"]
                 if item.get("transfer_mechanism")
-                else "",
+                else registry.NO_MECHANISM_NAME,
             }
             for item in source.get("items", [])
+        ],
+        # The processor's own tools (registry/subprocessors.yaml `not_subprocessors`): not sub-processors, shown
+        # so that nobody takes their absence from the list for an omission.
+        "not_subprocessors": [
+            {"name": row["name"], "entity": row.get("entity", ""), "why": row.get("why", "")}
+            for row in registry.subprocessor_seed().get("not_subprocessors", [])
         ],
     }
 
 
 def _supervisory_authority(variables: dict[str, Any]) -> dict[str, Any] | None:
-    """The controller's own authority when it is established in the EU/EEA, else the governing law's."""
+    """The authority of the Member State where the Subscriber (the data exporter) is established, Clause 13(a) of
+    the SCCs; None for a Subscriber outside the EEA, whose authority follows its Art. 27 representative (the
+    template says so): the governing law's state is not a ground of competence."""
     authorities = registry.supervisory_authorities()
-    controller_country = (variables.get("controller") or {}).get("country")
-    for code in (controller_country, variables.get("governing_law")):
-        if isinstance(code, str) and code in authorities:
-            found = authorities[code]
-            return {key: found.get(key) for key in ("country", "name", "website", "note")}
+    code = (variables.get("controller") or {}).get("country")
+    if isinstance(code, str) and code in authorities:
+        found = authorities[code]
+        return {key: found.get(key) for key in ("country", "name", "website", "note", "land_authority")}
     return None
+
+
+# SCC Clause 17 (Option 1) and Clause 18(b) (Decision (EU) 2021/914) choose the law and courts of an *EU* Member
+# State: an EEA-EFTA state (IS, LI, NO) may govern the DPA but not the SCCs. Ireland is the fallback because its law
+# grants third-party beneficiary rights for the SCCs (S.I. No. 297 of 2021), as Clause 17 requires.
+SCC_FALLBACK_LAW = "IE"
+
+
+def scc_law(variables: dict[str, Any]) -> str:
+    """The EU Member State whose law and courts the SCCs choose: the DPA's governing law when it is an EU state,
+    else the Subscriber's country when that is one, else Ireland."""
+    for code in (variables.get("governing_law"), (variables.get("controller") or {}).get("country")):
+        found = registry.country(code) if isinstance(code, str) else None
+        if found is not None and found.eu:
+            return found.code
+    return SCC_FALLBACK_LAW
 
 
 def build_context(
@@ -83,4 +109,5 @@ def build_context(
         "custom_clauses": [{"title": c["title"], "text": c["text"]} for c in custom_clauses or []],
         "obligations": version.obligations,
         "supervisory_authority": _supervisory_authority(variables),
+        "scc_law": scc_law(variables),
     }

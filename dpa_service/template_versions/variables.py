@@ -27,6 +27,10 @@ NAME_VARIABLES = (
     "signatory.name",
     "signatory.title",
     "signatory.email",
+    "controller.contact_person.name",
+    "controller.contact_person.position",
+    "controller.contact_person.email",
+    "controller.contact_person.phone",
 )
 
 

@@ -353,3 +353,16 @@ async def staff_names(db: Database, user_ids: set[uuid.UUID]) -> dict[uuid.UUID,
             select(col(User.id), col(User.name)).where(col(User.id).in_(user_ids), col(User.tenant_id).is_(None))
         )
         return {user_id: name for user_id, name in rows.all()}
+
+
+async def tenant_user_label(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> str | None:
+    """ "Name <e-mail>" of a user of `tenant_id` (who requested a signature, for the certificate); None if unknown."""
+    if user_id is None:
+        return None
+    async with db.transaction(Scope.tenant(tenant_id), write=False) as session:
+        row = (
+            await session.execute(
+                select(col(User.name), col(User.email)).where(col(User.id) == user_id, col(User.tenant_id) == tenant_id)
+            )
+        ).first()
+    return f"{row[0]} <{row[1]}>" if row else None

@@ -61,8 +61,9 @@ async def test_a_termination_sets_the_deletion_due_date_and_refuses_new_dpas(
     assert recorded.status_code == 201, recorded.text
     body = recorded.json()
     assert body["tenant_id"] == owner.tenant_id and body["recorded_by"] == owner.user_id
-    assert body["ends_on"] == ends_on.isoformat() and body["deletion_days"] == 30  # clause 9.7
-    assert body["deletion_due_on"] == (ends_on + timedelta(days=30)).isoformat()
+    # Clause 9.7: 30 days after clause 10.2's 30-day export window ends, so 60 days after the main agreement.
+    assert body["ends_on"] == ends_on.isoformat() and body["deletion_days"] == 60
+    assert body["deletion_due_on"] == (ends_on + timedelta(days=60)).isoformat()
     # Clause 10.2: 30 days to export, then the processor deletes within a further 30.
     assert body["processor_deletion_due_on"] == (ends_on + timedelta(days=60)).isoformat()
     assert body["deletion_certificate_id"] is None
@@ -87,13 +88,13 @@ async def test_a_termination_sets_the_deletion_due_date_and_refuses_new_dpas(
     assert event["target_id"] == owner.tenant_id and event["actor_id"] == owner.user_id
     await drain(client, db)
     [mail] = [m for m in read_log(settings.var_dir) if m["subject"] == f"Your main agreement ends on {ends_on}"]
-    assert mail["to"] == me["email"] and str(ends_on + timedelta(days=30)) in mail["body"]
+    assert mail["to"] == me["email"] and str(ends_on + timedelta(days=60)) in mail["body"]
 
 
 def test_the_deletion_days_come_from_the_template_versions_obligations() -> None:
     entry = {"code": "delete_end_user_data", "deadline": {"rule": "within_days_of_termination", "days": 45}}
     assert deletion_days([{"code": "breach_notice_72h", "deadline": {"rule": "x", "hours": 72}}, entry]) == 45
-    assert deletion_days([]) == 30  # the standard DPA's clause 9.7
+    assert deletion_days([]) == 30  # a version without the obligation: the service's fallback
 
 
 async def test_who_may_record_a_termination_and_which_dates(admin: Api, legal: Api) -> None:

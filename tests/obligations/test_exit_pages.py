@@ -51,7 +51,7 @@ async def test_the_owner_records_the_end_and_legal_certifies_the_deletion_which_
     done = await browser.post("/app/exit", {"ends_on": today.isoformat(), "reason": "", "confirm": "true"})
     assert done.status_code == 303
     shown = await browser.get("/app/exit")
-    due = (today + timedelta(days=30)).isoformat()
+    due = (today + timedelta(days=60)).isoformat()  # clause 9.7: 30 days after the 30-day export window
     assert due in shown.text and 'href="/app/obligations"' in shown.text and "Not issued yet" in shown.text
     assert 'action="/app/exit"' not in shown.text
 

@@ -31,9 +31,17 @@ async def test_every_key_reads_the_list_in_force_and_any_version_whole(web: tupl
     assert body["version"] >= 1 and body["effective_at"]
     first = (await member.get("/subprocessors/versions/1")).json()
     names = {item["name"] for item in first["items"]}
-    assert {"Amazon Web Services", "Cloudflare", "SendGrid", "Google Analytics", "Zendesk"} <= names
+    assert {"Amazon Web Services", "Cloudflare", "SendGrid"} <= names
+    # The processor's own analytics and support desk receive no Customer Personal Data: they are not sub-processors.
+    assert not {"Google Analytics", "Zendesk"} & names
     item = next(i for i in first["items"] if i["name"] == "Cloudflare")
-    assert item["locations"] == ["US"] and item["transfer_mechanism"] == "eu-us-dpf" and item["id"]
+    # A CDN that terminates TLS sees the chat content in transit wherever its nearest data centre is: worldwide, so
+    # the SCCs (the DPF covers the United States only).
+    assert item["locations"] == ["worldwide", "US"] and item["transfer_mechanism"] == "scc-2021" and item["id"]
+    assert item["address"].startswith("101 Townsend Street") and item["nature"] and item["duration"]
+    # Inside the EEA there is no transfer and so no mechanism: never "adequacy".
+    hosting = next(i for i in first["items"] if i["name"] == "Amazon Web Services")
+    assert hosting["locations"] == ["IE", "DE"] and hosting["transfer_mechanism"] is None
     assert first["status"] == "effective" and len(first["sha256"]) == 64
     assert (await member.get("/subprocessors/versions/999999")).status_code == 404
     for number in ("0", str(2**63)):
@@ -67,6 +75,15 @@ async def test_bad_changes_are_refused_naming_the_field_and_change_nothing(web: 
             "add.0.transfer_mechanism",
         ),
         ({"add": [vendor(data_categories=[])], "reason": "no data"}, "add.0.data_categories"),
+        (
+            {"add": [vendor(locations=["DE"], transfer_mechanism="adequacy")], "reason": "inside the EEA"},
+            "add.0.transfer_mechanism",
+        ),
+        ({"add": [vendor(transfer_mechanism=None)], "reason": "US without a mechanism"}, "add.0.transfer_mechanism"),
+        (
+            {"add": [vendor(locations=["worldwide"], transfer_mechanism="eu-us-dpf")], "reason": "DPF is US only"},
+            "add.0.transfer_mechanism",
+        ),
         ({"add": [vendor()], "notice_days": 10, "reason": "in a hurry"}, "notice_days"),
         ({"add": [vendor()], "notice_days": 0, "urgent": True, "reason": "now"}, "notice_days"),
         ({"reason": "nothing at all"}, "add"),
