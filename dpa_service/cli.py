@@ -83,6 +83,11 @@ def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
     for chatty in ("saq", "httpx"):  # a line per job or request drowns what an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
     _migrate()
+    if settings.docusign is not None:  # envelope creation is an outbox job: this worker runs it too
+        from dpa_service.agreements import docusign
+
+        base = settings.public_base_url or "http://127.0.0.1:8000"
+        docusign.install(docusign.DocuSign.configure(settings.docusign, base, settings.signing_link_days))
 
     def report(handled: int, moved: int) -> None:
         verb = "queued" if settings.redis_url else "attempted"

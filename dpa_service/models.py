@@ -2,9 +2,17 @@
 
 from sqlmodel import SQLModel
 
-from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
+from dpa_service.agreements.models import (
+    Agreement,
+    AgreementDocument,
+    DocuSignEnvelope,
+    DocuSignEvent,
+    Signature,
+    SignatureRequest,
+)
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.http.idempotency import IdempotencyRecord
+from dpa_service.notifications.jobs import OutboxJob
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.obligations.models import (
@@ -50,6 +58,9 @@ TENANT_OWNED_TABLES = (
     "transfers",
     "transfer_notices",
     "outbox",
+    "outbox_jobs",
+    "docusign_envelopes",
+    "docusign_events",
     "webhook_endpoints",
     "webhook_deliveries",
     "mail_deliveries",
@@ -82,6 +93,8 @@ __all__ = [
     "BreachNotice",
     "BreachNoticeUpdate",
     "DeletionCertificate",
+    "DocuSignEnvelope",
+    "DocuSignEvent",
     "EmailConfirmation",
     "IdempotencyRecord",
     "Inquiry",
@@ -91,6 +104,7 @@ __all__ = [
     "Objection",
     "Obligation",
     "ObligationAttestation",
+    "OutboxJob",
     "OutboxMessage",
     "SignInLink",
     "Signature",

@@ -54,6 +54,7 @@ async def countersign(
     *,
     before_commit: Callable[[], Awaitable[None]] | None = None,
     base_url: str = "",
+    processor: Signature | None = None,
 ) -> AgreementPublic:
     """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
 
@@ -94,7 +95,8 @@ async def countersign(
     if (await documents.draft_pdf(renderer, version, agreement, listing)).sha256 != signed_sha:
         raise Conflict("The document changed since it was signed (reference data moved); request a new signature.")
     now = utcnow()
-    processor_signature = Signature(
+    # `processor`: the countersignature taken elsewhere (DocuSign, routing order 2), recorded as it was given.
+    processor_signature = processor or Signature(
         tenant_id=agreement.tenant_id,
         agreement_id=agreement.id,
         role="processor",
