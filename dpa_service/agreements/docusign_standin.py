@@ -1,0 +1,540 @@
+"""A DocuSign stand-in for tests and the demo: a small local HTTPS server answering the calls the service makes,
+with DocuSign's JSON shapes and statuses, and posting Connect messages HMAC-signed like DocuSign's.
+
+The real SDK talks to it (`DOCUSIGN_BASE_URI=https://127.0.0.1:<port>`, `DOCUSIGN_OAUTH_HOST=127.0.0.1:<port>`,
+`DOCUSIGN_CA_BUNDLE=<its CA>`); the service does not know it is not DocuSign. The test CA and the JWT key pair are
+generated when it starts (with `cryptography`), into a directory of the caller's choosing, never committed.
+
+Endpoints: `POST /oauth/token` (JWT grant; `consent_required` on demand), `GET /oauth/userinfo`,
+`POST /restapi/v2.1/accounts/{a}/envelopes`, `GET .../envelopes/{e}`, `PUT .../envelopes/{e}` (void),
+`GET .../envelopes/{e}/recipients`, `POST .../envelopes/{e}/views/recipient`,
+`GET .../envelopes/{e}/documents/{combined|certificate}`, `GET .../envelopes/{e}/audit_events`, and the signing
+view itself: `GET /signing/{e}` (the page a signer sees), `POST /signing/{e}` (finish or decline). `GET /inbox`
+lists the envelopes "e-mailed" to signers, for the demo.
+
+Faults for tests: `fail_creates` (that many envelope creations answer 503), `create_delay` (seconds before
+answering, to time out), `consent_required`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import html
+import ipaddress
+import json
+import logging
+import secrets
+import ssl
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+logger = logging.getLogger("dpa_service.docusign_standin")
+
+ACCOUNT_ID = "a1b2c3d4-0000-4000-8000-00000000d0c5"
+USER_ID = "5e7a1d2c-0000-4000-8000-0000000005e7"
+INTEGRATION_KEY = "0ac5e0de-0000-4000-8000-0000000000ik"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def write_test_ca(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost: (ca.pem, server.pem, server.key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DocuSign stand-in test CA")])
+    now = dt.datetime.now(dt.UTC)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = (directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def write_jwt_key(path: Path) -> bytes:
+    """The integration's RSA key pair (DocuSign's JWT grant is RS256): the private key to `path`; returns the
+    public key PEM the stand-in checks assertions with."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def certificate_pdf(envelope_id: str, lines: list[str]) -> bytes:
+    """A one-page PDF: the stand-in's certificate of completion."""
+    text = " ".join(f"({line.replace('(', '[').replace(')', ']')}) Tj T*" for line in lines)
+    stream = f"BT /F1 10 Tf 14 TL 50 780 Td (Certificate of Completion {envelope_id}) Tj T* {text} ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+@dataclass
+class Envelope:
+    id: str
+    definition: dict[str, Any]
+    document: bytes
+    status: str = "sent"
+    status_changed: str = field(default_factory=_now)
+    signers: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, str]] = field(default_factory=list)
+    voided_reason: str | None = None
+
+    def signer(self, recipient_id: str) -> dict[str, Any]:
+        return next(s for s in self.signers if s["recipientId"] == recipient_id)
+
+
+@dataclass
+class ConnectMessage:
+    url: str | None
+    body: bytes
+    headers: dict[str, str]
+
+
+class StandIn:
+    """The stand-in's state and its server. `start()` serves on 127.0.0.1 in a background thread."""
+
+    def __init__(self, directory: Path, *, hmac_keys: tuple[str, ...] = ("standin-connect-key",), port: int = 0,
+                 deliver_connect: bool = False) -> None:  # fmt: skip
+        self.directory = directory
+        self.hmac_keys = hmac_keys
+        self.deliver_connect = deliver_connect
+        self.ca_path, cert, key = write_test_ca(directory / "tls")
+        self.private_key_path = directory / "jwt-private.pem"
+        self.public_key = write_jwt_key(self.private_key_path)
+        self.envelopes: dict[str, Envelope] = {}
+        self.connect: list[ConnectMessage] = []
+        self.tokens_issued = 0
+        self.fail_creates = 0
+        self.create_delay = 0.0
+        self.consent_required = False
+        self.lock = threading.Lock()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="docusign-standin", daemon=True)
+
+    @property
+    def base_uri(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def oauth_host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def environment(self) -> dict[str, str]:
+        """The DOCUSIGN_* variables that point the service here."""
+        return {
+            "DOCUSIGN_BASE_URI": self.base_uri,
+            "DOCUSIGN_OAUTH_HOST": self.oauth_host,
+            "DOCUSIGN_INTEGRATION_KEY": INTEGRATION_KEY,
+            "DOCUSIGN_USER_ID": USER_ID,
+            "DOCUSIGN_ACCOUNT_ID": ACCOUNT_ID,
+            "DOCUSIGN_PRIVATE_KEY_PATH": str(self.private_key_path),
+            "DOCUSIGN_CONNECT_HMAC_KEYS": ",".join(self.hmac_keys),
+            "DOCUSIGN_CA_BUNDLE": str(self.ca_path),
+        }
+
+    def start(self) -> StandIn:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- what a signer does ----------------------------------------------------------------------------------
+
+    def sign(self, envelope_id: str, recipient_id: str = "1", ip: str = "203.0.113.7") -> None:
+        """The recipient signs (in the embedded view, or from the e-mail DocuSign sent)."""
+        with self.lock:
+            envelope = self.envelopes[envelope_id]
+            if envelope.status not in ("sent", "delivered"):
+                return
+            signer = envelope.signer(recipient_id)
+            signer.update(status="completed", signedDateTime=_now(), deliveredDateTime=signer.get("deliveredDateTime")
+                          or _now())  # fmt: skip
+            envelope.events.append(self._audit(envelope, signer, "Signed", ip))
+            self._connect(envelope, "recipient-completed", recipient_id)
+            waiting = [s for s in envelope.signers if s["status"] != "completed"]
+            if waiting:
+                nxt = min(waiting, key=lambda s: int(s["routingOrder"]))
+                nxt["status"] = "sent"
+                self._connect(envelope, "recipient-sent", nxt["recipientId"])
+                return
+            envelope.status, envelope.status_changed = "completed", _now()
+            envelope.events.append(self._audit(envelope, signer, "Envelope completed", ip))
+            self._connect(envelope, "envelope-completed")
+
+    def decline(self, envelope_id: str, reason: str, recipient_id: str = "1") -> None:
+        with self.lock:
+            envelope = self.envelopes[envelope_id]
+            if envelope.status not in ("sent", "delivered"):
+                return
+            signer = envelope.signer(recipient_id)
+            signer.update(status="declined", declinedDateTime=_now(), declinedReason=reason)
+            envelope.status, envelope.status_changed = "declined", _now()
+            envelope.events.append(self._audit(envelope, signer, "Declined", "203.0.113.7"))
+            self._connect(envelope, "recipient-declined", recipient_id)
+            self._connect(envelope, "envelope-declined")
+
+    def connect_body(self, envelope_id: str, event: str, recipient_id: str | None = None) -> bytes:
+        """A Connect JSON (SIM) message for the envelope as it stands (tests build out-of-order ones with it)."""
+        envelope = self.envelopes[envelope_id]
+        summary: dict[str, Any] = {
+            "status": envelope.status,
+            "emailSubject": envelope.definition.get("emailSubject"),
+            "statusChangedDateTime": envelope.status_changed,
+            "recipients": {"signers": [dict(s) for s in envelope.signers]},
+        }
+        if envelope.voided_reason:
+            summary["voidedReason"] = envelope.voided_reason
+        data: dict[str, Any] = {"accountId": ACCOUNT_ID, "userId": USER_ID, "envelopeId": envelope.id,
+                                "envelopeSummary": summary}  # fmt: skip
+        if recipient_id:
+            data["recipientId"] = recipient_id
+        message = {
+            "event": event,
+            "apiVersion": "v2.1",
+            "uri": f"/restapi/v2.1/accounts/{ACCOUNT_ID}/envelopes/{envelope.id}",
+            "retryCount": 0,
+            "configurationId": 10001,
+            "generatedDateTime": _now(),
+            "data": data,
+        }
+        return json.dumps(message).encode()
+
+    def signed_headers(self, body: bytes, keys: tuple[str, ...] | None = None) -> dict[str, str]:
+        """`X-DocuSign-Signature-1..N`: base64 HMAC-SHA256 of the body, one per key (DocuSign's rotation)."""
+        headers = {"Content-Type": "application/json"}
+        for number, key in enumerate(keys or self.hmac_keys, 1):
+            digest = hmac.new(key.encode(), body, hashlib.sha256).digest()
+            headers[f"X-DocuSign-Signature-{number}"] = base64.b64encode(digest).decode()
+        return headers
+
+    def _connect(self, envelope: Envelope, event: str, recipient_id: str | None = None) -> None:
+        body = self.connect_body(envelope.id, event, recipient_id)
+        url = (envelope.definition.get("eventNotification") or {}).get("url")
+        message = ConnectMessage(url, body, self.signed_headers(body))
+        self.connect.append(message)
+        if self.deliver_connect and url:
+            threading.Thread(target=_post, args=(message,), daemon=True).start()
+
+    def _audit(self, envelope: Envelope, signer: dict[str, Any], action: str, ip: str) -> dict[str, str]:
+        return {"logTime": _now(), "Source": "web", "UserName": signer["name"], "UserId": signer["recipientIdGuid"],
+                "Action": action, "Message": f"{signer['name']} {action.lower()} the envelope",
+                "EnvelopeStatus": envelope.status, "ClientIPAddress": ip, "Information": "",
+                "GeoLocation": "", "Language": "english"}  # fmt: skip
+
+
+def _post(message: ConnectMessage) -> None:
+    assert message.url is not None
+    request = urllib.request.Request(message.url, data=message.body, headers=message.headers, method="POST")
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the URL the envelope named
+                return
+        except Exception as exc:
+            logger.warning("stand-in Connect delivery to %s failed (%s), attempt %d", message.url, exc, attempt + 1)
+            time.sleep(1 + attempt)
+
+
+def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug("stand-in: " + format, *args)
+
+        def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _authorized(self) -> bool:
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                self._send(401, {"errorCode": "AUTHORIZATION_INVALID_TOKEN", "message": "The access token is invalid"})
+                return False
+            return True
+
+        def _envelope(self, envelope_id: str) -> Envelope | None:
+            envelope = standin.envelopes.get(envelope_id)
+            if envelope is None:
+                self._send(404, {"errorCode": "ENVELOPE_DOES_NOT_EXIST", "message": "The envelope does not exist."})
+            return envelope
+
+        def do_POST(self) -> None:
+            path = urlparse(self.path).path
+            body = self._body()
+            if path == "/oauth/token":
+                return self._token(body)
+            if path.startswith("/signing/"):
+                return self._signing_post(path.rsplit("/", 1)[1], body)
+            parts = path.strip("/").split("/")
+            if not self._authorized():
+                return None
+            if parts[:5] == ["restapi", "v2.1", "accounts", ACCOUNT_ID, "envelopes"] and len(parts) == 5:
+                return self._create(json.loads(body))
+            if len(parts) == 8 and parts[6:] == ["views", "recipient"]:
+                return self._view(parts[5], json.loads(body))
+            return self._send(404, {"errorCode": "NOT_FOUND", "message": path})
+
+        def do_PUT(self) -> None:
+            parts = urlparse(self.path).path.strip("/").split("/")
+            body = json.loads(self._body() or b"{}")
+            if not self._authorized() or (envelope := self._envelope(parts[5])) is None:
+                return
+            with standin.lock:
+                if body.get("status") == "voided" and envelope.status in ("sent", "delivered"):
+                    envelope.status, envelope.voided_reason = "voided", body.get("voidedReason")
+                    envelope.status_changed = _now()
+                    standin._connect(envelope, "envelope-voided")
+            self._send(200, {"envelopeId": envelope.id})
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/oauth/userinfo":
+                return self._userinfo()
+            if url.path.startswith("/signing/"):
+                return self._signing_page(url.path.rsplit("/", 1)[1], parse_qs(url.query))
+            if url.path == "/inbox":
+                return self._inbox()
+            parts = url.path.strip("/").split("/")
+            if not self._authorized() or len(parts) < 6 or (envelope := self._envelope(parts[5])) is None:
+                return None
+            rest = parts[6:]
+            if not rest:
+                return self._send(200, {"envelopeId": envelope.id, "status": envelope.status,
+                                        "statusChangedDateTime": envelope.status_changed,
+                                        "emailSubject": envelope.definition.get("emailSubject")})  # fmt: skip
+            if rest == ["recipients"]:
+                return self._send(200, {"signers": envelope.signers, "recipientCount": str(len(envelope.signers))})
+            if rest == ["audit_events"]:
+                events = [{"eventFields": [{"name": k, "value": v} for k, v in e.items()]} for e in envelope.events]
+                return self._send(200, {"auditEvents": events})
+            if rest == ["documents", "combined"]:
+                if envelope.status != "completed":
+                    return self._send(400, {"errorCode": "ENVELOPE_NOT_COMPLETE", "message": envelope.status})
+                return self._send(200, envelope.document, "application/pdf")
+            if rest == ["documents", "certificate"]:
+                lines = [f"{e['logTime']} {e['UserName']}: {e['Action']} from {e['ClientIPAddress']}"
+                         for e in envelope.events]  # fmt: skip
+                return self._send(200, certificate_pdf(envelope.id, lines), "application/pdf")
+            return self._send(404, {"errorCode": "NOT_FOUND", "message": url.path})
+
+        # --- OAuth -------------------------------------------------------------------------------------------
+
+        def _token(self, body: bytes) -> None:
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                return self._send(400, {"error": "unsupported_grant_type"})
+            try:
+                claims = jwt.decode(form.get("assertion", ""), standin.public_key, algorithms=["RS256"],
+                                    audience=standin.oauth_host)  # fmt: skip
+            except jwt.PyJWTError:
+                return self._send(400, {"error": "invalid_grant", "error_description": "no_valid_keys_or_signatures"})
+            if claims.get("iss") != INTEGRATION_KEY or claims.get("sub") != USER_ID:
+                return self._send(400, {"error": "invalid_grant", "error_description": "user_not_found"})
+            if standin.consent_required or set(str(claims.get("scope", "")).split()) < {"signature", "impersonation"}:
+                return self._send(400, {"error": "consent_required"})
+            standin.tokens_issued += 1
+            return self._send(200, {"access_token": secrets.token_urlsafe(32), "token_type": "Bearer",
+                                    "expires_in": 3600})  # fmt: skip
+
+        def _userinfo(self) -> None:
+            if not self._authorized():
+                return
+            self._send(200, {"sub": USER_ID, "name": "DPA Service Integration", "email": "integration@example.com",
+                             "accounts": [{"account_id": ACCOUNT_ID, "is_default": True,
+                                           "account_name": "Stand-in account", "base_uri": standin.base_uri}]})  # fmt: skip
+
+        # --- envelopes ---------------------------------------------------------------------------------------
+
+        def _create(self, definition: dict[str, Any]) -> None:
+            with standin.lock:
+                failing = standin.fail_creates > 0
+                if failing:
+                    standin.fail_creates -= 1
+            if standin.create_delay:
+                time.sleep(standin.create_delay)
+            if failing:
+                return self._send(503, {"errorCode": "SERVICE_UNAVAILABLE", "message": "Try again later."})
+            documents = definition.get("documents") or []
+            if len(documents) != 1 or not documents[0].get("documentBase64"):
+                return self._send(400, {"errorCode": "ENVELOPE_IS_INCOMPLETE", "message": "One document expected."})
+            envelope = Envelope(str(uuid.uuid4()), definition, base64.b64decode(documents[0]["documentBase64"]))
+            for signer in (definition.get("recipients") or {}).get("signers") or []:
+                first = str(signer.get("routingOrder", "1")) == "1"
+                envelope.signers.append({**{k: v for k, v in signer.items() if k != "tabs"},
+                                         "recipientIdGuid": str(uuid.uuid4()),
+                                         "status": "sent" if first else "created"})  # fmt: skip
+            envelope.events.append({"logTime": _now(), "Source": "API", "UserName": "DPA Service Integration",
+                                    "UserId": USER_ID, "Action": "Registered", "Message": "Envelope sent",
+                                    "EnvelopeStatus": "sent", "ClientIPAddress": "127.0.0.1", "Information": "",
+                                    "GeoLocation": "", "Language": "english"})  # fmt: skip
+            with standin.lock:
+                standin.envelopes[envelope.id] = envelope
+                standin._connect(envelope, "envelope-sent")
+            uri = f"/envelopes/{envelope.id}"
+            self._send(201, {"envelopeId": envelope.id, "uri": uri, "statusDateTime": _now(), "status": "sent"})
+
+        def _view(self, envelope_id: str, body: dict[str, Any]) -> None:
+            envelope = self._envelope(envelope_id)
+            if envelope is None:
+                return
+            signer = next((s for s in envelope.signers if s.get("clientUserId") and
+                           s.get("clientUserId") == body.get("clientUserId")), None)  # fmt: skip
+            if signer is None or signer.get("email", "").lower() != str(body.get("email", "")).lower():
+                return self._send(400, {"errorCode": "UNKNOWN_ENVELOPE_RECIPIENT",
+                                        "message": "The recipient you have identified is not a valid recipient."})  # fmt: skip
+            if envelope.status not in ("sent", "delivered"):
+                return self._send(400, {"errorCode": "ENVELOPE_INVALID_STATUS", "message": envelope.status})
+            ticket = secrets.token_urlsafe(16)
+            signer["_ticket"], signer["_return"] = ticket, body.get("returnUrl")
+            query = urlencode({"ticket": ticket, "r": signer["recipientId"]})
+            self._send(201, {"url": f"{standin.base_uri}/signing/{envelope.id}?{query}"})
+
+        # --- the signing view --------------------------------------------------------------------------------
+
+        def _signing_page(self, envelope_id: str, query: dict[str, list[str]]) -> None:
+            envelope = standin.envelopes.get(envelope_id)
+            recipient = (query.get("r") or ["1"])[0]
+            if envelope is None:
+                return self._send(404, b"<h1>Not found</h1>", "text/html")
+            signer = envelope.signer(recipient)
+            with standin.lock:
+                if envelope.status == "sent":
+                    envelope.status = "delivered"
+                    signer.update(status="delivered", deliveredDateTime=_now())
+                    standin._connect(envelope, "recipient-delivered", recipient)
+            ticket = html.escape((query.get("ticket") or [""])[0])
+            page = f"""<!doctype html><html><head><title>DocuSign</title></head><body>
+<h1>Please review and act on this document</h1>
+<p>Envelope {html.escape(envelope.id)} for {html.escape(signer['name'])} ({html.escape(signer['email'])})</p>
+<p>SHA-256 of the document: <code>{hashlib.sha256(envelope.document).hexdigest()}</code></p>
+<form method="post"><input type="hidden" name="ticket" value="{ticket}"><input type="hidden" name="r"
+value="{html.escape(recipient)}"><label>Reason (to decline) <input name="reason"></label>
+<button name="action" value="finish">Finish</button> <button name="action" value="decline">Decline</button>
+</form></body></html>"""
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+
+        def _signing_post(self, envelope_id: str, body: bytes) -> None:
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            envelope = standin.envelopes.get(envelope_id)
+            if envelope is None:
+                return self._send(404, b"<h1>Not found</h1>", "text/html")
+            recipient = form.get("r", "1")
+            signer = envelope.signer(recipient)
+            back = signer.get("_return")
+            if signer.get("clientUserId") and form.get("ticket") != signer.get("_ticket"):
+                return self._send(403, b"<h1>This signing session has expired</h1>", "text/html")
+            if form.get("action") == "decline":
+                standin.decline(envelope.id, form.get("reason") or "Declined by the signer", recipient)
+                event = "decline"
+            else:
+                standin.sign(envelope.id, recipient, ip=self.client_address[0])
+                event = "signing_complete"
+            signer.pop("_ticket", None)
+            if back:
+                sep = "&" if "?" in back else "?"
+                self.send_response(302)
+                self.send_header("Location", f"{back}{sep}event={event}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            return self._send(200, f"<h1>Done: {event}</h1>".encode(), "text/html")
+
+        def _inbox(self) -> None:
+            rows = []
+            for envelope in list(standin.envelopes.values()):
+                for signer in envelope.signers:
+                    if signer.get("clientUserId") or signer["status"] not in ("sent", "delivered"):
+                        continue
+                    link = f"/signing/{envelope.id}?r={signer['recipientId']}"
+                    rows.append(f"<li>{html.escape(signer['email'])}: <a href='{link}'>"
+                                f"{html.escape(str(envelope.definition.get('emailSubject')))}</a></li>")  # fmt: skip
+            page = f"<!doctype html><title>Inbox</title><h1>DocuSign e-mails</h1><ul>{''.join(rows)}</ul>"
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+
+    return Handler
+
+
+def serve(directory: Path, port: int, hmac_keys: tuple[str, ...]) -> None:
+    """`dpa docusign-standin`: serve until interrupted, printing the DOCUSIGN_* settings that point at it."""
+    standin = StandIn(directory, hmac_keys=hmac_keys, port=port, deliver_connect=True).start()
+    for name, value in standin.environment().items():
+        print(f"export {name}={value}")
+    print(f"# signers' inbox: {standin.base_uri}/inbox", flush=True)
+    try:
+        standin.thread.join()
+    except KeyboardInterrupt:
+        standin.stop()
