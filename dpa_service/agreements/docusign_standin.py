@@ -82,9 +82,7 @@ def write_test_ca(directory: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
@@ -115,7 +113,8 @@ def certificate_pdf(envelope_id: str, lines: list[str]) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -155,8 +154,14 @@ class ConnectMessage:
 class StandIn:
     """The stand-in's state and its server. `start()` serves on 127.0.0.1 in a background thread."""
 
-    def __init__(self, directory: Path, *, hmac_keys: tuple[str, ...] = ("standin-connect-key",), port: int = 0,
-                 deliver_connect: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        hmac_keys: tuple[str, ...] = ("standin-connect-key",),
+        port: int = 0,
+        deliver_connect: bool = False,
+    ) -> None:
         self.directory = directory
         self.hmac_keys = hmac_keys
         self.deliver_connect = deliver_connect
@@ -215,8 +220,9 @@ class StandIn:
             if envelope.status not in ("sent", "delivered"):
                 return
             signer = envelope.signer(recipient_id)
-            signer.update(status="completed", signedDateTime=_now(), deliveredDateTime=signer.get("deliveredDateTime")
-                          or _now())  # fmt: skip
+            signer.update(
+                status="completed", signedDateTime=_now(), deliveredDateTime=signer.get("deliveredDateTime") or _now()
+            )
             envelope.events.append(self._audit(envelope, signer, "Signed", ip))
             self._connect(envelope, "recipient-completed", recipient_id)
             waiting = [s for s in envelope.signers if s["status"] != "completed"]
@@ -252,8 +258,12 @@ class StandIn:
         }
         if envelope.voided_reason:
             summary["voidedReason"] = envelope.voided_reason
-        data: dict[str, Any] = {"accountId": ACCOUNT_ID, "userId": USER_ID, "envelopeId": envelope.id,
-                                "envelopeSummary": summary}  # fmt: skip
+        data: dict[str, Any] = {
+            "accountId": ACCOUNT_ID,
+            "userId": USER_ID,
+            "envelopeId": envelope.id,
+            "envelopeSummary": summary,
+        }
         if recipient_id:
             data["recipientId"] = recipient_id
         message = {
@@ -284,18 +294,27 @@ class StandIn:
             threading.Thread(target=_post, args=(message,), daemon=True).start()
 
     def _audit(self, envelope: Envelope, signer: dict[str, Any], action: str, ip: str) -> dict[str, str]:
-        return {"logTime": _now(), "Source": "web", "UserName": signer["name"], "UserId": signer["recipientIdGuid"],
-                "Action": action, "Message": f"{signer['name']} {action.lower()} the envelope",
-                "EnvelopeStatus": envelope.status, "ClientIPAddress": ip, "Information": "",
-                "GeoLocation": "", "Language": "english"}  # fmt: skip
+        return {
+            "logTime": _now(),
+            "Source": "web",
+            "UserName": signer["name"],
+            "UserId": signer["recipientIdGuid"],
+            "Action": action,
+            "Message": f"{signer['name']} {action.lower()} the envelope",
+            "EnvelopeStatus": envelope.status,
+            "ClientIPAddress": ip,
+            "Information": "",
+            "GeoLocation": "",
+            "Language": "english",
+        }
 
 
 def _post(message: ConnectMessage) -> None:
     assert message.url is not None
-    request = urllib.request.Request(message.url, data=message.body, headers=message.headers, method="POST")
+    request = urllib.request.Request(message.url, data=message.body, headers=message.headers, method="POST")  # noqa: S310
     for attempt in range(3):
         try:
-            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the URL the envelope named
+            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the URL the envelope's Connect named
                 return
         except Exception as exc:
             logger.warning("stand-in Connect delivery to %s failed (%s), attempt %d", message.url, exc, attempt + 1)
@@ -373,9 +392,15 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return None
             rest = parts[6:]
             if not rest:
-                return self._send(200, {"envelopeId": envelope.id, "status": envelope.status,
-                                        "statusChangedDateTime": envelope.status_changed,
-                                        "emailSubject": envelope.definition.get("emailSubject")})  # fmt: skip
+                return self._send(
+                    200,
+                    {
+                        "envelopeId": envelope.id,
+                        "status": envelope.status,
+                        "statusChangedDateTime": envelope.status_changed,
+                        "emailSubject": envelope.definition.get("emailSubject"),
+                    },
+                )
             if rest == ["recipients"]:
                 return self._send(200, {"signers": envelope.signers, "recipientCount": str(len(envelope.signers))})
             if rest == ["audit_events"]:
@@ -386,8 +411,10 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     return self._send(400, {"errorCode": "ENVELOPE_NOT_COMPLETE", "message": envelope.status})
                 return self._send(200, envelope.document, "application/pdf")
             if rest == ["documents", "certificate"]:
-                lines = [f"{e['logTime']} {e['UserName']}: {e['Action']} from {e['ClientIPAddress']}"
-                         for e in envelope.events]  # fmt: skip
+                lines = [
+                    f"{e['logTime']} {e['UserName']}: {e['Action']} from {e['ClientIPAddress']}"
+                    for e in envelope.events
+                ]
                 return self._send(200, certificate_pdf(envelope.id, lines), "application/pdf")
             return self._send(404, {"errorCode": "NOT_FOUND", "message": url.path})
 
@@ -398,8 +425,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
                 return self._send(400, {"error": "unsupported_grant_type"})
             try:
-                claims = jwt.decode(form.get("assertion", ""), standin.public_key, algorithms=["RS256"],
-                                    audience=standin.oauth_host)  # fmt: skip
+                claims = jwt.decode(
+                    form.get("assertion", ""), standin.public_key, algorithms=["RS256"], audience=standin.oauth_host
+                )
             except jwt.PyJWTError:
                 return self._send(400, {"error": "invalid_grant", "error_description": "no_valid_keys_or_signatures"})
             if claims.get("iss") != INTEGRATION_KEY or claims.get("sub") != USER_ID:
@@ -407,15 +435,29 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if standin.consent_required or set(str(claims.get("scope", "")).split()) < {"signature", "impersonation"}:
                 return self._send(400, {"error": "consent_required"})
             standin.tokens_issued += 1
-            return self._send(200, {"access_token": secrets.token_urlsafe(32), "token_type": "Bearer",
-                                    "expires_in": 3600})  # fmt: skip
+            return self._send(
+                200, {"access_token": secrets.token_urlsafe(32), "token_type": "Bearer", "expires_in": 3600}
+            )
 
         def _userinfo(self) -> None:
             if not self._authorized():
                 return
-            self._send(200, {"sub": USER_ID, "name": "DPA Service Integration", "email": "integration@example.com",
-                             "accounts": [{"account_id": ACCOUNT_ID, "is_default": True,
-                                           "account_name": "Stand-in account", "base_uri": standin.base_uri}]})  # fmt: skip
+            self._send(
+                200,
+                {
+                    "sub": USER_ID,
+                    "name": "DPA Service Integration",
+                    "email": "integration@example.com",
+                    "accounts": [
+                        {
+                            "account_id": ACCOUNT_ID,
+                            "is_default": True,
+                            "account_name": "Stand-in account",
+                            "base_uri": standin.base_uri,
+                        }
+                    ],
+                },
+            )
 
         # --- envelopes ---------------------------------------------------------------------------------------
 
@@ -434,13 +476,28 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             envelope = Envelope(str(uuid.uuid4()), definition, base64.b64decode(documents[0]["documentBase64"]))
             for signer in (definition.get("recipients") or {}).get("signers") or []:
                 first = str(signer.get("routingOrder", "1")) == "1"
-                envelope.signers.append({**{k: v for k, v in signer.items() if k != "tabs"},
-                                         "recipientIdGuid": str(uuid.uuid4()),
-                                         "status": "sent" if first else "created"})  # fmt: skip
-            envelope.events.append({"logTime": _now(), "Source": "API", "UserName": "DPA Service Integration",
-                                    "UserId": USER_ID, "Action": "Registered", "Message": "Envelope sent",
-                                    "EnvelopeStatus": "sent", "ClientIPAddress": "127.0.0.1", "Information": "",
-                                    "GeoLocation": "", "Language": "english"})  # fmt: skip
+                envelope.signers.append(
+                    {
+                        **{k: v for k, v in signer.items() if k != "tabs"},
+                        "recipientIdGuid": str(uuid.uuid4()),
+                        "status": "sent" if first else "created",
+                    }
+                )
+            envelope.events.append(
+                {
+                    "logTime": _now(),
+                    "Source": "API",
+                    "UserName": "DPA Service Integration",
+                    "UserId": USER_ID,
+                    "Action": "Registered",
+                    "Message": "Envelope sent",
+                    "EnvelopeStatus": "sent",
+                    "ClientIPAddress": "127.0.0.1",
+                    "Information": "",
+                    "GeoLocation": "",
+                    "Language": "english",
+                }
+            )
             with standin.lock:
                 standin.envelopes[envelope.id] = envelope
                 standin._connect(envelope, "envelope-sent")
@@ -451,11 +508,22 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             envelope = self._envelope(envelope_id)
             if envelope is None:
                 return
-            signer = next((s for s in envelope.signers if s.get("clientUserId") and
-                           s.get("clientUserId") == body.get("clientUserId")), None)  # fmt: skip
+            signer = next(
+                (
+                    s
+                    for s in envelope.signers
+                    if s.get("clientUserId") and s.get("clientUserId") == body.get("clientUserId")
+                ),
+                None,
+            )
             if signer is None or signer.get("email", "").lower() != str(body.get("email", "")).lower():
-                return self._send(400, {"errorCode": "UNKNOWN_ENVELOPE_RECIPIENT",
-                                        "message": "The recipient you have identified is not a valid recipient."})  # fmt: skip
+                return self._send(
+                    400,
+                    {
+                        "errorCode": "UNKNOWN_ENVELOPE_RECIPIENT",
+                        "message": "The recipient you have identified is not a valid recipient.",
+                    },
+                )
             if envelope.status not in ("sent", "delivered"):
                 return self._send(400, {"errorCode": "ENVELOPE_INVALID_STATUS", "message": envelope.status})
             ticket = secrets.token_urlsafe(16)
@@ -479,7 +547,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             ticket = html.escape((query.get("ticket") or [""])[0])
             page = f"""<!doctype html><html><head><title>DocuSign</title></head><body>
 <h1>Please review and act on this document</h1>
-<p>Envelope {html.escape(envelope.id)} for {html.escape(signer['name'])} ({html.escape(signer['email'])})</p>
+<p>Envelope {html.escape(envelope.id)} for {html.escape(signer["name"])} ({html.escape(signer["email"])})</p>
 <p>SHA-256 of the document: <code>{hashlib.sha256(envelope.document).hexdigest()}</code></p>
 <form method="post"><input type="hidden" name="ticket" value="{ticket}"><input type="hidden" name="r"
 value="{html.escape(recipient)}"><label>Reason (to decline) <input name="reason"></label>
@@ -520,21 +588,16 @@ value="{html.escape(recipient)}"><label>Reason (to decline) <input name="reason"
                     if signer.get("clientUserId") or signer["status"] not in ("sent", "delivered"):
                         continue
                     link = f"/signing/{envelope.id}?r={signer['recipientId']}"
-                    rows.append(f"<li>{html.escape(signer['email'])}: <a href='{link}'>"
-                                f"{html.escape(str(envelope.definition.get('emailSubject')))}</a></li>")  # fmt: skip
+                    rows.append(
+                        f"<li>{html.escape(signer['email'])}: <a href='{link}'>"
+                        f"{html.escape(str(envelope.definition.get('emailSubject')))}</a></li>"
+                    )
             page = f"<!doctype html><title>Inbox</title><h1>DocuSign e-mails</h1><ul>{''.join(rows)}</ul>"
             self._send(200, page.encode(), "text/html; charset=utf-8")
 
     return Handler
 
 
-def serve(directory: Path, port: int, hmac_keys: tuple[str, ...]) -> None:
-    """`dpa docusign-standin`: serve until interrupted, printing the DOCUSIGN_* settings that point at it."""
-    standin = StandIn(directory, hmac_keys=hmac_keys, port=port, deliver_connect=True).start()
-    for name, value in standin.environment().items():
-        print(f"export {name}={value}")
-    print(f"# signers' inbox: {standin.base_uri}/inbox", flush=True)
-    try:
-        standin.thread.join()
-    except KeyboardInterrupt:
-        standin.stop()
+def serve(directory: Path, port: int, hmac_keys: tuple[str, ...]) -> StandIn:
+    """`dpa docusign-standin`: start serving (Connect messages are posted to the URL each envelope names)."""
+    return StandIn(directory, hmac_keys=hmac_keys, port=port, deliver_connect=True).start()

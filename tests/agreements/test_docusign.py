@@ -162,8 +162,9 @@ async def test_embedded_docusign_signing_to_a_sealed_executed_dpa(
     assert roles["subscriber"]["document_sha256"] == requested["document_sha256"]
 
     pdf = await owner.get(f"/agreements/{aid}/document")
-    verified = await service.post("/api/v1/documents/verify", content=pdf.content,
-                                  headers={"Content-Type": "application/pdf"})  # fmt: skip
+    verified = await service.post(
+        "/api/v1/documents/verify", content=pdf.content, headers={"Content-Type": "application/pdf"}
+    )
     assert verified.json()["status"] == "verified"
 
 
@@ -186,8 +187,9 @@ async def test_email_signing_with_the_countersignature_in_the_envelope_executes_
 ) -> None:
     owner, legal, _ = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
-    requested = await request_docusign(owner, aid, {"name": "Cleo CFO", "email": "cfo@subscriber.example",
-                                                    "title": "CFO"})  # fmt: skip
+    requested = await request_docusign(
+        owner, aid, {"name": "Cleo CFO", "email": "cfo@subscriber.example", "title": "CFO"}
+    )
     assert requested["signing_url"] is None, "someone else signs from DocuSign's e-mail only"
     envelope_id = await envelope_created(db, standin)
     signers = standin.envelopes[envelope_id].definition["recipients"]["signers"]
@@ -202,8 +204,10 @@ async def test_email_signing_with_the_countersignature_in_the_envelope_executes_
     executed = (await owner.get(f"/agreements/{aid}")).json()
     assert executed["status"] == "executed", "DocuSign carried the countersignature"
     evidence = (await owner.get(f"/agreements/{aid}/evidence")).json()
-    assert {s["role"]: s["provider"] for s in evidence["signatures"]} == {"subscriber": "docusign",
-                                                                          "processor": "docusign"}  # fmt: skip
+    assert {s["role"]: s["provider"] for s in evidence["signatures"]} == {
+        "subscriber": "docusign",
+        "processor": "docusign",
+    }
 
 
 async def test_connect_signatures_are_checked_before_anything_is_read(
@@ -219,8 +223,9 @@ async def test_connect_signatures_are_checked_before_anything_is_read(
     refused = [
         await service.post("/webhooks/docusign", content=body, headers=standin.signed_headers(body, ("wrong",))),
         await service.post("/webhooks/docusign", content=body, headers={"Content-Type": "application/json"}),
-        await service.post("/webhooks/docusign", content=body.replace(b"completed", b"voided"),
-                           headers=standin.signed_headers(body)),  # fmt: skip
+        await service.post(
+            "/webhooks/docusign", content=body.replace(b"completed", b"voided"), headers=standin.signed_headers(body)
+        ),
         await service.post("/webhooks/docusign", content=b"not json", headers=standin.signed_headers(b"x")),
     ]
     assert [r.status_code for r in refused] == [401, 401, 401, 401]
@@ -269,7 +274,12 @@ async def test_a_burst_of_a_thousand_connect_messages_is_applied_once_each(
     bodies = []
     for n in range(1000):  # a thousand distinct recipient events, each sent twice, all at once
         body = standin.connect_body(envelope_id, "recipient-delivered", "1")
-        bodies.append(body.replace(b'"generatedDateTime": "', f'"generatedDateTime": "2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z", "x": "'.encode()))  # noqa: E501
+        bodies.append(
+            body.replace(
+                b'"generatedDateTime": "',
+                f'"generatedDateTime": "2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z", "x": "'.encode(),
+            )
+        )
     gate = asyncio.Semaphore(50)
 
     async def post(body: bytes) -> int:
@@ -312,9 +322,12 @@ async def test_envelope_creation_retries_503_and_timeouts_then_reports_a_failed_
 
 
 async def test_consent_required_is_a_clear_problem_naming_the_consent_url(
-    parties: tuple[Api, Api, Api], service: httpx.AsyncClient, db: Database, standin: StandIn,
+    parties: tuple[Api, Api, Api],
+    service: httpx.AsyncClient,
+    db: Database,
+    standin: StandIn,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     owner, legal, _ = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
     standin.consent_required = True
@@ -329,9 +342,12 @@ async def test_consent_required_is_a_clear_problem_naming_the_consent_url(
 
 
 async def test_another_tenant_can_neither_create_an_envelope_nor_see_its_events(
-    parties: tuple[Api, Api, Api], service: httpx.AsyncClient, db: Database, standin: StandIn,
+    parties: tuple[Api, Api, Api],
+    service: httpx.AsyncClient,
+    db: Database,
+    standin: StandIn,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     owner, legal, other = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
     signer = {"name": "Bob Other", "email": "bob@other.example", "title": "CEO"}
