@@ -193,6 +193,9 @@ class SubscriberAgreementPages(Controller):
             context = await pages.agreement_page(db, request.user, agreement_id, docusign_offered=offered)
             return render(request, "agreements/app_detail.html.j2", status=422, heading="Data Processing Agreement",
                           **{**context, "form": posted, "errors": field_errors(exc)})  # fmt: skip
+        if url and data.provider == "docusign":
+            # A link to follow, not a redirect: the page's form-action policy keeps a form post on this site.
+            return redirect(request, _url(agreement_id), "Your DocuSign envelope is ready: open it to sign.")
         if url:
             return Redirect(path=url, status_code=303)
         if data.provider == "docusign":
