@@ -22,7 +22,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
 from dpa_service import __version__, logs, metrics, reactions
-from dpa_service.agreements import docusign, signing
+from dpa_service.agreements import docusign, docusign_connect, signing
 from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController, DocuSignConnectController
 from dpa_service.agreements.pages import SigningPages
@@ -199,7 +199,7 @@ async def _housekeeping(
             await inquiries_notices.send_due_notices(db)
             await purge_expired(db)
             if account is not None:
-                await docusign.poll_silent(db, account)
+                await docusign_connect.poll_silent(db, account)
         except Exception:  # the next round retries; the server must not die of it
             logger.exception("housekeeping failed")
         await asyncio.sleep(every_seconds)

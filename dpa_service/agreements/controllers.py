@@ -4,7 +4,6 @@ countersigns and voids; both read documents and evidence. Another tenant's agree
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from dpa_service.agreements import docusign as docusign_service
-from dpa_service.agreements import execution, providers, services, signing, verification
+from dpa_service.agreements import docusign_connect, execution, providers, services, signing, verification
 from dpa_service.agreements.models import (
     AgreementCreate,
     AgreementPage,
@@ -188,16 +187,9 @@ class AgreementsController(Controller):
         `provider: "docusign"` (when configured, else 422 naming `provider`) creates a DocuSign envelope from the same
         PDF: `envelope_status` is `creating` until DocuSign accepts it, and the agreement is `out_for_signature`
         from then; embedded signing (`signing_url`) opens DocuSign's view for the calling user."""
-        account = docusign_of(request)
-        provider = providers.provider_for(
-            data.provider,
-            account=account,
-            mailer=mailer,
-            base_url=public_base_url(request, settings),
-            valid_for=timedelta(days=settings.signing_link_days),
-        )
-        offered = providers.offered(account)
-        prepared = await signing.prepare_signature(db, renderer, request.user, agreement_id, data, offered)
+        base = public_base_url(request, settings)
+        provider = providers.chosen(data.provider, docusign_of(request), mailer, base, settings.signing_link_days)
+        prepared = await signing.prepare_signature(db, renderer, request.user, agreement_id, data, provider.offered)
         work = partial(provider.open, db, actor, request.user, prepared, data)
         response = await create_once(db, request, request.user, work)
         await provider.after_commit()
@@ -256,7 +248,7 @@ class DocuSignConnectController(Controller):
         body = await request.body()
         if account is None:
             raise AuthenticationError("DocuSign is not configured on this service.")
-        changed = await docusign_service.receive_connect(db, account, body, request.headers)
+        changed = await docusign_connect.receive_connect(db, account, body, request.headers)
         return {"status": "applied" if changed else "ignored"}
 
 

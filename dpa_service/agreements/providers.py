@@ -21,6 +21,7 @@ from dpa_service.core.mailer import Mailer
 
 class SignatureProvider(Protocol):
     name: str
+    offered: frozenset[str]  # the providers this deployment offers
 
     async def open(
         self, db: Database, actor: Actor, principal: Principal, prepared: PreparedDocument, data: SignatureRequestCreate
@@ -35,6 +36,7 @@ class BuiltinProvider:
     def __init__(self, mailer: Mailer, base_url: str, valid_for: timedelta) -> None:
         self.mailer, self.valid_for = mailer, valid_for
         self.opened = signing.OpenedLinks(base_url)
+        self.offered = frozenset({"builtin"})
 
     async def open(
         self, db: Database, actor: Actor, principal: Principal, prepared: PreparedDocument, data: SignatureRequestCreate
@@ -52,6 +54,7 @@ class DocuSignProvider:
 
     def __init__(self, account: docusign.DocuSign) -> None:
         self.account = account
+        self.offered = frozenset({"builtin", "docusign"})
 
     async def open(
         self, db: Database, actor: Actor, principal: Principal, prepared: PreparedDocument, data: SignatureRequestCreate
@@ -74,3 +77,14 @@ def provider_for(
             raise InvalidInput.field("provider", "DocuSign is not configured on this service; use builtin")
         return DocuSignProvider(account)
     return BuiltinProvider(mailer, base_url, valid_for)
+
+
+def chosen(
+    name: str, account: docusign.DocuSign | None, mailer: Mailer, base_url: str, link_days: int
+) -> SignatureProvider:
+    """The provider a request names (`provider`), knowing what this deployment offers."""
+    provider = provider_for(
+        name, account=account, mailer=mailer, base_url=base_url, valid_for=timedelta(days=link_days)
+    )
+    provider.offered = offered(account)
+    return provider
