@@ -45,6 +45,20 @@ DOCUSIGN_OUTCOMES = {
 }
 
 
+def _sent_message(data: Any, url: str | None, own_email: str) -> str:
+    """What the agreement page says after a signature request that did not go straight to a signing page."""
+    if data.provider == "docusign":
+        # A link to follow, not a redirect: the page's form-action policy keeps a form post on this site.
+        return (
+            "Your DocuSign envelope is ready: open it to sign."
+            if url
+            else (f"DocuSign e-mails the envelope to {data.signer.email}.")
+        )
+    if data.signer.email.lower() == own_email.lower():
+        return UNVERIFIED_SELF.format(email=data.signer.email)
+    return f"We e-mailed a signing link to {data.signer.email}."
+
+
 def _status_filter(value: str) -> str | None:
     return value if value in STATUSES else None
 
@@ -193,16 +207,9 @@ class SubscriberAgreementPages(Controller):
             context = await pages.agreement_page(db, request.user, agreement_id, docusign_offered=offered)
             return render(request, "agreements/app_detail.html.j2", status=422, heading="Data Processing Agreement",
                           **{**context, "form": posted, "errors": field_errors(exc)})  # fmt: skip
-        if url and data.provider == "docusign":
-            # A link to follow, not a redirect: the page's form-action policy keeps a form post on this site.
-            return redirect(request, _url(agreement_id), "Your DocuSign envelope is ready: open it to sign.")
-        if url:
+        if url and data.provider == "builtin":
             return Redirect(path=url, status_code=303)
-        if data.provider == "docusign":
-            return redirect(request, _url(agreement_id), f"DocuSign e-mails the envelope to {data.signer.email}.")
-        if data.signer.email.lower() == request.user.email.lower():
-            return redirect(request, _url(agreement_id), UNVERIFIED_SELF.format(email=data.signer.email))
-        return redirect(request, _url(agreement_id), f"We e-mailed a signing link to {data.signer.email}.")
+        return redirect(request, _url(agreement_id), _sent_message(data, url, request.user.email))
 
     @get("/app/agreements/{agreement_id:uuid}/docusign/sign", guards=[subscriber_admin_pages])
     async def docusign_sign(
