@@ -30,6 +30,7 @@ from dpa_service.notifications.jobs import run_due_jobs
 from tests.conftest import app_for, running
 from tests.helpers.agreements import approve_standard_dpa, ok, to_status
 from tests.helpers.api import Api, bootstrap_admin, verify_email
+from tests.helpers.isolation import Probe, assert_isolated
 
 
 @pytest.fixture
@@ -355,8 +356,24 @@ async def test_another_tenant_can_neither_create_an_envelope_nor_see_its_events(
     assert refused.status_code == 404 and not standin.envelopes
     await request_docusign(owner, aid)
     envelope_id = await envelope_created(db, standin)
-    assert (await other.get(f"/agreements/{aid}/docusign")).status_code == 404
-    assert (await other.get(f"/agreements/{aid}/evidence")).status_code == 404
+    sign_as_b = {"provider": "docusign", "signer": signer}
+    await assert_isolated(
+        owner,
+        other,
+        [
+            Probe(
+                "envelope",
+                envelope_id,
+                direct=[
+                    ("GET", f"/agreements/{aid}/docusign", None),
+                    ("GET", f"/agreements/{aid}/evidence", None),
+                    ("POST", f"/agreements/{aid}/signature-requests", sign_as_b),
+                ],
+                lists=["/agreements"],
+            )
+        ],
+    )
+    assert len(standin.envelopes) == 1, "B's attempt made no envelope"
     assert len((await legal.get(f"/agreements/{aid}/docusign")).json()) == 1
 
     # A message for an envelope this service never created: logged, attached to nobody.
