@@ -22,9 +22,9 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
 from dpa_service import __version__, logs, metrics, reactions
-from dpa_service.agreements import signing
+from dpa_service.agreements import docusign, docusign_connect, signing
 from dpa_service.agreements.app_pages import SubscriberAgreementPages
-from dpa_service.agreements.controllers import AgreementsController, DocumentsController
+from dpa_service.agreements.controllers import AgreementsController, DocumentsController, DocuSignConnectController
 from dpa_service.agreements.pages import SigningPages
 from dpa_service.agreements.staff_pages import StaffAgreementPages
 from dpa_service.agreements.verify_pages import VerifyPages
@@ -123,6 +123,7 @@ ROUTES: list[Any] = [
     TemplatesController,
     AgreementsController,
     DocumentsController,
+    DocuSignConnectController,
     SigningPages,
     SignInPages,
     EmailVerificationPage,
@@ -192,18 +193,27 @@ async def favicon() -> Response[None]:
     return Response(None, status_code=204, headers={"Cache-Control": "public, max-age=86400"})
 
 
-async def _housekeeping(db: Database, checkpoints: CheckpointFiles, seal: Seal, every_seconds: float = 600) -> None:
+async def _housekeeping(
+    db: Database,
+    checkpoints: CheckpointFiles,
+    seal: Seal,
+    every_seconds: float = 600,
+    account: docusign.DocuSign | None = None,
+) -> None:
     """Now and then: close expired signing links, record deemed acceptances of sub-processor changes whose
     notice ended (signing and reads check the clock themselves, so lateness is harmless), remind Subscribers of
     inquiries coming due and tell them of overdue ones (each once), forget idempotency records past their
-    24 hours, and checkpoint the audit chains that moved (signed, outside the database; the first round ran
-    before the server took requests)."""
+    24 hours, ask DocuSign about envelopes no Connect message reached (at most every 15 minutes each), and
+    checkpoint the audit chains that moved (signed, outside the database; the first round ran before the server
+    took requests)."""
     while True:
         try:
             await signing.expire_overdue(db)
             await record_deemed_acceptances(db)
             await inquiries_notices.send_due_notices(db)
             await purge_expired(db)
+            if account is not None:
+                await docusign_connect.poll_silent(db, account)
         except Exception:  # the next round retries; the server must not die of it
             logger.exception("housekeeping failed")
         await asyncio.sleep(every_seconds)
@@ -242,6 +252,14 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     except Exception:
         logger.exception("could not start the document workers")
     await state.seal.load()
+    state.docusign = None
+    if settings.docusign is not None:  # DocuSign offered: its outbox jobs run with this process's account
+        account = docusign.DocuSign.configure(
+            settings.docusign, settings.public_base_url or "http://127.0.0.1:8000", settings.signing_link_days
+        )
+        account.renderer, account.seal = state.renderer, state.seal
+        docusign.install(account)
+        state.docusign = account
 
 
 def _lifespan() -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
@@ -260,7 +278,8 @@ def _lifespan() -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[N
         # Database calls and PDF transfers run in threads; a thread holding the GIL makes the event loop wait up to
         # the switch interval (5 ms by default) before it may answer the next request.
         sys.setswitchinterval(0.001)
-        tasks = [asyncio.create_task(_housekeeping(app.state.db, checkpoints, app.state.seal))]
+        housekeeping = _housekeeping(app.state.db, checkpoints, app.state.seal, account=app.state.docusign)
+        tasks = [asyncio.create_task(housekeeping)]
         if settings.run_worker:  # the in-process worker; `dpa worker` runs the same loop on its own
             deliver = run_forever(
                 app.state.db,

@@ -57,6 +57,27 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
+@main.command("docusign-standin")
+@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--dir", "directory", default="./var/docusign-standin", show_default=True, type=click.Path())
+@click.option("--hmac-key", "hmac_keys", multiple=True, default=["standin-connect-key"], show_default=True)
+def docusign_standin(port: int, directory: str, hmac_keys: tuple[str, ...]) -> None:
+    """Serve a local DocuSign stand-in (HTTPS, a test CA made now) for the demo and tests; prints the DOCUSIGN_*
+    settings that point the service at it. Envelopes "e-mailed" to signers are listed at /inbox."""
+    from pathlib import Path
+
+    from dpa_service.agreements.docusign_standin import serve
+
+    standin = serve(Path(directory), port, hmac_keys)
+    for name, value in standin.environment().items():
+        click.echo(f"export {name}={value}")
+    click.echo(f"# signers' inbox: {standin.base_uri}/inbox")
+    try:
+        standin.thread.join()
+    except KeyboardInterrupt:
+        standin.stop()
+
+
 @main.command()
 @click.option("--every", default=1.0, show_default=True, help="Seconds between rounds when idle.")
 @click.option("--concurrency", default=4, show_default=True, help="Queued jobs run at once (with REDIS_URL).")
@@ -83,6 +104,11 @@ def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
     for chatty in ("saq", "httpx"):  # a line per job or request drowns what an operator needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
     _migrate()
+    if settings.docusign is not None:  # envelope creation is an outbox job: this worker runs it too
+        from dpa_service.agreements import docusign
+
+        base = settings.public_base_url or "http://127.0.0.1:8000"
+        docusign.install(docusign.DocuSign.configure(settings.docusign, base, settings.signing_link_days))
 
     def report(handled: int, moved: int) -> None:
         verb = "queued" if settings.redis_url else "attempted"

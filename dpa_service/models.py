@@ -2,11 +2,19 @@
 
 from sqlmodel import SQLModel
 
-from dpa_service.agreements.models import Agreement, AgreementDocument, Signature, SignatureRequest
+from dpa_service.agreements.models import (
+    Agreement,
+    AgreementDocument,
+    DocuSignEnvelope,
+    DocuSignEvent,
+    Signature,
+    SignatureRequest,
+)
 from dpa_service.audit.models import AuditEvent, AuditHead
 from dpa_service.campaigns.models import Campaign, CampaignAgreement
 from dpa_service.contracts.models import Contract, ContractAgreement
 from dpa_service.http.idempotency import IdempotencyRecord
+from dpa_service.notifications.jobs import OutboxJob
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.obligations.models import (
@@ -52,6 +60,9 @@ TENANT_OWNED_TABLES = (
     "transfers",
     "transfer_notices",
     "outbox",
+    "outbox_jobs",
+    "docusign_envelopes",
+    "docusign_events",
     "webhook_endpoints",
     "webhook_deliveries",
     "mail_deliveries",
@@ -91,6 +102,8 @@ __all__ = [
     "Contract",
     "ContractAgreement",
     "DeletionCertificate",
+    "DocuSignEnvelope",
+    "DocuSignEvent",
     "EmailConfirmation",
     "IdempotencyRecord",
     "Inquiry",
@@ -100,6 +113,7 @@ __all__ = [
     "Objection",
     "Obligation",
     "ObligationAttestation",
+    "OutboxJob",
     "OutboxMessage",
     "SignInLink",
     "Signature",

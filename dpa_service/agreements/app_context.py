@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Request
 from pydantic import ValidationError
 
-from dpa_service.agreements import forms, services, signing
+from dpa_service.agreements import forms, providers, services, signing
 from dpa_service.agreements.lifecycle import BEFORE_EXECUTION, TRANSITIONS
 from dpa_service.agreements.models import (
     AgreementCreate,
@@ -155,8 +155,11 @@ def readable(fields: tuple[forms.FormField, ...], variables: dict[str, Any]) -> 
     return sections
 
 
-async def agreement_page(db: Database, principal: Principal, agreement_id: uuid.UUID) -> dict[str, Any]:
+async def agreement_page(
+    db: Database, principal: Principal, agreement_id: uuid.UUID, *, docusign_offered: bool = False
+) -> dict[str, Any]:
     agreement = await services.get_agreement(db, principal, agreement_id)
+    evidence = await services.evidence(db, principal, agreement_id)
     fields = await form_fields(db, principal, await agreement_schema(db, principal, agreement))
     signatory = agreement.variables.get("signatory") or {}
     return {
@@ -169,6 +172,8 @@ async def agreement_page(db: Database, principal: Principal, agreement_id: uuid.
         "processor": registry.processor()["legal_name"],
         # What other domains add to the page (a re-papering campaign's reason, due date and decline form).
         "panels": await panels.gather(AGREEMENT, db, principal, agreement.id),
+        "docusign_offered": docusign_offered,
+        "envelopes": evidence.docusign,
     }
 
 
@@ -177,8 +182,9 @@ async def agreement_page(db: Database, principal: Principal, agreement_id: uuid.
 
 def signature_request(posted: dict[str, Any]) -> SignatureRequestCreate:
     signer = {key: one(posted, f"signer.{key}").strip() for key in ("name", "email", "title")}
+    provider = one(posted, "provider").strip() or "builtin"
     try:
-        return SignatureRequestCreate.model_validate({"provider": "builtin", "signer": signer})
+        return SignatureRequestCreate.model_validate({"provider": provider, "signer": signer})
     except ValidationError as exc:
         raise forms.invalid_from(exc) from None
 
@@ -196,11 +202,13 @@ async def send_for_signature(
     """What `POST /api/v1/agreements/{id}/signature-requests` does: the link e-mailed to the signer; the signing
     URL comes back only when the signer is the signed-in user and their address is verified."""
     principal: Principal = request.user
-    prepared = await signing.prepare_signature(db, renderer, principal, agreement_id, data)
-    opened = signing.OpenedLinks(public_base_url(request, settings))
-    valid_for = timedelta(days=settings.signing_link_days)
-    created = await signing.open_request(db, actor, principal, prepared, data, valid_for=valid_for, links_out=opened)
-    await signing.send_links(mailer, opened)
+    account = request.app.state.get("docusign")
+    provider = providers.provider_for(data.provider, account=account, mailer=mailer,
+                                      base_url=public_base_url(request, settings),
+                                      valid_for=timedelta(days=settings.signing_link_days))  # fmt: skip
+    prepared = await signing.prepare_signature(db, renderer, principal, agreement_id, data, providers.offered(account))
+    created = await provider.open(db, actor, principal, prepared, data)
+    await provider.after_commit()
     return created.signing_url
 
 

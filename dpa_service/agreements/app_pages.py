@@ -9,6 +9,7 @@ agreement is 404 on every page.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -17,10 +18,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from dpa_service.agreements import app_context as pages
-from dpa_service.agreements import services
+from dpa_service.agreements import docusign, services
 from dpa_service.agreements.models import AgreementStatus
-from dpa_service.core.exceptions import Conflict, InvalidInput
-from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, RendererDep, SettingsDep
+from dpa_service.core.exceptions import Conflict, InvalidInput, NotFound
+from dpa_service.http.deps import ActorDep, DbDep, MailerDep, PrincipalDep, RendererDep, SettingsDep, public_base_url
 from dpa_service.web.auth import subscriber_admin_pages, subscriber_pages
 from dpa_service.web.views import field_errors, form_data, next_page, one, redirect, render
 
@@ -33,6 +34,29 @@ UNVERIFIED_SELF = (
     "We e-mailed a signing link to {email}: check your inbox and sign from there. You can sign here directly once "
     "your address is confirmed (open the confirmation link we e-mailed you, or sign in with an e-mailed link)."
 )
+
+
+DOCUSIGN_OUTCOMES = {
+    "signing_complete": "You signed in DocuSign. The agreement shows as signed as soon as DocuSign confirms it.",
+    "decline": "You declined to sign in DocuSign: the request has ended. You can send a new one.",
+    "cancel": "You left DocuSign without signing. You can open it again from here.",
+    "session_timeout": "The DocuSign session timed out. Open it again from here.",
+    "ttl_expired": "The DocuSign signing link expired. Open it again from here.",
+}
+
+
+def _sent_message(data: Any, url: str | None, own_email: str) -> str:
+    """What the agreement page says after a signature request that did not go straight to a signing page."""
+    if data.provider == "docusign":
+        # A link to follow, not a redirect: the page's form-action policy keeps a form post on this site.
+        return (
+            "Your DocuSign envelope is ready: open it to sign."
+            if url
+            else (f"DocuSign e-mails the envelope to {data.signer.email}.")
+        )
+    if data.signer.email.lower() == own_email.lower():
+        return UNVERIFIED_SELF.format(email=data.signer.email)
+    return f"We e-mailed a signing link to {data.signer.email}."
 
 
 def _status_filter(value: str) -> str | None:
@@ -104,7 +128,8 @@ class SubscriberAgreementPages(Controller):
         self, request: Request[Any, Any, Any], agreement_id: AgreementId, principal: PrincipalDep, db: DbDep
     ) -> Template:
         """One agreement: its status, what it says, and what can be done with it now."""
-        context = await pages.agreement_page(db, principal, agreement_id)
+        offered = request.app.state.get("docusign") is not None
+        context = await pages.agreement_page(db, principal, agreement_id, docusign_offered=offered)
         return render(request, "agreements/app_detail.html.j2", heading="Data Processing Agreement",
                       form=context["signer"], **context)  # fmt: skip
 
@@ -178,14 +203,43 @@ class SubscriberAgreementPages(Controller):
             data = pages.signature_request(posted)
             url = await pages.send_for_signature(request, db, renderer, mailer, settings, actor, agreement_id, data)
         except InvalidInput as exc:
-            context = await pages.agreement_page(db, request.user, agreement_id)
+            offered = request.app.state.get("docusign") is not None
+            context = await pages.agreement_page(db, request.user, agreement_id, docusign_offered=offered)
             return render(request, "agreements/app_detail.html.j2", status=422, heading="Data Processing Agreement",
                           **{**context, "form": posted, "errors": field_errors(exc)})  # fmt: skip
-        if url:
+        if url and data.provider == "builtin":
             return Redirect(path=url, status_code=303)
-        if data.signer.email.lower() == request.user.email.lower():
-            return redirect(request, _url(agreement_id), UNVERIFIED_SELF.format(email=data.signer.email))
-        return redirect(request, _url(agreement_id), f"We e-mailed a signing link to {data.signer.email}.")
+        return redirect(request, _url(agreement_id), _sent_message(data, url, request.user.email))
+
+    @get("/app/agreements/{agreement_id:uuid}/docusign/sign", guards=[subscriber_admin_pages])
+    async def docusign_sign(
+        self, request: Request[Any, Any, Any], agreement_id: AgreementId, principal: PrincipalDep, db: DbDep,
+        settings: SettingsDep,
+    ) -> Response[Any]:  # fmt: skip
+        """Embedded DocuSign signing: opens DocuSign's signing view for the signed-in user, when they are the
+        envelope's signer; DocuSign sends them back to `/docusign/return`. The view's URL is never stored."""
+        account = request.app.state.get("docusign")
+        if account is None:
+            raise NotFound("DocuSign is not offered here.")
+        back = f"{public_base_url(request, settings)}{_url(agreement_id, '/docusign/return')}"
+        for _ in range(20):  # the envelope is being created (an outbox job, a second or two): wait for it a little
+            try:
+                url = await docusign.recipient_view(db, account, principal, agreement_id, back)
+            except Conflict:
+                await asyncio.sleep(0.5)
+                continue
+            return Redirect(path=url, status_code=303)
+        return redirect(request, _url(agreement_id), "DocuSign is still preparing the envelope: try again shortly.")
+
+    @get("/app/agreements/{agreement_id:uuid}/docusign/return")
+    async def docusign_return(
+        self, request: Request[Any, Any, Any], agreement_id: AgreementId, principal: PrincipalDep, db: DbDep,
+        event: FromQuery[str] = "",
+    ) -> Response[Any]:  # fmt: skip
+        """Where DocuSign's view sends the signer back (`?event=`): the agreement page, saying what happened. The
+        agreement itself moves on DocuSign's Connect message, not on this redirect (anyone can type a URL)."""
+        await services.get_agreement(db, principal, agreement_id)  # another tenant's: 404
+        return redirect(request, _url(agreement_id), DOCUSIGN_OUTCOMES.get(event, DOCUSIGN_OUTCOMES["cancel"]))
 
     @get("/app/agreements/{agreement_id:uuid}/document")
     async def document(

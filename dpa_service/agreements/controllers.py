@@ -4,14 +4,15 @@ countersigns and voids; both read documents and evidence. Another tenant's agree
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from dpa_service.agreements import execution, services, signing, verification
+from dpa_service.agreements import docusign as docusign_service
+from dpa_service.agreements import docusign_connect, execution, providers, services, signing, verification
 from dpa_service.agreements.models import (
     AgreementCreate,
     AgreementPage,
@@ -19,6 +20,7 @@ from dpa_service.agreements.models import (
     AgreementPublic,
     AgreementStatus,
     DocumentVerification,
+    EnvelopePublic,
     Evidence,
     ReviewCreate,
     ReviewView,
@@ -26,7 +28,7 @@ from dpa_service.agreements.models import (
     SignatureRequestPublic,
     VoidCreate,
 )
-from dpa_service.core.exceptions import InvalidInput
+from dpa_service.core.exceptions import AuthenticationError, InvalidInput
 from dpa_service.core.identity import Principal, Role
 from dpa_service.http.auth import legal_only, optional_principal, require_roles, subscriber_admin, subscriber_only
 from dpa_service.http.deps import (
@@ -50,6 +52,12 @@ voiders = require_roles(Role.OWNER, Role.ADMIN, Role.MEMBER, Role.LEGAL)
 StatusFilter = Annotated[AgreementStatus | None, QueryParameter(name="status")]
 TenantFilter = Annotated[uuid.UUID | None, QueryParameter(name="tenant_id")]
 AgreementId = FromPath[uuid.UUID]
+
+
+def docusign_of(request: Request[Any, Any, Any]) -> docusign_service.DocuSign | None:
+    """The configured DocuSign account (app state), or None."""
+    account: docusign_service.DocuSign | None = request.app.state.get("docusign")
+    return account
 
 
 class AgreementsController(Controller):
@@ -175,15 +183,16 @@ class AgreementsController(Controller):
     ) -> Response[bytes]:
         """Send the agreement for signature (`provider`, `signer`): a single-use link e-mailed to the signer, and
         `signing_url` for embedded signing only when the signer is the calling user and that user's e-mail address
-        is verified (otherwise the link goes to the signer's inbox alone); agreement -> `out_for_signature`."""
-        prepared = await signing.prepare_signature(db, renderer, request.user, agreement_id, data)
-        opened = signing.OpenedLinks(public_base_url(request, settings))
-        valid_for = timedelta(days=settings.signing_link_days)
-        work = partial(
-            signing.open_request, db, actor, request.user, prepared, data, valid_for=valid_for, links_out=opened
-        )
+        is verified (otherwise the link goes to the signer's inbox alone); agreement -> `out_for_signature`.
+        `provider: "docusign"` (when configured, else 422 naming `provider`) creates a DocuSign envelope from the same
+        PDF: `envelope_status` is `creating` until DocuSign accepts it, and the agreement is `out_for_signature`
+        from then; embedded signing (`signing_url`) opens DocuSign's view for the calling user."""
+        base = public_base_url(request, settings)
+        provider = providers.chosen(data.provider, docusign_of(request), mailer, base, settings.signing_link_days)
+        prepared = await signing.prepare_signature(db, renderer, request.user, agreement_id, data, provider.offered)
+        work = partial(provider.open, db, actor, request.user, prepared, data)
         response = await create_once(db, request, request.user, work)
-        await signing.send_links(mailer, opened)  # a replay opened no link: nothing is sent twice
+        await provider.after_commit()
         return response
 
     @post("/{agreement_id:uuid}/countersign", guards=[legal_only], operation_id="countersignAgreement", status_code=200)
@@ -210,6 +219,37 @@ class AgreementsController(Controller):
         `confirmation_link`, `sign_in_link` or `signing_link`; `email_verified_at`), typed name, time, address, user
         agent, consent and the SHA-256 of the exact document signed."""
         return await services.evidence(db, principal, agreement_id)
+
+    @get("/{agreement_id:uuid}/docusign", guards=[document_readers], operation_id="listAgreementEnvelopes")
+    async def envelopes(self, agreement_id: AgreementId, principal: PrincipalDep, db: DbDep) -> list[EnvelopePublic]:
+        """The agreement's DocuSign envelopes: status (`creating`, `sent`, `delivered`, `completed`, `declined`,
+        `voided`, `failed`) with the reason, the recipient events Connect reported, DocuSign's audit events, and the
+        SHA-256 of the PDF sent and of the combined document and certificate of completion DocuSign returned."""
+        return await docusign_service.envelopes_of(db, principal, agreement_id)
+
+
+class DocuSignConnectController(Controller):
+    path = "/webhooks"
+    tags = ["Agreements"]
+
+    @post(
+        "/docusign",
+        operation_id="receiveDocuSignConnect",
+        status_code=200,
+        exclude_from_auth=True,
+        security=[],
+        responses={401: ResponseSpec(None, description="The X-DocuSign-Signature-N HMAC is missing or wrong")},
+    )
+    async def connect(self, request: Request[Any, Any, Any], db: DbDep) -> dict[str, str]:
+        """DocuSign Connect (JSON SIM): `X-DocuSign-Signature-1..N` must be the base64 HMAC-SHA256 of the raw body
+        under a configured key (401 before anything is parsed, also when DocuSign is not configured); a replay is a
+        no-op; a message for an envelope this service never created is ignored."""
+        account = docusign_of(request)
+        body = await request.body()
+        if account is None:
+            raise AuthenticationError("DocuSign is not configured on this service.")
+        changed = await docusign_connect.receive_connect(db, account, body, request.headers)
+        return {"status": "applied" if changed else "ignored"}
 
 
 class DocumentsController(Controller):

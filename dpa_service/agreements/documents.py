@@ -58,6 +58,7 @@ _VERIFIED_BY = {
     EmailVerification.CONFIRMATION_LINK: "by the signer opening the confirmation link e-mailed to it",
     EmailVerification.SIGN_IN_LINK: "by the signer signing in with a sign-in link e-mailed to it",
     EmailVerification.SIGNING_LINK: "by the signer using the signing link e-mailed to it (only that inbox had it)",
+    EmailVerification.DOCUSIGN: "by DocuSign, which delivered the envelope to it (see DocuSign's certificate)",
 }
 
 

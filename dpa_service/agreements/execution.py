@@ -72,6 +72,7 @@ async def countersign(
     before_commit: Callable[[], Awaitable[None]] | None = None,
     base_url: str = "",
     automatic_authority: str | None = None,
+    processor: Signature | None = None,
 ) -> AgreementPublic:
     """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
 
@@ -120,7 +121,8 @@ async def countersign(
         else None
     )
     now = utcnow()
-    processor_signature = Signature(
+    # `processor`: the countersignature taken elsewhere (DocuSign, routing order 2), recorded as it was given.
+    processor_signature = processor or Signature(
         tenant_id=agreement.tenant_id,
         agreement_id=agreement.id,
         role="processor",

@@ -6,6 +6,7 @@ draft ──submit──▶ in_legal_review ──approve──▶ ready_for_sig
 ready_for_signature ──send──▶ out_for_signature ──sign──▶ signed ──countersign──▶ executed
 out_for_signature ──send──▶ out_for_signature     (a resend voids the previous link)
 out_for_signature ──expire──▶ ready_for_signature
+out_for_signature ──signature_declined──▶ ready_for_signature   (DocuSign: declined or voided)
 any state before executed ──void──▶ voided        (Subscribers: only before signed)
 executed ──supersede──▶ superseded                (when the tenant executes a newer DPA)
 """
@@ -46,6 +47,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
         AgreementStatus.OUT_FOR_SIGNATURE: AgreementStatus.OUT_FOR_SIGNATURE,
     },
     "expire": {AgreementStatus.OUT_FOR_SIGNATURE: AgreementStatus.READY_FOR_SIGNATURE},
+    # The signer declined, or DocuSign voided the envelope: the request ends, a new one may be sent.
+    "signature_declined": {AgreementStatus.OUT_FOR_SIGNATURE: AgreementStatus.READY_FOR_SIGNATURE},
     "sign": {AgreementStatus.OUT_FOR_SIGNATURE: AgreementStatus.SIGNED},
     "countersign": {AgreementStatus.SIGNED: AgreementStatus.EXECUTED},
     "void": {status: AgreementStatus.VOIDED for status in (*BEFORE_EXECUTION, AgreementStatus.SIGNED)},

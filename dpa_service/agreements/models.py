@@ -196,6 +196,8 @@ class RequestStatus(StrEnum):
     SIGNED = "signed"
     VOIDED = "voided"
     EXPIRED = "expired"
+    DECLINED = "declined"  # the signer declined in DocuSign
+    FAILED = "failed"  # DocuSign never accepted the envelope (see the envelope's reason)
 
 
 class SignatureRequest(SQLModel, table=True):
@@ -256,6 +258,7 @@ class Signature(SQLModel, table=True):
     # authority and stores no typed name, consent or authority confirmation ("", False: none was given).
     method: str | None = Field(default=None, max_length=20)
     authority: str | None = Field(default=None, max_length=500)
+    provider: str = Field(default="builtin", max_length=20)
 
 
 class SignatureMethod(StrEnum):
@@ -272,6 +275,7 @@ class EmailVerification(StrEnum):
     CONFIRMATION_LINK = "confirmation_link"  # the signer (the calling user) had opened their confirmation link
     SIGN_IN_LINK = "sign_in_link"  # the signer (the calling user) had signed in with an e-mailed link
     SIGNING_LINK = "signing_link"  # the signing link was e-mailed to the address: using it proves the mailbox
+    DOCUSIGN = "docusign"  # DocuSign e-mailed the envelope to the address (or the verified caller signed embedded)
 
 
 class SignaturePublic(SQLModel):
@@ -294,6 +298,7 @@ class SignaturePublic(SQLModel):
     email_verification: EmailVerification | None = None
     method: SignatureMethod | None = None
     authority: str | None = None
+    provider: str = "builtin"  # who took the signature: builtin, or docusign (then see Evidence.docusign)
 
     @classmethod
     def of(cls, signature: Signature) -> SignaturePublic:
@@ -309,6 +314,8 @@ class Evidence(SQLModel):
     signatures: list[SignaturePublic]
     executed_sha256: str | None
     sealed_at: datetime | None
+    # DocuSign envelopes of the agreement (empty for the built-in signer): beside the signatures, never instead.
+    docusign: list[EnvelopePublic] = []
 
 
 class SignatureRequestPublic(SQLModel):
@@ -321,3 +328,103 @@ class SignatureRequestPublic(SQLModel):
     expires_at: datetime
     document_sha256: str
     signing_url: str | None = None
+    envelope_status: str | None = None  # provider docusign: `creating` until DocuSign accepted the envelope
+
+
+# --- DocuSign -------------------------------------------------------------------------------------------------
+
+
+class EnvelopeStatus(StrEnum):
+    """A DocuSign envelope as the service tracks it: DocuSign's own statuses, plus `creating` (queued, not yet
+    accepted by DocuSign) and `failed` (DocuSign never accepted it). Only forward: see `ENVELOPE_RANK`."""
+
+    CREATING = "creating"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    VOIDED = "voided"
+    FAILED = "failed"
+
+
+# The order statuses may follow; the last four are final (an envelope that ended never moves again).
+ENVELOPE_RANK = {"creating": 0, "sent": 1, "delivered": 2, "completed": 3, "declined": 3, "voided": 3, "failed": 3}
+
+
+class DocuSignEnvelope(SQLModel, table=True):
+    """The DocuSign envelope behind a `docusign` signature request: the exact PDF sent (the bytes the built-in
+    flow shows, by SHA-256), DocuSign's envelope id and status, and once completed the combined document and the
+    certificate of completion DocuSign served, each with its SHA-256, and DocuSign's audit events."""
+
+    __tablename__ = "docusign_envelopes"
+    __table_args__ = (Index("ix_docusign_envelopes_tenant_agreement", "tenant_id", "agreement_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    agreement_id: uuid.UUID = Field(foreign_key="agreements.id")
+    request_id: uuid.UUID = Field(foreign_key="signature_requests.id", unique=True)
+    envelope_id: str | None = Field(default=None, max_length=64, unique=True)
+    status: str = Field(default=EnvelopeStatus.CREATING.value, max_length=20)
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, max_length=1000)
+    embedded: bool = False
+    client_user_id: str | None = Field(default=None, max_length=100)
+    countersign_in_envelope: bool = False
+    document_pdf: bytes = Field(sa_type=LargeBinary)
+    document_sha256: str = Field(max_length=64)
+    combined_pdf: bytes | None = Field(default=None, sa_type=LargeBinary)
+    combined_sha256: str | None = Field(default=None, max_length=64)
+    certificate_pdf: bytes | None = Field(default=None, sa_type=LargeBinary)
+    certificate_sha256: str | None = Field(default=None, max_length=64)
+    audit_events: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DocuSignEvent(SQLModel, table=True):
+    """One Connect message (or polled status) applied to an envelope, once: `key` is unique per event."""
+
+    __tablename__ = "docusign_events"
+    __table_args__ = (Index("ix_docusign_events_tenant_envelope", "tenant_id", "envelope_row_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    envelope_row_id: uuid.UUID = Field(foreign_key="docusign_envelopes.id")
+    key: str = Field(max_length=64, unique=True)
+    event: str = Field(max_length=100)
+    source: str = Field(max_length=20)  # connect | poll
+    recipient_email: str | None = Field(default=None, max_length=320)
+    recipient_status: str | None = Field(default=None, max_length=40)
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DocuSignEventPublic(SQLModel):
+    event: str
+    source: str
+    recipient_email: str | None
+    recipient_status: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+
+
+class EnvelopePublic(SQLModel):
+    """What legal (and the owner tenant) see of a DocuSign envelope, and what the evidence adds for DocuSign."""
+
+    request_id: uuid.UUID
+    envelope_id: str | None
+    status: str
+    reason: str | None
+    embedded: bool
+    countersign_in_envelope: bool
+    document_sha256: str
+    combined_sha256: str | None
+    certificate_sha256: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    completed_at: datetime | None
+    recipient_events: list[DocuSignEventPublic]
+    audit_events: list[dict[str, Any]]

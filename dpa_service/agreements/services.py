@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from dpa_service.agreements import documents, links
+from dpa_service.agreements import documents, envelopes, links
 from dpa_service.agreements.bulk import OPEN_STATUSES as OPEN_STATUSES
 from dpa_service.agreements.bulk import AgreementState as AgreementState
 from dpa_service.agreements.bulk import DraftsCreated as DraftsCreated
@@ -263,6 +263,7 @@ async def void(
         previous = agreement.status
         next_status(agreement, "void")
         await links.void_pending(session, agreement.id)
+        await envelopes.void_active(session, agreement.id, reason or "The agreement was voided")
         agreement.voided_at, agreement.void_reason = utcnow(), reason or None
         await move(session, actor, agreement, "void", {"reason": reason})
         await reactions.publish(db, AgreementVoided(actor, agreement.tenant_id, agreement.id, previous))
@@ -335,12 +336,14 @@ async def evidence(db: Database, principal: Principal, agreement_id: uuid.UUID) 
     async with db.transaction(principal.scope, write=False) as session:
         agreement = await find(session, agreement_id)
         signatures = await links.signatures_of(session, agreement.id)
+        envelopes_ = await envelopes.envelopes_in(session, agreement.id)
     return Evidence(
         agreement_id=agreement.id,
         status=agreement.status,
         signatures=[SignaturePublic.of(s) for s in signatures],
         executed_sha256=agreement.document_sha256,
         sealed_at=agreement.sealed_at,
+        docusign=envelopes_,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from dpa_service.agreements import documents, links
+from dpa_service.agreements import documents, envelopes, links
 from dpa_service.agreements.lifecycle import move, next_status
 from dpa_service.agreements.models import (
     Agreement,
@@ -55,13 +55,19 @@ class PreparedDocument:
     updated_at: datetime
     sha256: str
     subprocessor_list_version: int
+    content: bytes = b""  # the PDF itself (a DocuSign envelope carries these very bytes)
 
 
 async def prepare_signature(
-    db: Database, renderer: Renderer, principal: Principal, agreement_id: uuid.UUID, data: SignatureRequestCreate
+    db: Database,
+    renderer: Renderer,
+    principal: Principal,
+    agreement_id: uuid.UUID,
+    data: SignatureRequestCreate,
+    offered: frozenset[str] = frozenset({"builtin"}),
 ) -> PreparedDocument:
-    """Render the document to sign first, outside any write transaction."""
-    if data.provider != "builtin":
+    """Render the document to sign first, outside any write transaction. `offered`: the providers configured."""
+    if data.provider not in offered:
         raise InvalidInput.field("provider", "DocuSign is not configured on this service; use builtin")
     async with db.transaction(principal.scope, write=False) as session:
         agreement = await find(session, agreement_id)
@@ -71,7 +77,7 @@ async def prepare_signature(
         # The signer signs the list in force now; the agreement keeps that version from here on.
         list_version, listing = await subprocessors.listing_for(db, principal.scope, None)
     pdf = await documents.draft_pdf(renderer, version, agreement, listing)
-    return PreparedDocument(agreement.id, agreement.updated_at, pdf.sha256, list_version)
+    return PreparedDocument(agreement.id, agreement.updated_at, pdf.sha256, list_version, pdf.content)
 
 
 @dataclass
@@ -107,6 +113,7 @@ async def open_request(
         if data.signer.email.lower() == principal.email.lower():
             verified = await users.verification_of(db, principal.scope, principal.user_id)
             embedded_for = (verified.at, verified.method.value) if verified else None
+        await envelopes.void_active(session, agreement.id, "Replaced by a new signature request")
         request, token = await links.open_request(
             session,
             tenant_id=agreement.tenant_id,

@@ -41,6 +41,31 @@ class DatabaseSettings(BaseModel):
         return self.url.startswith("postgresql")
 
 
+class DocuSignSettings(BaseModel):
+    """A DocuSign account reached through its REST API with the JWT grant (README, "DocuSign")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_uri: str
+    """The account's base URI (from userinfo, e.g. https://demo.docusign.net): API calls go to `<base>/restapi`."""
+    oauth_host: str
+    integration_key: str
+    user_id: str
+    account_id: str
+    private_key_path: Path
+    connect_hmac_keys: tuple[SecretStr, ...] = ()
+    ca_bundle: Path | None = None
+    """A CA bundle to trust instead of the public roots (a local stand-in's test CA)."""
+    countersign_in_envelope: bool = False
+    """True: the processor's signatory signs in the envelope (routing order 2) and DocuSign's completion executes
+    the DPA; False: the envelope carries the Subscriber's signature only, legal countersigns in the product."""
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    create_attempts: int = Field(default=5, ge=1, le=20)
+    """Envelope creation is tried this many times (429/5xx/timeouts), with backoff, before the request fails."""
+    first_retry_seconds: float = Field(default=10.0, ge=0)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -79,6 +104,8 @@ class Settings(BaseModel):
     `hosting_locations` (DPA_PROCESSOR_HOSTING, comma-separated, e.g. "DE,IE"); empty: the file's."""
     seal_tsa_url: str | None = None
     """An RFC 3161 time-stamping authority: the seal then carries its timestamp (PAdES B-T), else B-B."""
+    docusign: DocuSignSettings | None = None
+    """Set when every DOCUSIGN_* variable the JWT grant needs is: `provider: "docusign"` is refused otherwise."""
     checkpoint_dir: Path | None = None
     """Where signed audit checkpoints are appended (default `$DPA_VAR_DIR/checkpoints`): keep it off the database's
     host, or copy it somewhere append-only, so whoever can rewrite the database cannot rewrite these too."""
@@ -160,6 +187,40 @@ class Environment(BaseSettings):
     DPA_SEAL_TSA_URL: str | None = None
     DPA_CHECKPOINT_DIR: Path | None = None
     DPA_PROCESSOR_HOSTING: str | None = None
+    DOCUSIGN_BASE_URI: str | None = None
+    DOCUSIGN_OAUTH_HOST: str | None = None
+    DOCUSIGN_INTEGRATION_KEY: str | None = None
+    DOCUSIGN_USER_ID: str | None = None
+    DOCUSIGN_ACCOUNT_ID: str | None = None
+    DOCUSIGN_PRIVATE_KEY_PATH: Path | None = None
+    DOCUSIGN_CONNECT_HMAC_KEYS: SecretStr | None = None
+    DOCUSIGN_CA_BUNDLE: Path | None = None
+    DOCUSIGN_COUNTERSIGN_IN_ENVELOPE: bool = False
+
+    def docusign(self) -> DocuSignSettings | None:
+        """DocuSign, when configured: all of base URI, OAuth host, integration key, user, account and key."""
+        required = (
+            self.DOCUSIGN_BASE_URI,
+            self.DOCUSIGN_OAUTH_HOST,
+            self.DOCUSIGN_INTEGRATION_KEY,
+            self.DOCUSIGN_USER_ID,
+            self.DOCUSIGN_ACCOUNT_ID,
+            self.DOCUSIGN_PRIVATE_KEY_PATH,
+        )
+        if not all(required):
+            return None
+        keys = self.DOCUSIGN_CONNECT_HMAC_KEYS.get_secret_value() if self.DOCUSIGN_CONNECT_HMAC_KEYS else ""
+        return DocuSignSettings(
+            base_uri=str(self.DOCUSIGN_BASE_URI).rstrip("/"),
+            oauth_host=str(self.DOCUSIGN_OAUTH_HOST).removeprefix("https://").rstrip("/"),
+            integration_key=str(self.DOCUSIGN_INTEGRATION_KEY),
+            user_id=str(self.DOCUSIGN_USER_ID),
+            account_id=str(self.DOCUSIGN_ACCOUNT_ID),
+            private_key_path=Path(str(self.DOCUSIGN_PRIVATE_KEY_PATH)),
+            connect_hmac_keys=tuple(SecretStr(k.strip()) for k in keys.split(",") if k.strip()),
+            ca_bundle=self.DOCUSIGN_CA_BUNDLE,
+            countersign_in_envelope=self.DOCUSIGN_COUNTERSIGN_IN_ENVELOPE,
+        )
 
     def to_settings(self) -> Settings:
         if self.DPA_ENV not in ENVIRONMENTS:
@@ -203,6 +264,7 @@ class Environment(BaseSettings):
             processor_hosting=tuple(
                 c.strip().upper() for c in (self.DPA_PROCESSOR_HOSTING or "").split(",") if c.strip()
             ),
+            docusign=self.docusign(),
         )
 
 

@@ -24,6 +24,10 @@ from sqlmodel import Field, SQLModel, col
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
+from dpa_service.notifications.jobs import JobFailed, enqueue_job, register_job
+
+# Outbox jobs (notifications.jobs) are part of this API: other domains queue and register them through here.
+__all__ = ["JobFailed", "OutboxMessage", "enqueue_job", "enqueue_many", "first_queued_at", "register_job"]
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -31,6 +31,7 @@ from saq import Queue, Worker
 
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
+from dpa_service.notifications.jobs import run_due_jobs
 from dpa_service.notifications.models import MailDelivery, WebhookDelivery
 from dpa_service.notifications.worker import (
     BATCH,
@@ -92,7 +93,7 @@ async def send_mail_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: s
 async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
     """Fan out the outbox, then lease due deliveries and queue them; returns (messages, deliveries queued)."""
     handled = await fan_out(state.db)
-    queued = 0
+    queued = await run_due_jobs(state.db)  # outbox jobs (few, and each bounded by its own timeouts) run here
     for table, job, size in ((MailDelivery, "send_mail_batch", MAIL_BATCH), (WebhookDelivery, "deliver_batch", BATCH)):
         # Keep the backlog in Redis short, so a batch is sent long before its lease ends (a job that starts
         # late sends only until its lease's deadline anyway).

@@ -27,6 +27,7 @@ from sqlmodel import col
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.mailer import Mail, Mailer
+from dpa_service.notifications.jobs import run_due_jobs
 from dpa_service.notifications.models import DeliveryStatus, MailDelivery, WebhookDelivery, WebhookEndpoint, wants
 from dpa_service.notifications.outbox import OutboxMessage
 from dpa_service.notifications.ssrf import UnsafeUrl, destination
@@ -427,4 +428,5 @@ async def run_once(db: Database, mailer: Mailer, app_secret: bytes, *, allow_pri
         handled = await fan_out(db)
         attempted = await send_due_mail(db, mailer)
         attempted += await deliver_due(db, app_secret, allow_private=allow_private, client=client)
+        attempted += await run_due_jobs(db)
     return handled, attempted
