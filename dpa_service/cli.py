@@ -176,12 +176,27 @@ def bootstrap(email: str, name: str) -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Seed demo staff and two demo tenants (idempotent) and print fresh keys for each."""
-    from dpa_service.demo import seed_demo
-
+@click.option(
+    "--scenario",
+    type=click.Choice(["schrems-ii"]),
+    default=None,
+    help="Replay a history into an EMPTY database instead: schrems-ii (Privacy Shield DPAs of 2019, the 2020 "
+    "invalidation, a 2021 campaign to the new SCCs, the 2023 Data Privacy Framework).",
+)
+def demo(scenario: str | None) -> None:
+    """Seed demo staff and two demo tenants (idempotent) and print fresh keys for each; or replay a scenario."""
     _migrate()
-    click.echo(json.dumps(_with_db(seed_demo), indent=2))
+    if scenario is None:
+        from dpa_service.demo import seed_demo
+
+        click.echo(json.dumps(_with_db(seed_demo), indent=2))
+        return
+    from dpa_service.demo_schrems import ScenarioRefused, run_schrems_ii
+
+    try:
+        click.echo(json.dumps(_with_db(run_schrems_ii), indent=2, default=str))
+    except ScenarioRefused as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group()

@@ -284,6 +284,39 @@ def processor_transfer_destination() -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Certification:
+    """The processor's self-certification under a framework (`since` inclusive, `until` exclusive)."""
+
+    mechanism: str
+    since: date
+    until: date | None
+    entry: str
+
+    def covers(self, day: date) -> bool:
+        return self.since <= day and (self.until is None or day < self.until)
+
+
+def processor_certifications() -> dict[str, tuple[Certification, ...]]:
+    """The frameworks the processor is (or was) certified under, by mechanism code (processor.yaml)."""
+    found: dict[str, list[Certification]] = {}
+    for row in _processor_file().get("certifications") or []:
+        found.setdefault(row["mechanism"], []).append(
+            Certification(row["mechanism"], row["since"], row.get("until"), str(row.get("entry", "")))
+        )
+    return {code: tuple(rows) for code, rows in found.items()}
+
+
+def adequate_destination(origin: str, destination: str, day: date) -> bool:
+    """Is `destination` covered by an adequacy finding of `origin`'s regime on `day` (the generic `adequacy`
+    mechanism; a framework such as the DPF is a mechanism of its own)?"""
+    if origin == "eea":
+        decision = adequacy_decisions().get(destination)
+        return decision is not None and decision.covers(day)
+    regime = regimes().get(origin)
+    return regime is not None and regime.adequate(destination, day) is not None
+
+
 @cache
 def supervisory_authorities() -> dict[str, dict[str, Any]]:
     rows = load_yaml("supervisory_authorities.yaml")

@@ -39,14 +39,14 @@ def diff(base: Sequence[dict[str, Any]], target: Sequence[dict[str, Any]]) -> tu
     return added, removed
 
 
-async def sync_registry(db: Database, actor: Actor) -> SyncResult:
-    """Load `registry/subprocessors.yaml` (idempotent).
+async def sync_registry(db: Database, actor: Actor, items: Sequence[dict[str, Any]] | None = None) -> SyncResult:
+    """Load `registry/subprocessors.yaml` (idempotent), or `items` instead (the demo's list of another year).
 
     The first load is version 1, in force at once (no DPA authorized anything before it). Afterwards a file
     that differs from the latest version becomes a *proposed* change that legal publishes with notice; a newer
     file replaces an unpublished proposal.
     """
-    items = _registry_items()
+    items = _registry_items() if items is None else canonical_items(items)
     digest = items_sha256(items)
     async with db.transaction(Scope.system()) as session:
         await lock_list(session)

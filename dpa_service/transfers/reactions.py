@@ -32,6 +32,7 @@ async def on_executed(db: Database, event: AgreementExecuted) -> None:
             subprocessors=list(event.subprocessors),
             superseded=event.superseded,
             controller_country=event.controller_country,
+            mechanisms=event.mechanisms,
         )
 
 
@@ -45,6 +46,7 @@ async def record_from_dpa(
     subprocessors: list[dict[str, Any]],
     superseded: Sequence[uuid.UUID],
     controller_country: str | None = None,
+    mechanisms: Sequence[str] = (),
 ) -> int:
     """The transfers an executed DPA implies: the Subscriber's own transfer to the processor when the processor is
     established or hosts outside the EU/EEA (first), then one per authorized sub-processor location outside it.
@@ -63,7 +65,7 @@ async def record_from_dpa(
         ).scalars():
             old.end_date, old.updated_at = max(old.start_date, effective - timedelta(days=1)), utcnow()
     created = 0
-    processor_transfer = _processor_transfer(tenant_id, agreement_id, effective, controller_country)
+    processor_transfer = _processor_transfer(tenant_id, agreement_id, effective, controller_country, mechanisms)
     if processor_transfer is not None:
         session.add(processor_transfer)
         created += 1
@@ -116,22 +118,29 @@ def origin_of(country_code: str | None) -> str:
 
 
 def _processor_transfer(
-    tenant_id: uuid.UUID, agreement_id: uuid.UUID, effective: date, controller_country: str | None
+    tenant_id: uuid.UUID,
+    agreement_id: uuid.UUID,
+    effective: date,
+    controller_country: str | None,
+    mechanisms: Sequence[str] = (),
 ) -> Transfer | None:
-    """The Subscriber-to-processor transfer (SCC Module Two, incorporated by Clause 12.3; under UK law with the UK
-    Addendum, Clause 12.4), when the processor sits or hosts outside the EU/EEA: None otherwise."""
+    """The Subscriber-to-processor transfer, when the processor sits or hosts outside the EU/EEA (None otherwise),
+    under the mechanism Clause 12.2 gives it: the first the Subscriber selected that is available for it on the day
+    the DPA takes effect, else the SCCs of Clause 12.3 (Module Two; under UK law with the UK Addendum, 12.4)."""
     destination = registry.processor_transfer_destination()
     if destination is None:
         return None
     origin = origin_of(controller_country)
     data = registry.processor()
+    mechanism = processor_mechanism(mechanisms, origin, destination, effective)
     return Transfer(
         tenant_id=tenant_id,
         importer=data["legal_name"],
         importer_kind=ImporterKind.PROCESSOR.value,
         destination_country=destination,
         data_categories=["Customer Personal Data (Annex I.B of the DPA)"],
-        mechanism="uk-addendum" if origin == "uk" else "scc-2021",
+        mechanism=mechanism,
+        importer_certified=True if registry.mechanisms()[mechanism].requires_certified_importer else None,
         origin=origin,
         start_date=effective,
         instrument_date=effective,
@@ -139,3 +148,25 @@ def _processor_transfer(
         source="dpa",
         agreement_id=agreement_id,
     )
+
+
+def processor_mechanism(selected: Sequence[str], origin: str, destination: str, day: date) -> str:
+    """Clause 12.2's rule for the Subscriber-to-processor transfer: the first selected mechanism available for it on
+    `day` (in force under the origin's law, for that destination, and, for a certification framework, with the
+    processor certified under it that day: `certifications` in registry/processor.yaml), else the SCCs of Clause
+    12.3 in force that day (the 2021 SCCs, or before them the 2010 ones; under UK law the UK Addendum once it
+    exists)."""
+    catalogue, certified = registry.mechanisms(), registry.processor_certifications()
+    for code in selected:
+        mechanism = catalogue.get(code)
+        if mechanism is None or mechanism.kind == "derogation" or not mechanism.in_force_on(day, origin):
+            continue
+        if mechanism.destinations and destination not in mechanism.destinations:
+            continue
+        if code == "adequacy" and not registry.adequate_destination(origin, destination, day):
+            continue
+        if mechanism.requires_certified_importer and not any(c.covers(day) for c in certified.get(code, ())):
+            continue
+        return code
+    fallbacks = ("uk-addendum", "uk-idta", "scc-2010") if origin == "uk" else ("scc-2021", "scc-2010")
+    return next((code for code in fallbacks if catalogue[code].in_force_on(day, origin)), fallbacks[0])
