@@ -49,13 +49,14 @@ from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope, tenant_of
 from dpa_service.core.events import AgreementVoided, checks, reactions
-from dpa_service.core.exceptions import Conflict, DPAError, InvalidInput, NotFound, PermissionDenied
+from dpa_service.core.exceptions import Conflict, DPAError, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.documents.renderer import Renderer
 from dpa_service.http.pagination import decode_id_cursor, encode_cursor
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
+from dpa_service.transfers import services as transfers
 
 logger = logging.getLogger("dpa_service.agreements")
 
@@ -155,6 +156,27 @@ def _controller_from_profile(profile: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value}
 
 
+async def _refuse_invalidated_mechanisms(db: Database, scope: Scope, variables: dict[str, Any]) -> None:
+    """A DPA offers no mechanism legal recorded as invalid from today or earlier (the registry's own dates are
+    checked with the schema): 422 naming each, like any other mechanism no longer in force."""
+    selected = (variables.get("transfers") or {}).get("mechanisms") if isinstance(variables, dict) else None
+    if not isinstance(selected, list) or not selected:
+        return
+    invalid = await transfers.invalidations(db, scope)
+    today = utcnow().date()
+    errors = [
+        FieldError(
+            f"variables.transfers.mechanisms.{index}",
+            f"{code} was recorded as invalid from {invalid[code].isoformat()}: a DPA made on {today.isoformat()} "
+            "cannot rely on it",
+        )
+        for index, code in enumerate(selected)
+        if isinstance(code, str) and code in invalid and invalid[code] <= today
+    ]
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
+
 async def create_agreement(db: Database, actor: Actor, principal: Principal, data: AgreementCreate) -> AgreementPublic:
     """A draft from the key's current approved template; the controller is pre-filled from the tenant profile."""
     if principal.tenant_id is None:
@@ -168,6 +190,7 @@ async def create_agreement(db: Database, actor: Actor, principal: Principal, dat
         profile = await tenants.get_tenant(db, principal.scope, principal.tenant_id)
         variables = merge_patch({"controller": _controller_from_profile(profile)}, data.variables)
         templates.validate_variables(version.variables_schema, variables)
+        await _refuse_invalidated_mechanisms(db, principal.scope, variables)
         now = utcnow()
         agreement = Agreement(
             tenant_id=principal.tenant_id,
@@ -212,6 +235,7 @@ async def update_agreement(
         if "variables" in patch.model_fields_set and patch.variables is not None:
             variables = merge_patch(agreement.variables, patch.variables)
             templates.validate_variables(version.variables_schema, variables)
+            await _refuse_invalidated_mechanisms(db, principal.scope, variables)
             if variables != agreement.variables:
                 agreement.variables, changed = variables, [*changed, "variables"]
         if "custom_clauses" in patch.model_fields_set:
@@ -231,6 +255,7 @@ async def submit(db: Database, actor: Actor, principal: Principal, agreement_id:
         action = "submit_for_review" if agreement.custom_clauses else "submit"
         next_status(agreement, action)
         templates.validate_variables(version.variables_schema, agreement.variables)
+        await _refuse_invalidated_mechanisms(db, principal.scope, agreement.variables)
         agreement.submitted_at = utcnow()
         await move(session, actor, agreement, action, {"custom_clauses": len(agreement.custom_clauses)})
         return public(agreement)
