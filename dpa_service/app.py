@@ -33,8 +33,10 @@ from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.controllers import AuditController
 from dpa_service.campaigns import pages as campaign_pages
 from dpa_service.campaigns.controllers import CampaignDeclineController, CampaignsController
+from dpa_service.contracts import services as contracts
 from dpa_service.contracts.controllers import ContractsController
 from dpa_service.contracts.pages import ContractPages, StaffContractPages
+from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database
 from dpa_service.core.mailer import Mailer
 from dpa_service.core.registry import processor
@@ -203,12 +205,16 @@ async def _housekeeping(
     """Now and then: close expired signing links, record deemed acceptances of sub-processor changes whose
     notice ended (signing and reads check the clock themselves, so lateness is harmless), remind Subscribers of
     inquiries coming due and tell them of overdue ones (each once), forget idempotency records past their
-    24 hours, ask DocuSign about envelopes no Connect message reached (at most every 15 minutes each), and
-    checkpoint the audit chains that moved (signed, outside the database; the first round ran before the server
-    took requests)."""
+    24 hours, announce contracts whose DPA status a date changed (once a day), ask DocuSign about envelopes no
+    Connect message reached (at most every 15 minutes each), and checkpoint the audit chains that moved (signed,
+    outside the database; the first round ran before the server took requests)."""
+    announced_on = None
     while True:
         try:
             await signing.expire_overdue(db)
+            if announced_on != utcnow().date():  # a day's dates arrive once a day
+                await contracts.announce_dated_changes(db)
+                announced_on = utcnow().date()
             await record_deemed_acceptances(db)
             await inquiries_notices.send_due_notices(db)
             await purge_expired(db)

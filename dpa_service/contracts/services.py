@@ -30,7 +30,7 @@ from dpa_service.contracts.models import (
     DpaStatus,
 )
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database, tenant_of
+from dpa_service.core.db import Database, Scope, tenant_of
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.http.pagination import Page, decode_id_cursor, encode_cursor
@@ -194,3 +194,11 @@ async def close(
                            data={"outcome": data.outcome, "dpa_status": derived.status.value,
                                  "current_agreements": [str(a) for a in derived.current]})  # fmt: skip
         return public(contract, links[contract.id], derived)
+
+
+async def announce_dated_changes(db: Database) -> int:
+    """Derive every contract's DPA status again and announce what moved without an event: a mechanism whose
+    recorded invalidation (or whose registry end date) has now arrived. Reads always derive the status afresh;
+    this keeps the stored status, and so the `contract.dpa_status_changed` webhook, in step (housekeeping, once a
+    day). Returns how many contracts changed."""
+    return await standing.refresh(db, Scope.system(), Actor.system("housekeeping"), cause="date_passed")
