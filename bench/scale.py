@@ -171,51 +171,54 @@ async def plan(db: Database, tenant_id: uuid.UUID) -> str:
     return "\n    ".join(rows)
 
 
-async def list_bench(db: Database, owner: asyncpg.Connection, args: argparse.Namespace) -> None:
+async def load_database(db: Database, owner: asyncpg.Connection, tenants: int, per_tenant: int) -> list[uuid.UUID]:
     synced = await templates.sync_from_files(db, Actor.system("bench"))
     template = next(v for v in synced if v.key == "standard-dpa")
     sample = next(b for b in shipped_bundles() if b.key == "standard-dpa").sample_variables
     variables = json.dumps({**sample, "controller": {**sample["controller"], "legal_name": "@@NAME@@"}})
     await owner.execute(_UUID7)
-
-    small_tenants = BASELINE_TOTAL // args.per_tenant
-    await load_tenants(owner, 0, small_tenants)
-    ids = [r["id"] for r in await owner.fetch("SELECT id FROM tenants ORDER BY id")]
-    await load_agreements(owner, template, variables, ids, args.per_tenant)
-    await owner.execute("ANALYZE")
-    total = await owner.fetchval("SELECT count(*) FROM agreements")
-    await time_list(db, ids, 3)  # warm-up
-    small_first, small_next = await time_list(db, ids, args.calls)
-    small_plan = await plan(db, ids[0])
-
     started = time.perf_counter()
-    for first in range(small_tenants, args.tenants, 1000):
-        count = min(1000, args.tenants - first)
+    for first in range(0, tenants, 1000):
+        count = min(1000, tenants - first)
         await load_tenants(owner, first, count)
         batch = [r["id"] for r in await owner.fetch("SELECT id FROM tenants ORDER BY id OFFSET $1", first)]
-        await load_agreements(owner, template, variables, batch, args.per_tenant)
-        print(f"  loaded {first + count} tenants ({time.perf_counter() - started:.0f} s)", flush=True)
+        await load_agreements(owner, template, variables, batch, per_tenant)
+        if tenants > 1000:
+            print(f"  loaded {first + count} tenants ({time.perf_counter() - started:.0f} s)", flush=True)
     await owner.execute("VACUUM ANALYZE agreements")
     await owner.execute("ANALYZE")
-    large_total = await owner.fetchval("SELECT count(*) FROM agreements")
-    size = await owner.fetchval("SELECT pg_size_pretty(pg_total_relation_size('agreements'))")
-    print(f"loaded {large_total:,} agreements across {args.tenants:,} tenants in {time.perf_counter() - started:.0f} s"
-          f" (agreements table with TOAST and indexes: {size})")  # fmt: skip
-    others = [r["id"] for r in await owner.fetch("SELECT id FROM tenants ORDER BY random() LIMIT 10")]
-    sampled = ids + others
-    await time_list(db, sampled, 1)  # warm-up: the same number of calls before measuring as at the baseline
-    large_first, large_next = await time_list(db, sampled, args.calls)
-    large_plan = await plan(db, others[0])
+    return [r["id"] for r in await owner.fetch("SELECT id FROM tenants ORDER BY random() LIMIT 10")]
 
-    print(f"list plan at {total:,}:\n    {small_plan}")
-    print(f"list plan at {large_total:,}:\n    {large_plan}")
-    for label, small, large in (("first page (limit 50)", small_first, large_first),
-                                ("next page (cursor)", small_next, large_next)):  # fmt: skip
-        s50, l50 = statistics.median(small), statistics.median(large)
+
+async def list_bench(
+    small: tuple[Database, asyncpg.Connection], large: tuple[Database, asyncpg.Connection], args: argparse.Namespace
+) -> None:
+    """The same tenant shape in two databases, 1,000 agreements and `--tenants` x `--per-tenant`, measured in
+    alternating rounds (these 2 cores are shared: a busy moment must not land on one side only)."""
+    small_tenants = await load_database(*small, BASELINE_TOTAL // args.per_tenant, args.per_tenant)
+    started = time.perf_counter()
+    large_tenants = await load_database(*large, args.tenants, args.per_tenant)
+    totals = [await owner.fetchval("SELECT count(*) FROM agreements") for _, owner in (small, large)]
+    size = await large[1].fetchval("SELECT pg_size_pretty(pg_total_relation_size('agreements'))")
+    print(f"loaded {totals[1]:,} agreements across {args.tenants:,} tenants in {time.perf_counter() - started:.0f} s"
+          f" (agreements table with TOAST and indexes: {size})")  # fmt: skip
+    for (db, _), tenants in ((small, small_tenants), (large, large_tenants)):
+        await time_list(db, tenants, 3)  # warm-up
+    results: dict[int, tuple[list[float], list[float]]] = {0: ([], []), 1: ([], [])}
+    for _ in range(args.rounds):
+        for side, ((db, _), tenants) in enumerate(((small, small_tenants), (large, large_tenants))):
+            first, second = await time_list(db, tenants, max(1, args.calls // args.rounds))
+            results[side][0].extend(first)
+            results[side][1].extend(second)
+    for side, ((db, _), tenants) in enumerate(((small, small_tenants), (large, large_tenants))):
+        print(f"list plan at {totals[side]:,}:\n    {await plan(db, tenants[0])}")
+    for n, label in enumerate(("first page (limit 50)", "next page (cursor)")):
+        s, big = results[0][n], results[1][n]
+        s50, l50 = statistics.median(s), statistics.median(big)
         print(
-            f"list_agreements {label}: at {total:,} agreements p50 {s50:.2f} ms p99 {percentile(small, 0.99):.2f} ms"
-            f" (n={len(small)}); at {large_total:,} p50 {l50:.2f} ms p99 {percentile(large, 0.99):.2f} ms"
-            f" (n={len(large)}): {l50 / s50:.2f}x (goal <= 1.5x)"
+            f"list_agreements {label}: at {totals[0]:,} agreements p50 {s50:.2f} ms p99 {percentile(s, 0.99):.2f} ms"
+            f" (n={len(s)}); at {totals[1]:,} p50 {l50:.2f} ms p99 {percentile(big, 0.99):.2f} ms"
+            f" (n={len(big)}): {l50 / s50:.2f}x (goal <= 1.5x)"
         )
 
 
@@ -322,27 +325,33 @@ async def main(args: argparse.Namespace) -> None:
     base = os.environ.get("DPA_BENCH_POSTGRES_URL")
     if not base:
         sys.exit("set DPA_BENCH_POSTGRES_URL (a login that may CREATE DATABASE), e.g. your own PostgreSQL's")
-    name = f"dpa_scale_{uuid.uuid4().hex[:8]}"
+    run = uuid.uuid4().hex[:8]
+    names = [f"dpa_scale_{run}_small", f"dpa_scale_{run}_large"]
     var_dir = Path(tempfile.mkdtemp(prefix="dpa-bench-"))
-    await admin(base, f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "DATABASE_URL": url, "DPA_VAR_DIR": str(var_dir), "PYTHONPATH": str(ROOT),
-           "DPA_LOG_LEVEL": "WARNING"}  # fmt: skip
+    opened: list[tuple[Database, asyncpg.Connection]] = []
     try:
-        settings = Settings(var_dir=var_dir, database=DatabaseSettings(url=url))
-        await asyncio.to_thread(migrate.upgrade, settings)
-        db = Database(settings.database)
-        owner = await asyncpg.connect(asyncpg_dsn(url))
+        for name in names:
+            await admin(base, f'CREATE DATABASE "{name}"')
+            url = make_url(base).set(database=name).render_as_string(hide_password=False)
+            settings = Settings(var_dir=var_dir, database=DatabaseSettings(url=url))
+            await asyncio.to_thread(migrate.upgrade, settings)
+            opened.append((Database(settings.database), await asyncpg.connect(asyncpg_dsn(url))))
         if not args.skip_list:
-            await list_bench(db, owner, args)
+            await list_bench(opened[0], opened[1], args)
         else:
-            await load_tenants(owner, 0, 2)
+            await opened[1][1].execute(_UUID7)
+            await load_tenants(opened[1][1], 0, 2)
         if args.events:
-            await audit_bench(owner, asyncpg_dsn(url), env, args.events)
-        await owner.close()
-        await db.dispose()
+            url = make_url(base).set(database=names[1]).render_as_string(hide_password=False)
+            env = {**os.environ, "DATABASE_URL": url, "DPA_VAR_DIR": str(var_dir), "PYTHONPATH": str(ROOT),
+                   "DPA_LOG_LEVEL": "WARNING"}  # fmt: skip
+            await audit_bench(opened[1][1], asyncpg_dsn(url), env, args.events)
     finally:
-        await admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for db, owner in opened:
+            await owner.close()
+            await db.dispose()
+        for name in names:
+            await admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
@@ -351,6 +360,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tenants", type=int, default=10_000)
     p.add_argument("--per-tenant", type=int, default=100)
     p.add_argument("--calls", type=int, default=20, help="list calls per sampled tenant and size")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds the calls are split into")
     p.add_argument("--events", type=int, default=2_000_000, help="the long chain (the short one is a tenth); 0: skip")
     p.add_argument("--skip-list", action="store_true", help="only the audit part")
     return p
