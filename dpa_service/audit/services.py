@@ -13,10 +13,10 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Text, bindparam, insert, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +33,7 @@ from dpa_service.audit.models import (
     AuditHead,
     ChainVerification,
 )
-from dpa_service.core.clock import rfc3339, utcnow
+from dpa_service.core.clock import as_utc, utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.ids import new_id
@@ -44,8 +44,54 @@ def chain_of(tenant_id: uuid.UUID | None) -> str:
     return str(tenant_id) if tenant_id else PLATFORM_CHAIN
 
 
+# One encoder made once: json.dumps with these options would build a new one per call (a third of a hash's time).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
+
+
+# json.dumps(ensure_ascii=False)'s own string encoder (C): a field encoded with it reads as canonical_json has it.
+_string = json.encoder.encode_basestring
+
+
+def _rfc3339(value: datetime) -> str:
+    """`rfc3339`, without converting a value that is in UTC already (as every stored one is on PostgreSQL)."""
+    return (value if value.tzinfo is UTC else as_utc(value)).isoformat().replace("+00:00", "Z")
+
+
+def hash_of(
+    chain: str,
+    tenant_id: uuid.UUID | None,
+    seq: int,
+    at: datetime,
+    actor_id: uuid.UUID | None,
+    actor_role: str | None,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    ip: str | None,
+    user_agent: str | None,
+    data: Any,
+    prev_hash: str,
+) -> str:
+    """sha256 of `canonical_json` of the event's fields (the keys sorted) followed by `prev_hash`.
+
+    Written out field by field rather than as one `canonical_json(dict)`: the same bytes (a test compares the two on
+    awkward values), in a third of the time, which is what `dpa audit verify` spends per event."""
+    # Conditional expressions, not a helper per optional field: this runs once per event of every verification.
+    actor = f'"{actor_id}"' if actor_id else "null"  # a UUID's text needs no escaping
+    tenant = f'"{tenant_id}"' if tenant_id else "null"
+    body = (
+        f'{{"action":{_string(action)},"actor_id":{actor},'
+        f'"actor_role":{"null" if actor_role is None else _string(actor_role)},"at":"{_rfc3339(at)}",'
+        f'"chain":{_string(chain)},"data":{_CANONICAL.encode(data)},"ip":{"null" if ip is None else _string(ip)},'
+        f'"seq":{int(seq)},"target_id":{"null" if target_id is None else _string(target_id)},'
+        f'"target_type":{_string(target_type)},"tenant_id":{tenant},'
+        f'"user_agent":{"null" if user_agent is None else _string(user_agent)}}}'
+    )
+    return hashlib.sha256((body + prev_hash).encode()).hexdigest()
 
 
 _HASHED = ("chain", "tenant_id", "seq", "at", "actor_id", "actor_role", "action", "target_type", "target_id", "ip",
@@ -53,25 +99,12 @@ _HASHED = ("chain", "tenant_id", "seq", "at", "actor_id", "actor_role", "action"
 
 
 def _digest(fields: Mapping[str, Any], prev_hash: str) -> str:
-    body = {
-        "chain": fields["chain"],
-        "tenant_id": str(fields["tenant_id"]) if fields["tenant_id"] else None,
-        "seq": fields["seq"],
-        "at": rfc3339(fields["at"]),
-        "actor_id": str(fields["actor_id"]) if fields["actor_id"] else None,
-        "actor_role": fields["actor_role"],
-        "action": fields["action"],
-        "target_type": fields["target_type"],
-        "target_id": fields["target_id"],
-        "ip": fields["ip"],
-        "user_agent": fields["user_agent"],
-        "data": fields["data"],
-    }
-    return hashlib.sha256((canonical_json(body) + prev_hash).encode()).hexdigest()
+    """`hash_of` a row about to be inserted (the fan-outs build plain rows, not AuditEvent objects)."""
+    return hash_of(**{name: fields[name] for name in _HASHED}, prev_hash=prev_hash)
 
 
 def event_hash(event: AuditEvent) -> str:
-    return _digest({name: getattr(event, name) for name in _HASHED}, event.prev_hash)
+    return hash_of(**{name: getattr(event, name) for name in _HASHED}, prev_hash=event.prev_hash)
 
 
 async def _lock_head(session: AsyncSession, chain: str, tenant_id: uuid.UUID | None) -> AuditHead:
@@ -238,6 +271,42 @@ async def _events(
     return (await session.execute(query)).scalars().all()
 
 
+_VERIFY_BATCH = 5000
+_VERIFIED = ("seq", "chain", "tenant_id", "at", "actor_id", "actor_role", "action", "target_type", "target_id", "ip",
+             "user_agent", "data", "prev_hash", "hash")  # fmt: skip
+_decode = json.JSONDecoder().decode
+_VERIFY_SQL = (
+    f"SELECT {', '.join(_VERIFIED).replace('data', 'data::text')} "  # noqa: S608 - fixed column names
+    "FROM audit_events WHERE chain = $1 ORDER BY seq"
+)
+
+
+async def _chain_rows(session: AsyncSession, chain: str) -> AsyncIterator[Sequence[Any]]:
+    """The chain's events in seq order as plain tuples of `_VERIFIED` (`data` as its stored JSON text), in batches
+    on a server-side cursor: bounded memory however long the chain, and no ORM object per event.
+
+    On PostgreSQL the batches come straight from the asyncpg cursor, in the session's own transaction (its tenant
+    scope applies): SQLAlchemy's per-row result processing alone held verification to ~55,000 events/s."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        cursor = await driver.cursor(_VERIFY_SQL, chain)
+        while batch := await cursor.fetch(_VERIFY_BATCH):
+            yield batch
+        return
+    columns = [AuditEvent.__table__.c[name] for name in _VERIFIED]  # type: ignore[attr-defined]
+    columns[_VERIFIED.index("data")] = type_coerce(columns[_VERIFIED.index("data")], Text)  # the text, not parsed
+    rows = await session.stream(
+        select(*columns)
+        .where(col(AuditEvent.chain) == chain)
+        .order_by(col(AuditEvent.seq))
+        .execution_options(yield_per=_VERIFY_BATCH)
+    )
+    async for batch in rows.partitions():
+        yield batch
+
+
 async def verify_chain(
     session: AsyncSession, tenant_id: uuid.UUID | None, anchors: Anchors | None = None
 ) -> ChainVerification:
@@ -256,30 +325,42 @@ async def verify_chain(
             checkpoints=checked, **divergence,
         )  # fmt: skip
 
-    stream = await session.stream_scalars(
-        select(AuditEvent)
-        .where(col(AuditEvent.chain) == chain)
-        .order_by(col(AuditEvent.seq))
-        .execution_options(yield_per=500)
-    )
-    async for event in stream:
-        if event.seq != expected_seq:
-            return broken(expected_seq, f"event {expected_seq} is missing (next stored event is {event.seq})")
-        if event.prev_hash != prev_hash:
-            return broken(event.seq, "prev_hash does not match the previous event's hash")
-        if event_hash(event) != event.hash:
-            return broken(event.seq, "the event's content does not match its hash")
-        if event.tenant_id != tenant_id:
-            return broken(event.seq, "the event belongs to another chain")
-        for checkpoint in by_seq.get(event.seq, ()):
-            if checkpoint.head_hash != event.hash:
-                return broken(
-                    event.seq,
-                    f"event {event.seq} differs from the checkpoint signed at {checkpoint.at}: expected "
-                    f"{checkpoint.head_hash}, found {event.hash}",
-                    checkpoint_ok=False, expected=checkpoint.head_hash, found=event.hash,
-                )  # fmt: skip
-        prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    async for batch in _chain_rows(session, chain):
+        for (
+            seq,
+            row_chain,
+            row_tenant,
+            at,
+            actor_id,
+            role,
+            action,
+            target_type,
+            target_id,
+            ip,
+            agent,
+            data,
+            prev,
+            digest,
+        ) in batch:
+            if seq != expected_seq:
+                return broken(expected_seq, f"event {expected_seq} is missing (next stored event is {seq})")
+            if prev != prev_hash:
+                return broken(seq, "prev_hash does not match the previous event's hash")
+            if hash_of(row_chain, row_tenant, seq, at, actor_id, role, action, target_type, target_id, ip, agent,
+                       _decode(data), prev) != digest:  # fmt: skip
+                return broken(seq, "the event's content does not match its hash")
+            if row_tenant != tenant_id:
+                return broken(seq, "the event belongs to another chain")
+            if by_seq:
+                for checkpoint in by_seq.get(seq, ()):
+                    if checkpoint.head_hash != digest:
+                        return broken(
+                            seq,
+                            f"event {seq} differs from the checkpoint signed at {checkpoint.at}: expected "
+                            f"{checkpoint.head_hash}, found {digest}",
+                            checkpoint_ok=False, expected=checkpoint.head_hash, found=digest,
+                        )  # fmt: skip
+            prev_hash, expected_seq, count = digest, expected_seq + 1, count + 1
     head = (await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain))).scalar_one_or_none()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if (head_seq, head_hash) != (count, prev_hash):
