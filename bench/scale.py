@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dpa_service import migrate
 from dpa_service.agreements.services import _list_query, list_agreements
+from dpa_service.audit.hashing import canonical_json, event_hash
 from dpa_service.audit.models import GENESIS_HASH
-from dpa_service.audit.services import canonical_json, event_hash
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope, make_engine
 from dpa_service.core.identity import Actor, Principal, Role

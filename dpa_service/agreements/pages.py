@@ -134,18 +134,25 @@ class SigningPages(Controller):
                 raise
             return await _form_error(request, db, settings, token, exc)
         base = public_base_url(request, settings)
-        agreement = await execution.auto_countersign(
-            db,
-            renderer,
-            seal,
-            settings.auto_countersign_email,
-            agreement,
-            base_url=base,
-            authority=settings.auto_countersign_authority,
-        )
+        agreement = await _countersigned_if_automatic(db, renderer, seal, settings, agreement, base)
         if as_json:
             return Response(agreement.model_dump(mode="json"), status_code=200)
         return page(200, "Signed", message=SIGNED_MESSAGE)
+
+
+async def _countersigned_if_automatic(
+    db: Any, renderer: Any, seal: Any, settings: Any, agreement: AgreementPublic, base_url: str
+) -> AgreementPublic:
+    """The deployment's standing authority countersigns at once, when one is configured."""
+    return await execution.auto_countersign(
+        db,
+        renderer,
+        seal,
+        settings.auto_countersign_email,
+        agreement,
+        base_url=base_url,
+        authority=settings.auto_countersign_authority,
+    )
 
 
 SIGNED_MESSAGE = (

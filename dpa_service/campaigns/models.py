@@ -16,7 +16,11 @@ from dpa_service.core.db import UTCDateTime
 from dpa_service.core.ids import new_id
 from dpa_service.core.validation import STRICT_BODY, SafeText
 
-MechanismCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# A catalogue code (`eu-us-privacy-shield`): lowercase letters, digits and hyphens; whether it exists is the
+# service's check (422 naming the field).
+MechanismCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+]
 Reason = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 DeclineReason = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 

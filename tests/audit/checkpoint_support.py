@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dpa_service.audit.anchoring import checkpoint_chains, signer_for_seal
 from dpa_service.audit.checkpoint_files import CheckpointFiles, RoundReport
+from dpa_service.audit.hashing import event_hash
 from dpa_service.audit.models import AuditEvent, AuditHead
-from dpa_service.audit.services import event_hash
 from dpa_service.cli import main
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.settings import Settings, clear_settings_cache

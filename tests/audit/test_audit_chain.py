@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dpa_service.audit.services import event_hash
+from dpa_service.audit.hashing import event_hash
 from dpa_service.core.db import Database, Scope
 from tests.helpers.api import Api
 

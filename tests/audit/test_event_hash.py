@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dpa_service.audit.services import event_hash
+from dpa_service.audit.hashing import event_hash
 from dpa_service.core.clock import rfc3339
 
 

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 from dpa_service.audit.models import AuditEvent
-from dpa_service.core import registry
 from dpa_service.core.clock import travel_to
 from dpa_service.core.db import Database, Scope
 from dpa_service.notifications.models import MailDelivery
@@ -28,17 +27,11 @@ from tests.helpers.isolation import Probe, assert_isolated
 
 # A Friday; Tuesday 17 March is St Patrick's Day in Ireland, the processor's country: ten Business Days end on
 # Monday 23 March.
+pytestmark = pytest.mark.usefixtures("irish_processor")  # the dates below count Irish holidays
+
 ASKED = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 MINIMUM = "2026-03-23T23:59:59Z"
 QUESTION = "Please confirm that chat transcripts older than 12 months may be deleted (clause 3.3)."
-
-
-@pytest.fixture(autouse=True)
-def irish_processor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These due dates count the processor's public holidays as an Irish processor's (St Patrick's Day): pin the
-    processor's country, whatever registry/processor.yaml says (the shipped processor is a U.S. company)."""
-    shipped = registry._processor_file()
-    monkeypatch.setattr(registry, "_processor_file", lambda: {**shipped, "country": "IE"})
 
 
 async def _topic_count(db: Database, topic: str) -> dict[uuid.UUID | None, int]:

@@ -75,6 +75,7 @@ def test_the_shipped_figure_is_the_one_clause_9_3_states() -> None:
     assert "“Business Day”</strong> means a day other than a Saturday, Sunday or public holiday" in text
 
 
+@pytest.mark.usefixtures("irish_processor")  # the dates below are an Irish processor's (no Columbus Day)
 async def test_a_batch_is_due_no_earlier_than_the_latest_minimum_of_its_tenants(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

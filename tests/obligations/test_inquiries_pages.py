@@ -11,24 +11,15 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from dpa_service.core import registry
 from dpa_service.core.clock import travel_to
 from dpa_service.obligations import inquiries_pages
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
 
-pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
+pytestmark = [pytest.mark.html_face, pytest.mark.usefixtures("irish_processor")]  # html_face: SQLite only
 
 ASKED = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)  # a Friday: due by default Monday 23 March (St Patrick's Day)
 QUESTION = "Which of your agents may read chat transcripts?"
-
-
-@pytest.fixture(autouse=True)
-def irish_processor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These due dates count the processor's public holidays as an Irish processor's (St Patrick's Day): pin the
-    processor's country, whatever registry/processor.yaml says (the shipped processor is a U.S. company)."""
-    shipped = registry._processor_file()
-    monkeypatch.setattr(registry, "_processor_file", lambda: {**shipped, "country": "IE"})
 
 
 async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:

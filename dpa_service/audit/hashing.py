@@ -1,0 +1,76 @@
+"""How an audit event is hashed: `sha256(canonical_json(event) + prev_hash)`, the one formula every writer and the
+verifier share (stored hashes depend on these exact bytes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from dpa_service.audit.models import AuditEvent
+from dpa_service.core.clock import as_utc
+
+# One encoder made once: json.dumps with these options would build a new one per call (a third of a hash's time).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def canonical_json(value: Any) -> str:
+    return _CANONICAL.encode(value)
+
+
+# json.dumps(ensure_ascii=False)'s own string encoder (C): a field encoded with it reads as canonical_json has it.
+_string = json.encoder.encode_basestring
+
+
+def _rfc3339(value: datetime) -> str:
+    """`rfc3339`, without converting a value that is in UTC already (as every stored one is on PostgreSQL)."""
+    return (value if value.tzinfo is UTC else as_utc(value)).isoformat().replace("+00:00", "Z")
+
+
+def hash_of(
+    chain: str,
+    tenant_id: uuid.UUID | None,
+    seq: int,
+    at: datetime,
+    actor_id: uuid.UUID | None,
+    actor_role: str | None,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    ip: str | None,
+    user_agent: str | None,
+    data: Any,
+    prev_hash: str,
+) -> str:
+    """sha256 of `canonical_json` of the event's fields (the keys sorted) followed by `prev_hash`.
+
+    Written out field by field rather than as one `canonical_json(dict)`: the same bytes (a test compares the two on
+    awkward values), in a third of the time, which is what `dpa audit verify` spends per event."""
+    # Conditional expressions, not a helper per optional field: this runs once per event of every verification.
+    actor = f'"{actor_id}"' if actor_id else "null"  # a UUID's text needs no escaping
+    tenant = f'"{tenant_id}"' if tenant_id else "null"
+    body = (
+        f'{{"action":{_string(action)},"actor_id":{actor},'
+        f'"actor_role":{"null" if actor_role is None else _string(actor_role)},"at":"{_rfc3339(at)}",'
+        f'"chain":{_string(chain)},"data":{_CANONICAL.encode(data)},"ip":{"null" if ip is None else _string(ip)},'
+        f'"seq":{int(seq)},"target_id":{"null" if target_id is None else _string(target_id)},'
+        f'"target_type":{_string(target_type)},"tenant_id":{tenant},'
+        f'"user_agent":{"null" if user_agent is None else _string(user_agent)}}}'
+    )
+    return hashlib.sha256((body + prev_hash).encode()).hexdigest()
+
+
+_HASHED = ("chain", "tenant_id", "seq", "at", "actor_id", "actor_role", "action", "target_type", "target_id", "ip",
+           "user_agent", "data")  # fmt: skip
+
+
+def row_hash(fields: Mapping[str, Any], prev_hash: str) -> str:
+    """`hash_of` a row about to be inserted (the fan-outs build plain rows, not AuditEvent objects)."""
+    return hash_of(**{name: fields[name] for name in _HASHED}, prev_hash=prev_hash)
+
+
+def event_hash(event: AuditEvent) -> str:
+    return hash_of(**{name: getattr(event, name) for name in _HASHED}, prev_hash=event.prev_hash)
