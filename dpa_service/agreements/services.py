@@ -281,7 +281,11 @@ async def void(
     db: Database, actor: Actor, principal: Principal, agreement_id: uuid.UUID, reason: str
 ) -> AgreementPublic:
     """Subscribers void before signing; legal also after (never once executed)."""
-    async with db.transaction(principal.scope) as session:
+    # The write runs in the agreement's own tenant scope, as the reactions to it do (a contract re-derives its DPA
+    # status in that tenant's scope), also when legal, working across tenants, voids it.
+    async with db.transaction(principal.scope, write=False) as session:
+        tenant_id = (await find(session, agreement_id)).tenant_id
+    async with db.transaction(Scope.tenant(tenant_id)) as session:
         agreement = await find(session, agreement_id, lock=True)
         if not principal.is_staff and agreement.status not in BEFORE_EXECUTION:
             raise Conflict("A signed agreement can only be voided by the processor's legal team.")

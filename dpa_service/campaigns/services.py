@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
@@ -68,6 +69,7 @@ from dpa_service.core.ids import new_id
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.template_versions import services as templates
 from dpa_service.tenants import services as tenants
+from dpa_service.transfers import services as transfers
 
 WRITE_BATCH = 1000
 RUN_LOCK = 0x43414D50  # "CAMP": one campaign run at a time (PostgreSQL advisory lock, transaction-scoped)
@@ -108,6 +110,12 @@ async def _reach(db: Database, plan: Plan, campaign_id: uuid.UUID | None, audit_
     for key in sorted({row.template_key for row in found}):
         version = await templates.current_version(db, STAFF, key)
         current[key] = version.id if version is not None else None
+    today, invalidated = utcnow().date(), await transfers.invalidations(db, STAFF)
+
+    @cache
+    def offerable(code: str) -> bool:  # a new DPA made today may offer it (the request's own rule)
+        return in_force(code, today, invalidated) is None
+
     drafts, previous, contacts, skipped = [], {}, {}, []
     for row in found:
         if row.blocked:
@@ -124,11 +132,10 @@ async def _reach(db: Database, plan: Plan, campaign_id: uuid.UUID | None, audit_
         variables = row.variables
         transfers_part: dict[str, Any] = variables.get("transfers") or {}
         chosen = transfers_part.get("mechanisms") if isinstance(transfers_part, dict) else None
-        if plan.replace and isinstance(chosen, list):
-            variables = {
-                **variables,
-                "transfers": {**transfers_part, "mechanisms": swapped(chosen, plan.replace, plan.replacement)},
-            }
+        if isinstance(chosen, list):
+            moved = swapped(chosen, plan.replace, plan.replacement, offerable)
+            if moved != chosen:
+                variables = {**variables, "transfers": {**transfers_part, "mechanisms": moved}}
         drafts.append(
             agreements.NewDraft(
                 tenant_id=row.tenant_id,

@@ -4,7 +4,7 @@ from and its replacement (in force today), the due date; and the statuses its pr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,14 +20,11 @@ from dpa_service.core.identity import Actor, Role
 from dpa_service.template_versions import services as templates
 from dpa_service.transfers import services as transfers
 
-WRITE_BATCH = 1000
 STAFF = Scope(cross_tenant=True)  # legal's scope: campaigns work across tenants
-RUN_LOCK = 0x43414D50  # "CAMP": one campaign run at a time (PostgreSQL advisory lock, transaction-scoped)
 EXECUTED_OR_LATER = frozenset({"executed", "superseded"})
 SIGNED_OR_LATER = frozenset({"signed", *EXECUTED_OR_LATER})
 DECLINED = frozenset({"voided"})
 DECLINABLE = frozenset(agreements.OPEN_STATUSES) - {"signed"}  # not yet signed
-PREVIEW_NAMES = 50
 
 
 # --- What a campaign asks for ----------------------------------------------------------------------------------
@@ -56,13 +53,13 @@ def legal_only(actor: Actor) -> None:
 
 
 def in_force(code: str, today: date, invalidated: dict[str, date]) -> str | None:
-    """Why `code` cannot be relied on for a new DPA today (None: it can)."""
-    mechanism = registry.mechanisms()[code]
-    ends = [d for d in (mechanism.valid_until, mechanism.new_transfers_until, invalidated.get(code)) if d is not None]
-    if mechanism.valid_from > today:
-        return f"is not in force before {mechanism.valid_from.isoformat()}"
-    if ends and min(ends) <= today:
-        return f"is not in force for a new DPA since {min(ends).isoformat()}"
+    """Why a new DPA made today cannot offer `code` (None: it can): the same rule as a DPA's own request (never
+    Article 49, in force under some regime's law today) and no invalidation legal recorded from today or earlier."""
+    problem = templates.mechanism_problem(code, today)
+    if problem is not None:
+        return problem
+    if code in invalidated and invalidated[code] <= today:
+        return f"was recorded as invalid from {invalidated[code].isoformat()}"
     return None
 
 
@@ -106,11 +103,18 @@ async def plan_of_terms(db: Database, data: CampaignCreate) -> Plan:
     return Plan(target, data.replace_mechanism, data.replacement_mechanism)
 
 
-def swapped(mechanisms: Sequence[str], replace: str | None, replacement: str | None) -> list[str]:
-    """The mechanisms with `replace` replaced by `replacement` in its place, each code once."""
+def swapped(
+    mechanisms: Sequence[str],
+    replace: str | None,
+    replacement: str | None,
+    offerable: Callable[[str], bool] = lambda code: True,
+) -> list[str]:
+    """The mechanisms with `replace` replaced by `replacement` in its place, each code once, and without those a
+    new DPA may no longer offer (a 2019 DPA's 2010 SCCs, closed to new contracts since 2021-09-27): the draft must
+    be one its Subscriber can submit."""
     result: list[str] = []
     for code in mechanisms:
         code = replacement if code == replace and replacement else code
-        if code != replace and code not in result:
+        if code != replace and code not in result and offerable(code):
             result.append(code)
     return result

@@ -22,6 +22,7 @@ import httpx
 from cryptography.exceptions import InvalidTag
 from prometheus_client import Counter
 from sqlalchemy import Select, select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from dpa_service.core.clock import as_utc, rfc3339, utcnow
@@ -288,11 +289,30 @@ async def send_all(
     return await _bounded([one(item) for item in claimed], deadline)
 
 
+# How long a worker keeps trying to record a sent batch while the database is away (a restart, a failover): the
+# batch was sent, and a result not recorded means each delivery goes out again when its lease lapses. Well within
+# the lease, so the rows are still this worker's when the database is back.
+RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+
+
 async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome], lease: Lease) -> None:
-    """Delivered, retry later with backoff, or dead after the retry window: one transaction for the batch.
+    """Delivered, retry later with backoff, or dead after the retry window: one transaction for the batch, tried
+    again while the database is unreachable (`RECORD_RETRY_DELAYS`).
 
     Only rows still under `lease` are updated: a row claimed again after a lapsed lease belongs to its new
     holder."""
+    for delay in (*RECORD_RETRY_DELAYS, None):
+        try:
+            return await _record_results(db, table, outcomes, lease)
+        except DBAPIError as exc:
+            if delay is None or not exc.connection_invalidated:
+                raise
+            logger.warning("%s: database unreachable while recording %d results; again in %.1f s",
+                           table.__tablename__, len(outcomes), delay)  # fmt: skip
+            await asyncio.sleep(delay)
+
+
+async def _record_results(db: Database, table: Deliveries, outcomes: list[Outcome], lease: Lease) -> None:
     if not outcomes:
         return
     recorded: list[tuple[str, str]] = []

@@ -46,6 +46,7 @@ from dpa_service.template_versions.models import (
     TemplateVersion,
 )
 from dpa_service.template_versions.variables import check_schema, validate_variables
+from dpa_service.template_versions.variables import mechanism_problem as mechanism_problem
 
 # A template posted without a schema accepts any variables; a variable the text needs and the agreement lacks is
 # then reported when the document renders (422 naming it).

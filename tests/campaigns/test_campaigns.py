@@ -337,6 +337,8 @@ async def new_versions(author: Api, reviewer: Api, *, count: int) -> list[dict[s
         ({"replace_mechanism": None, "replacement_mechanism": None}, "template_id"),
         ({"replace_mechanism": "no-such-mechanism"}, "replace_mechanism"),
         ({"replacement_mechanism": "swiss-us-privacy-shield"}, "replacement_mechanism"),
+        ({"replacement_mechanism": "derogation-art49"}, "replacement_mechanism"),  # never a DPA mechanism
+        ({"replacement_mechanism": "scc-2010"}, "replacement_mechanism"),  # closed to new contracts from 2021-09-27
         ({"replacement_mechanism": PS}, "replacement_mechanism"),
         ({"replacement_mechanism": None}, "replacement_mechanism"),
         ({"replacement_mechanism": "nope"}, "replacement_mechanism"),
@@ -406,3 +408,17 @@ async def test_only_an_owner_or_admin_declines_and_only_a_campaign_draft_not_yet
     assert late.status_code == 409
     assert (await ok(owner.get(f"/agreements/{draft['id']}")))["status"] == "signed", "nothing changed"
     assert (await ok(legal.get(f"/campaigns/{campaign['id']}")))["declined"] == 0
+
+
+async def test_a_new_draft_carries_no_mechanism_a_dpa_made_today_may_not_offer(
+    admin: Api, legal: Api, db: Database
+) -> None:
+    """A 2019 DPA on the Privacy Shield and the 2010 SCCs: the campaign's draft swaps the Shield for the 2021 SCCs
+    and leaves out the 2010 SCCs (closed to new contracts since 2021-09-27), so its Subscriber can submit it."""
+    owner = await admin.new_tenant()
+    await executed(owner, legal, on(PS, "scc-2010"))
+    campaign = await start(legal)
+    draft = await campaign_draft(owner, campaign["id"])
+    assert draft["variables"]["transfers"]["mechanisms"] == [SCC]
+    submitted = await owner.post(f"/agreements/{draft['id']}/submit")
+    assert submitted.status_code == 200, submitted.text

@@ -136,3 +136,20 @@ async def test_an_invalidated_mechanism_turns_a_current_dpa_outdated_and_announc
     events = [e for e in await owner.all("/audit-events") if e["action"] == "contract.dpa_status_changed"]
     assert events[-1]["actor_id"] == legal.user_id and events[-1]["target_id"] == contract["id"]
     assert (await owner.get("/audit-events/verify")).json()["ok"] is True
+
+
+async def test_legal_voids_a_signed_dpa_and_the_contract_holding_it_says_so(
+    owner: Api, legal: Api, sales: Api, db: Database
+) -> None:
+    signed = await to_status(owner, legal, "signed")
+    contract = await attach(sales, (await new_contract(sales, owner.tenant_id))["id"], signed["id"])
+    assert contract["dpa_status"] == "in_progress"
+
+    voided = await legal.post(f"/agreements/{signed['id']}/void", {"reason": "Signed by the wrong entity"})
+
+    assert voided.status_code == 200, voided.text
+    assert voided.json()["status"] == "voided"
+    shown = (await sales.get(f"/contracts/{contract['id']}")).json()
+    assert shown["dpa_status"] == "missing"
+    changes = [(m["previous"], m["dpa_status"]) for m in await status_changes(db, contract["id"])]
+    assert changes[-1] == ("in_progress", "missing")

@@ -13,13 +13,14 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from dpa_service.core.clock import travel_to, utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.mailer import Mail
 from dpa_service.core.settings import Settings
 from dpa_service.notifications import worker
-from dpa_service.notifications.models import MailDelivery
+from dpa_service.notifications.models import MailDelivery, WebhookDelivery
 from dpa_service.notifications.outbox import enqueue_many
 from dpa_service.notifications.worker import RETRY_WINDOW
 from tests.helpers.api import Api, notices
@@ -187,3 +188,51 @@ async def test_deleting_an_endpoint_closes_its_pending_deliveries(
     with travel_to(utcnow() + timedelta(hours=1)):
         await drain(http, db)
     assert path not in receiver.accepted, "nothing goes to a deleted endpoint"
+
+
+async def test_results_recorded_while_the_database_comes_back_are_not_sent_twice(
+    web: tuple[httpx.AsyncClient, Api],
+    db: Database,
+    signed_receiver: tuple[Receiver, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database restart right after a batch was sent: the worker keeps the results and records them once the
+    database answers again, so no delivery goes out a second time when its lease lapses."""
+    http, admin = web
+    receiver, base = signed_receiver
+    owner = await admin.new_tenant()
+    path, endpoint_id = await _subscribed(owner, receiver, base)
+    await _event(db, owner)
+    real, refusals, slept = worker._record_results, [2], []
+
+    async def database_restarting(*args: object) -> None:
+        if refusals[0]:
+            refusals[0] -= 1
+            raise DBAPIError("UPDATE webhook_deliveries ...", None, ConnectionError("server closed"), True)
+        await real(*args)  # type: ignore[arg-type]
+
+    async def no_wait(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(worker, "_record_results", database_restarting)
+    monkeypatch.setattr(worker.asyncio, "sleep", no_wait)
+    await drain(http, db)
+    monkeypatch.undo()
+    assert slept[:2] == list(worker.RECORD_RETRY_DELAYS[:2])
+    (delivery,) = await _log(owner, endpoint_id)
+    assert delivery["status"] == "delivered" and delivery["attempts"] == 1
+    with travel_to(utcnow() + timedelta(hours=1)):  # long after any lease
+        await drain(http, db)
+    assert len(receiver.accepted[path]) == 1, "delivered once"
+
+
+async def test_a_database_error_that_is_not_a_lost_connection_is_not_retried(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise DBAPIError("UPDATE webhook_deliveries ...", None, ValueError("a bug"), False)
+
+    monkeypatch.setattr(worker, "_record_results", broken)
+    with pytest.raises(DBAPIError):
+        lease = worker.Lease([uuid.uuid4()], utcnow())
+        await worker.record_results(db, WebhookDelivery, [worker.Outcome(lease.ids[0], ok=True)], lease)
