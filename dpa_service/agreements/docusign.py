@@ -313,11 +313,20 @@ async def create_envelope(db: Database, docusign: DocuSign, envelope_row: uuid.U
         envelope = await load_envelope(session, envelope_row, lock=True)
         request = await session.get(SignatureRequest, envelope.request_id, with_for_update=True)
         assert request is not None
+        if envelope.status != EnvelopeStatus.CREATING:
+            # Another run of this job (a lapsed lease, a retry after a timeout DocuSign had in fact served) got
+            # there first: this envelope is a duplicate. Take it back and leave the recorded one as it is.
+            await enqueue_job(
+                session,
+                VOID_JOB,
+                envelope.tenant_id,
+                f"{VOID_JOB}:{envelope_id}",
+                {"envelope_id": envelope_id, "reason": "A duplicate of the envelope sent for this request"},
+            )
+            return
         envelope.envelope_id = envelope_id
-        if (
-            envelope.status != EnvelopeStatus.CREATING
-            or request.status != RequestStatus.PENDING
-            or (agreement.status not in (AgreementStatus.READY_FOR_SIGNATURE, AgreementStatus.OUT_FOR_SIGNATURE))
+        if request.status != RequestStatus.PENDING or (
+            agreement.status not in (AgreementStatus.READY_FOR_SIGNATURE, AgreementStatus.OUT_FOR_SIGNATURE)
         ):  # replaced or voided while DocuSign was creating it: take it back
             envelope.status = EnvelopeStatus.VOIDED.value
             await enqueue_job(

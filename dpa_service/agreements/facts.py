@@ -31,6 +31,8 @@ class AgreementFacts:
     template_version: int
     mechanisms: tuple[str, ...]
     """`variables.transfers.mechanisms`: the transfer mechanisms the DPA relies on."""
+    controller_country: str | None
+    """`variables.controller.country`: where the Subscriber exports from (its transfers' origin regime)."""
     superseded_by: uuid.UUID | None
     executed_at: datetime | None
     effective_date: date | None
@@ -39,6 +41,12 @@ class AgreementFacts:
     @property
     def in_progress(self) -> bool:
         return self.status in IN_PROGRESS
+
+
+def _controller_country(variables: object) -> str | None:
+    controller = variables.get("controller") if isinstance(variables, dict) else None
+    country = controller.get("country") if isinstance(controller, dict) else None
+    return country if isinstance(country, str) else None
 
 
 def _mechanisms(variables: object) -> tuple[str, ...]:
@@ -65,7 +73,7 @@ async def agreement_facts(
             for row in rows.all():
                 found[row.id] = AgreementFacts(
                     row.id, row.tenant_id, row.status, row.template_id, row.template_key, row.template_version,
-                    _mechanisms(row.variables), row.superseded_by, row.executed_at, row.effective_date,
-                    row.document_sha256,
+                    _mechanisms(row.variables), _controller_country(row.variables), row.superseded_by,
+                    row.executed_at, row.effective_date, row.document_sha256,
                 )  # fmt: skip
     return found

@@ -69,12 +69,23 @@ async def facts_for(db: Database, scope: Scope, agreement_ids: Collection[uuid.U
 
 
 async def invalid_mechanisms(db: Database, scope: Scope) -> dict[str, date]:
+    """The invalidations legal recorded that are in force today (code -> first invalid day); the registry's own end
+    dates are each origin regime's (`_invalid_since`)."""
     today = utcnow().date()
-    invalid = {code: day for code, day in (await transfers.invalidations(db, scope)).items() if day <= today}
-    for code, mechanism in registry.mechanisms().items():
-        if mechanism.valid_until is not None and mechanism.valid_until <= today:
-            invalid[code] = min(invalid.get(code, mechanism.valid_until), mechanism.valid_until)
-    return invalid
+    return {code: day for code, day in (await transfers.invalidations(db, scope)).items() if day <= today}
+
+
+def _invalid_since(facts: Facts, code: str, origin: str) -> date | None:
+    """The day `code` stopped carrying transfers from `origin` (a recorded invalidation, or the end date under that
+    regime's law), if that day has come; None while it still does."""
+    today = utcnow().date()
+    mechanism = registry.mechanisms().get(code)
+    terms = mechanism.terms(origin) if mechanism is not None else None
+    ends = [day for day in (facts.invalid.get(code), terms.valid_until if terms else None) if day is not None]
+    if mechanism is not None and terms is None:
+        ends.append(mechanism.valid_from)  # not one of that regime's tools at all
+    ended = min(ends) if ends else None
+    return ended if ended is not None and ended <= today else None
 
 
 def _mechanism_name(code: str) -> str:
@@ -89,12 +100,14 @@ def _outdated_because(facts: Facts, agreement: agreements.AgreementFacts) -> lis
         reasons.append(
             f"it was made on template {agreement.template_key} v{agreement.template_version}, which legal retired"
         )
-    for code in agreement.mechanisms:
-        if code in facts.invalid:
-            reasons.append(
-                f"it relies on the transfer mechanism {_mechanism_name(code)}, invalid since "
-                f"{facts.invalid[code].isoformat()}"
-            )
+    # Clause 12.2: the first selected mechanism still available carries a transfer, so one invalid mechanism among
+    # others leaves the DPA covered. Only when none of them is left does the DPA rest on the fallback of Clause
+    # 12.3 alone: legal treats that as outdated (a DPA to re-paper), a stricter line than the text requires.
+    origin = registry.origin_of(agreement.controller_country)
+    ended = {code: _invalid_since(facts, code, origin) for code in agreement.mechanisms}
+    if ended and all(day is not None for day in ended.values()):
+        gone = ", ".join(f"{_mechanism_name(code)} since {day.isoformat()}" for code, day in ended.items() if day)
+        reasons.append(f"none of the transfer mechanisms it selected is valid any more ({gone})")
     return reasons
 
 

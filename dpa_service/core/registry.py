@@ -62,6 +62,14 @@ def currencies() -> frozenset[str]:
 
 
 ORIGINS = ("eea", "uk", "ch")
+# The regime a Subscriber exports under, by its country of establishment (the DPA accepts EU/EEA, UK, Swiss ones).
+ORIGIN_OF = {"GB": "uk", "CH": "ch"}
+
+
+def origin_of(country_code: str | None) -> str:
+    return ORIGIN_OF.get((country_code or "").upper(), "eea")
+
+
 # The regime whose dates a mechanism's catalogue entry shows (its own jurisdiction's).
 PRIMARY_REGIME = {"EU": "eea", "UK": "uk", "CH": "ch"}
 

@@ -109,12 +109,7 @@ async def record_from_dpa(
     return created
 
 
-# The regime a Subscriber exports under, by its country of establishment (the DPA accepts EU/EEA, UK, Swiss ones).
-ORIGIN_OF = {"GB": "uk", "CH": "ch"}
-
-
-def origin_of(country_code: str | None) -> str:
-    return ORIGIN_OF.get((country_code or "").upper(), "eea")
+origin_of = registry.origin_of
 
 
 def _processor_transfer(

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from dpa_service.agreements import docusign
 from dpa_service.agreements.docusign_standin import ACCOUNT_ID, INTEGRATION_KEY, USER_ID, StandIn
-from dpa_service.agreements.models import DocuSignEvent
+from dpa_service.agreements.models import DocuSignEnvelope, DocuSignEvent
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.settings import DocuSignSettings, Settings
 from dpa_service.notifications.jobs import run_due_jobs
@@ -97,12 +97,23 @@ async def request_docusign(owner: Api, agreement_id: str, signer: dict[str, str]
     return response.json()
 
 
-async def envelope_created(db: Database, standin: StandIn) -> str:
-    """The worker runs the queued job: the stand-in now holds the envelope."""
+async def envelope_created(db: Database, standin: StandIn, *, late_creations: bool = False) -> str:
+    """The worker runs the queued job: the stand-in now holds the envelope (exactly one new one, unless earlier
+    attempts that timed out may still be finishing there: `late_creations`, as DocuSign's can)."""
     before = set(standin.envelopes)
     assert await run_due_jobs(db) >= 1
-    (envelope_id,) = set(standin.envelopes) - before
-    return envelope_id
+    if not late_creations:
+        (envelope_id,) = set(standin.envelopes) - before
+        return envelope_id
+    async with db.transaction(Scope.system(), write=False) as session:
+        stored = await session.scalar(
+            select(DocuSignEnvelope.envelope_id)
+            .where(DocuSignEnvelope.status == "sent")
+            .order_by(DocuSignEnvelope.status_changed_at.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    assert stored in set(standin.envelopes) - before, "the envelope the service recorded is the one just created"
+    return str(stored)
 
 
 async def deliver(service: httpx.AsyncClient, standin: StandIn, *, since: int = 0) -> list[httpx.Response]:
@@ -318,7 +329,7 @@ async def test_envelope_creation_retries_503_and_timeouts_then_reports_a_failed_
     assert "agreement.docusign_failed" in audit
     standin.create_delay = 0
     await request_docusign(owner, aid)  # a new request works once DocuSign is back
-    await envelope_created(db, standin)
+    await envelope_created(db, standin, late_creations=True)
     assert (await owner.get(f"/agreements/{aid}")).json()["status"] == "out_for_signature"
 
 
@@ -406,7 +417,9 @@ async def test_no_sdk_call_runs_on_the_event_loop(
     took = time.perf_counter() - started
     probing.cancel()
     assert took >= 0.8 and len(lags) > 30, "the probe kept running while the envelope was created"
-    assert max(lags) < 0.2, f"the event loop stalled for {max(lags):.3f} s"
+    # A blocking SDK call would stall the loop for the whole 0.8 s; below half of it is scheduling noise on a busy
+    # machine (CI shares two cores among several workers).
+    assert max(lags) < 0.4, f"the event loop stalled for {max(lags):.3f} s"
 
 
 async def test_docusign_without_configuration_stays_422_naming_provider(

@@ -41,7 +41,7 @@ async def test_an_invalidation_moves_forty_contracts_in_a_handful_of_statements(
 ) -> None:
     await approve_standard_dpa(db)
     owner, legal, sales = await admin.new_tenant(), await admin.new_staff("legal"), await admin.new_staff("sales")
-    executed = await to_status(owner, legal, "executed")
+    executed = await to_status(owner, legal, "executed", mechanisms=["eu-us-dpf"])
     ids = [(await attach(sales, (await new_contract(sales, owner.tenant_id))["id"], executed["id"]))["id"]
            for _ in range(CONTRACTS)]  # fmt: skip
     with counted(client) as few:

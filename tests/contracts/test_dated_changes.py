@@ -16,8 +16,8 @@ from tests.helpers.api import Api
 async def test_an_invalidation_that_arrives_is_announced_once_by_the_daily_round(admin: Api, db: Database) -> None:
     await approve_standard_dpa(db)
     owner, legal, sales = await admin.new_tenant(), await admin.new_staff("legal"), await admin.new_staff("sales")
-    executed = await to_status(owner, legal, "executed")
-    assert "eu-us-dpf" in executed["variables"]["transfers"]["mechanisms"]
+    executed = await to_status(owner, legal, "executed", mechanisms=["eu-us-dpf"])
+    assert executed["variables"]["transfers"]["mechanisms"] == ["eu-us-dpf"]
     contract = await new_contract(sales, owner.tenant_id or "")
     assert (await attach(sales, contract["id"], executed["id"]))["dpa_status"] == "executed"
 

@@ -87,7 +87,7 @@ async def test_outdated_dpas_are_refused_naming_why_and_a_superseding_dpa_is_att
     assert held["dpa_status"] == "executed"
 
     # Re-papering: the tenant executes a new DPA; the old one is superseded and the new one joins the contract.
-    second = await to_status(owner, legal, "executed")
+    second = await to_status(owner, legal, "executed", mechanisms=["eu-us-dpf"])
     assert (await owner.get(f"/agreements/{first['id']}")).json()["status"] == "superseded"
     followed = (await sales.get(f"/contracts/{held['id']}")).json()
     assert (followed["agreements"], followed["dpa_status"]) == ([first["id"], second["id"]], "executed"), followed
@@ -109,12 +109,12 @@ async def test_outdated_dpas_are_refused_naming_why_and_a_superseding_dpa_is_att
     changes = [(m["previous"], m["dpa_status"], m["cause"]) for m in await status_changes(db, held["id"])]
     assert changes == [("missing", "executed", "attached"), ("executed", "outdated", "template_retired")], changes
 
-    # Invalidated mechanism: the DPA relies on eu-us-dpf (variables.transfers.mechanisms); the reason names it.
+    # Invalidated mechanism: the DPA relies on eu-us-dpf alone (variables.transfers.mechanisms); the reason names it.
     # Already outdated, the contract's status does not move, so no second webhook.
     await invalidate(legal, "eu-us-dpf")
     assert (
-        "relies on the transfer mechanism eu-us-dpf (EU-U.S. Data Privacy Framework), invalid since"
-        in await refused_win(sales, held["id"])
+        "none of the transfer mechanisms it selected is valid any more "
+        "(eu-us-dpf (EU-U.S. Data Privacy Framework) since" in await refused_win(sales, held["id"])
     )
     assert len(await status_changes(db, held["id"])) == 2
 
@@ -122,8 +122,12 @@ async def test_outdated_dpas_are_refused_naming_why_and_a_superseding_dpa_is_att
 async def test_an_invalidated_mechanism_turns_a_current_dpa_outdated_and_announces_it(
     owner: Api, legal: Api, sales: Api, admin: Api, db: Database
 ) -> None:
-    executed = await to_status(owner, legal, "executed")
+    executed = await to_status(owner, legal, "executed", mechanisms=["eu-us-dpf"])
     contract = await attach(sales, (await new_contract(sales, owner.tenant_id))["id"], executed["id"])
+    # Another tenant's DPA selected the DPF and the 2021 SCCs: under Clause 12.2 the SCCs still carry its transfers.
+    covered_owner = await admin.new_tenant()
+    covered = await to_status(covered_owner, legal, "executed", mechanisms=["eu-us-dpf", "scc-2021"])
+    still = await attach(sales, (await new_contract(sales, covered_owner.tenant_id))["id"], covered["id"])
     bystander = await new_contract(sales, (await admin.new_tenant()).tenant_id or "")
     await invalidate(legal, "eu-us-dpf")
     shown: dict[str, Any] = (await sales.get(f"/contracts/{contract['id']}")).json()
@@ -133,6 +137,7 @@ async def test_an_invalidated_mechanism_turns_a_current_dpa_outdated_and_announc
     assert (announced["previous"], announced["dpa_status"]) == ("executed", "outdated")
     assert "eu-us-dpf" in announced["reason"] and announced["reference"] == contract["reference"]
     assert await status_changes(db, bystander["id"]) == []  # nothing changed there: nothing announced
+    assert (await sales.get(f"/contracts/{still['id']}")).json()["dpa_status"] == "executed"
     events = [e for e in await owner.all("/audit-events") if e["action"] == "contract.dpa_status_changed"]
     assert events[-1]["actor_id"] == legal.user_id and events[-1]["target_id"] == contract["id"]
     assert (await owner.get("/audit-events/verify")).json()["ok"] is True

@@ -20,7 +20,7 @@ def sign_in_by_email(page: Any, server: LiveServer, email: str) -> None:
     page.goto(f"{server.url}/login")
     page.get_by_label("E-mail address").fill(email)
     page.get_by_role("button", name="E-mail me a sign-in link").click()
-    assert "Check your inbox" in page.content()
+    page.get_by_text("Check your inbox").first.wait_for()  # the answer page, once it has loaded
     mail = next(m for m in reversed(server.mails()) if m["to"] == email and "sign-in link" in m["subject"])
     link = re.search(r"http://\S+/login/\S+", mail["body"])
     assert link, mail["body"]

@@ -45,11 +45,14 @@ async def new_agreement(owner: Api, **body: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def to_status(owner: Api, legal: Api, status: str) -> dict[str, Any]:
-    """An agreement of `owner`'s tenant brought to `status` through the API."""
+async def to_status(owner: Api, legal: Api, status: str, *, mechanisms: list[str] | None = None) -> dict[str, Any]:
+    """An agreement of `owner`'s tenant brought to `status` through the API (on `mechanisms`, when given)."""
     custom = status in {"in_legal_review", "changes_requested"}
+    variables = request_variables()
+    if mechanisms is not None:
+        variables["transfers"] = {**variables["transfers"], "mechanisms": mechanisms}
     agreement = await new_agreement(
-        owner, custom_clauses=[{"title": "Audit window", "text": "30 days"}] if custom else []
+        owner, variables=variables, custom_clauses=[{"title": "Audit window", "text": "30 days"}] if custom else []
     )
     aid = agreement["id"]
     if status == "draft":

@@ -208,7 +208,9 @@ async def test_results_recorded_while_the_database_comes_back_are_not_sent_twice
     async def database_restarting(*args: object) -> None:
         if refusals[0]:
             refusals[0] -= 1
-            raise DBAPIError("UPDATE webhook_deliveries ...", None, ConnectionError("server closed"), True)
+            raise DBAPIError(
+                "UPDATE webhook_deliveries ...", None, ConnectionError("server closed"), connection_invalidated=True
+            )
         await real(*args)  # type: ignore[arg-type]
 
     async def no_wait(seconds: float) -> None:
@@ -230,7 +232,7 @@ async def test_a_database_error_that_is_not_a_lost_connection_is_not_retried(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: object) -> None:
-        raise DBAPIError("UPDATE webhook_deliveries ...", None, ValueError("a bug"), False)
+        raise DBAPIError("UPDATE webhook_deliveries ...", None, ValueError("a bug"))
 
     monkeypatch.setattr(worker, "_record_results", broken)
     with pytest.raises(DBAPIError):
