@@ -103,6 +103,7 @@ def _signature_rows(
                 "role_label": "Subscriber (controller)" if s.role == "subscriber" else "Processor",
                 "party": controller if s.role == "subscriber" else processor()["legal_name"],
                 "automatic": automatic,
+                "docusign": s.method == SignatureMethod.DOCUSIGN,
                 "authority": s.authority,
                 "authentication": _authentication(s, request if s.role == "subscriber" else None),
                 "typed_name": None if automatic else s.typed_name,

@@ -313,16 +313,10 @@ async def create_envelope(db: Database, docusign: DocuSign, envelope_row: uuid.U
         envelope = await load_envelope(session, envelope_row, lock=True)
         request = await session.get(SignatureRequest, envelope.request_id, with_for_update=True)
         assert request is not None
-        if envelope.status != EnvelopeStatus.CREATING:
-            # Another run of this job (a lapsed lease, a retry after a timeout DocuSign had in fact served) got
-            # there first: this envelope is a duplicate. Take it back and leave the recorded one as it is.
-            await enqueue_job(
-                session,
-                VOID_JOB,
-                envelope.tenant_id,
-                f"{VOID_JOB}:{envelope_id}",
-                {"envelope_id": envelope_id, "reason": "A duplicate of the envelope sent for this request"},
-            )
+        if envelope.status != EnvelopeStatus.CREATING:  # another run got there first: ours is a duplicate
+            reason = "A duplicate of the envelope sent for this request"
+            await enqueue_job(session, VOID_JOB, envelope.tenant_id, f"{VOID_JOB}:{envelope_id}",
+                              {"envelope_id": envelope_id, "reason": reason})  # fmt: skip
             return
         envelope.envelope_id = envelope_id
         if request.status != RequestStatus.PENDING or (

@@ -43,6 +43,7 @@ from dpa_service.agreements.models import (
     EnvelopeStatus,
     RequestStatus,
     Signature,
+    SignatureMethod,
     SignatureRequest,
 )
 from dpa_service.agreements.services import find, sha256
@@ -293,8 +294,10 @@ def _signature(
     recipient: dict[str, Any] | None,
     role: str,
 ) -> Signature:
-    """The evidence of a DocuSign signature, in the built-in shape. DocuSign showed its own consent disclosure
-    (ERSD), recorded on its certificate of completion: `consent_text_sha256` is that certificate's SHA-256."""
+    """The evidence of a DocuSign signature, in the built-in shape, saying no more than happened: DocuSign had the
+    signer accept its own disclosure (ERSD, on its certificate of completion, stored with its SHA-256 beside the
+    envelope), so `consent` is true; our consent text and authority confirmation were never shown (stored "" and
+    False, read back as null: `SignaturePublic.of`)."""
     recipient = recipient or {}
     signatory = registry.processor().get("signatory", {}) if role == "processor" else {}
     signed_at = _time(recipient.get("signedDateTime")) or utcnow()
@@ -312,8 +315,9 @@ def _signature(
         ip=(str(recipient["ipAddress"])[:64] if recipient.get("ipAddress") else None),
         user_agent="DocuSign",
         consent=True,
-        consent_text_sha256=envelope.certificate_sha256 or "",
-        authority_confirmed=True,
+        consent_text_sha256="",
+        authority_confirmed=False,
+        method=SignatureMethod.DOCUSIGN.value,
         document_sha256=envelope.document_sha256,
         email_verified_at=signed_at,
         email_verification=EmailVerification.DOCUSIGN.value

@@ -267,6 +267,9 @@ class SignatureMethod(StrEnum):
     TYPED = "typed"  # the signer typed their name, consented and confirmed authority on the signing page
     ACTION = "action"  # a signed-in member of the processor's legal team countersigned
     AUTOMATIC = "automatic"  # applied by the service under a named standing authority, nobody typing anything
+    # signed in DocuSign's own ceremony: DocuSign had the signer accept its electronic record and signature
+    # disclosure (on its certificate of completion); our consent text and authority confirmation were never shown
+    DOCUSIGN = "docusign"
 
 
 class EmailVerification(StrEnum):
@@ -305,6 +308,8 @@ class SignaturePublic(SQLModel):
         public = cls.model_validate(signature, from_attributes=True)
         if signature.method == SignatureMethod.AUTOMATIC:
             public.typed_name = public.consent = public.consent_text_sha256 = public.authority_confirmed = None
+        elif signature.method == SignatureMethod.DOCUSIGN:
+            public.consent_text_sha256 = public.authority_confirmed = None  # nothing of ours was shown or asked
         return public
 
 

@@ -78,7 +78,7 @@ class ContractAgreement(SQLModel, table=True):
     attached_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-_DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,4})?$")
+_DECIMAL = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,4})?$")  # ASCII digits only: \d admits other scripts' digits
 VALUE_DESCRIPTION = (
     'The contract value as a decimal string, e.g. "12500.00": at least 0, up to 15 digits before the point and 4 '
     "after. A JSON number is refused (422): binary floating point cannot hold every amount exactly."

@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.contracts import standing
-from dpa_service.contracts.models import ContractAgreement
+from dpa_service.contracts.models import Contract, ContractAgreement, ContractStatus
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.events import AgreementExecuted, AgreementVoided, MechanismInvalidated, TemplateRetired
 
@@ -22,9 +22,13 @@ async def on_executed(db: Database, event: AgreementExecuted) -> None:
     async with db.transaction(scope) as session:
         if event.superseded:
             link = ContractAgreement
+            # Open contracts only: a closed one is a record of what was attached when it closed.
             holding = set(
                 (await session.execute(
-                    select(col(link.contract_id)).where(col(link.agreement_id).in_(list(event.superseded)))
+                    select(col(link.contract_id))
+                    .join(Contract, col(Contract.id) == col(link.contract_id))
+                    .where(col(link.agreement_id).in_(list(event.superseded)))
+                    .where(col(Contract.status) == ContractStatus.OPEN.value)
                 )).scalars()
             )  # fmt: skip
             has_new = set(

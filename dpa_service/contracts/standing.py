@@ -191,7 +191,9 @@ async def refresh(
                 col(ContractAgreement.agreement_id).in_(list(agreement_ids))
             )
             query = query.where(col(Contract.id).in_(holding))
-        rows = (await session.execute(query)).all()
+        # Locked: two processes deriving the same contracts at once (two app processes' daily rounds) queue, and
+        # the second reads the status the first stored, so a change is announced once.
+        rows = (await session.execute(query.with_for_update())).all()
         if not rows:
             return 0
         derived = await standings(db, scope, await links_of(session, [row.id for row in rows]))

@@ -210,6 +210,12 @@ class Environment(BaseSettings):
         if not all(required):
             return None
         keys = self.DOCUSIGN_CONNECT_HMAC_KEYS.get_secret_value() if self.DOCUSIGN_CONNECT_HMAC_KEYS else ""
+        if not any(k.strip() for k in keys.split(",")):
+            # Without a key every Connect message is refused (401) and envelopes move only by the slow poll.
+            raise ValueError(
+                "DOCUSIGN_CONNECT_HMAC_KEYS is required with DocuSign: the HMAC key(s) of the account's Connect "
+                "configuration, comma-separated"
+            )
         return DocuSignSettings(
             base_uri=str(self.DOCUSIGN_BASE_URI).rstrip("/"),
             oauth_host=str(self.DOCUSIGN_OAUTH_HOST).removeprefix("https://").rstrip("/"),

@@ -10,10 +10,8 @@ most 6 hours apart) for 3 days, then dead-lettered; an admin can replay a webhoo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -25,26 +23,27 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
-from dpa_service.core.clock import as_utc, rfc3339, utcnow
+from dpa_service.core.clock import as_utc, utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.mailer import Mail, Mailer
+from dpa_service.notifications.fanout import EMAIL_ONLY as EMAIL_ONLY
+from dpa_service.notifications.fanout import RETRY_WINDOW as RETRY_WINDOW
+from dpa_service.notifications.fanout import any_row as _any
+from dpa_service.notifications.fanout import event_body as event_body
+from dpa_service.notifications.fanout import fan_out as fan_out
 from dpa_service.notifications.jobs import run_due_jobs
-from dpa_service.notifications.models import DeliveryStatus, MailDelivery, WebhookDelivery, WebhookEndpoint, wants
-from dpa_service.notifications.outbox import OutboxMessage
+from dpa_service.notifications.models import DeliveryStatus, MailDelivery, WebhookDelivery, WebhookEndpoint
 from dpa_service.notifications.ssrf import UnsafeUrl, destination
 from dpa_service.notifications.webhooks import open_secret, signature_header
-from dpa_service.users import services as users
 
 logger = logging.getLogger("dpa_service.worker")
 
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_GAP = timedelta(hours=6)
-RETRY_WINDOW = timedelta(days=3)
 # A batch stops LEASE_MARGIN before its lease ends (attempts still running are abandoned and retried), so a
 # lease never lapses while its delivery is being sent.
 LEASE = timedelta(minutes=5)
 BATCH = 100  # deliveries per lease (and per queued job)
-FAN_OUT_BATCH = 500  # outbox messages per fan-out transaction
 CONCURRENCY = 10
 ATTEMPT_TIMEOUT = 15.0  # seconds for one webhook or e-mail, connection included
 LEASE_MARGIN = timedelta(seconds=30)  # a batch stops this long before its lease ends
@@ -60,105 +59,8 @@ DELIVERY_ATTEMPTS = Counter(
 )
 
 
-async def _any(db: Database, query: Select[Any]) -> bool:
-    """A cheap read first, so an idle worker never takes the (SQLite) write lock."""
-    async with db.transaction(Scope.system(), write=False) as session:
-        return (await session.execute(query.limit(1))).first() is not None
-
-
 def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
-
-
-# Payload keys that steer the e-mail, not part of the event a receiver gets. `email_staff` names a staff role
-# (e.g. "legal"): the e-mail is a notice *to the processor* about the tenant (a breach report), so it goes to the
-# staff holding that role instead of the tenant's owners and admins; the webhook still goes to the tenant.
-EMAIL_ONLY = frozenset({"email_also", "notify_by_email", "email_staff"})
-
-
-def event_body(message: OutboxMessage) -> str:
-    return json.dumps(
-        {
-            "id": str(message.id),
-            "event": message.topic,
-            "created_at": rfc3339(message.created_at),
-            "tenant_id": str(message.tenant_id) if message.tenant_id else None,
-            "data": {key: value for key, value in message.payload.items() if key not in EMAIL_ONLY},
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-
-
-async def fan_out(db: Database) -> int:
-    """Turn pending outbox messages into webhook and e-mail deliveries (one transaction); returns how many."""
-    if not await _any(db, select(col(OutboxMessage.id)).where(col(OutboxMessage.delivered_at).is_(None))):
-        return 0
-    async with db.transaction(Scope.system()) as session:
-        messages = (
-            (
-                await session.execute(
-                    select(OutboxMessage)
-                    .where(col(OutboxMessage.delivered_at).is_(None))
-                    .order_by(col(OutboxMessage.created_at))
-                    .limit(FAN_OUT_BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        tenant_ids = {m.tenant_id for m in messages if m.tenant_id}
-        endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
-        recipients = await users.notification_addresses(db, tenant_ids)
-        staff = await users.staff_addresses(
-            db, {m.payload["email_staff"] for m in messages if m.payload.get("email_staff")}
-        )
-        if tenant_ids:
-            for endpoint in (
-                await session.execute(
-                    select(WebhookEndpoint).where(
-                        col(WebhookEndpoint.tenant_id).in_(tenant_ids), col(WebhookEndpoint.deleted_at).is_(None)
-                    )
-                )
-            ).scalars():
-                endpoints[endpoint.tenant_id].append(endpoint)
-        now = utcnow()
-        for message in messages:
-            body = event_body(message)
-            for endpoint in endpoints.get(message.tenant_id, []) if message.tenant_id else []:
-                if wants(endpoint, message.topic):
-                    session.add(
-                        WebhookDelivery(
-                            tenant_id=endpoint.tenant_id,
-                            endpoint_id=endpoint.id,
-                            message_id=message.id,
-                            event=message.topic,
-                            body=body,
-                            next_attempt_at=now,
-                            retry_until=now + RETRY_WINDOW,
-                        )
-                    )
-            subject = message.payload.get("subject") or f"DPA service: {message.topic.replace('_', ' ')}"
-            text = message.payload.get("text") or json.dumps(message.payload, indent=2, ensure_ascii=False)
-            if message.tenant_id and message.payload.get("notify_by_email", True):  # status changes: webhooks only
-                role = message.payload.get("email_staff")
-                told = staff.get(role, []) if role else recipients.get(message.tenant_id, [])
-                addressees = [*told, *message.payload.get("email_also", [])]
-                for to in {to.casefold(): to for to in addressees}.values():  # one e-mail per address
-                    session.add(
-                        MailDelivery(
-                            tenant_id=message.tenant_id,
-                            message_id=message.id,
-                            recipient=to,
-                            subject=subject[:500],
-                            body=text,
-                            next_attempt_at=now,
-                            retry_until=now + RETRY_WINDOW,
-                        )
-                    )
-            message.delivered_at, message.attempts = now, message.attempts + 1
-    return len(messages)
 
 
 @dataclass(frozen=True)
@@ -289,9 +191,8 @@ async def send_all(
     return await _bounded([one(item) for item in claimed], deadline)
 
 
-# How long a worker keeps trying to record a sent batch while the database is away (a restart, a failover): the
-# batch was sent, and a result not recorded means each delivery goes out again when its lease lapses. Well within
-# the lease, so the rows are still this worker's when the database is back.
+# Retries recording a sent batch while the database is away (a restart): unrecorded, each delivery would go out
+# again when its lease lapses. About 30 s, well within the lease.
 RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
 
 
@@ -307,8 +208,9 @@ async def record_results(db: Database, table: Deliveries, outcomes: list[Outcome
         except DBAPIError as exc:
             if delay is None or not exc.connection_invalidated:
                 raise
-            logger.warning("%s: database unreachable while recording %d results; again in %.1f s",
-                           table.__tablename__, len(outcomes), delay)  # fmt: skip
+            logger.warning(
+                "%s: database unreachable, %d results kept for %.1f s", table.__tablename__, len(outcomes), delay
+            )
             await asyncio.sleep(delay)
 
 

@@ -128,6 +128,9 @@ def _processor_transfer(
     origin = origin_of(controller_country)
     data = registry.processor()
     mechanism = processor_mechanism(mechanisms, origin, destination, effective)
+    certification = next(
+        (c for c in registry.processor_certifications().get(mechanism, ()) if c.covers(effective)), None
+    )
     return Transfer(
         tenant_id=tenant_id,
         importer=data["legal_name"],
@@ -135,7 +138,14 @@ def _processor_transfer(
         destination_country=destination,
         data_categories=["Customer Personal Data (Annex I.B of the DPA)"],
         mechanism=mechanism,
-        importer_certified=True if registry.mechanisms()[mechanism].requires_certified_importer else None,
+        importer_certified=True if certification is not None else None,
+        # The processor's own certification, as its file records it (`processor.yaml`), checked on the day the
+        # DPA takes effect: recorded, so the register does not flag its own transfer as unverified.
+        importer_certification=(
+            {"checked_by": data["legal_name"], "checked_on": effective.isoformat(), "entry": certification.entry}
+            if certification is not None
+            else None
+        ),
         origin=origin,
         start_date=effective,
         instrument_date=effective,

@@ -172,6 +172,9 @@ async def test_embedded_docusign_signing_to_a_sealed_executed_dpa(
     roles = {s["role"]: s for s in evidence["signatures"]}
     assert roles["subscriber"]["provider"] == "docusign" and roles["processor"]["provider"] == "builtin"
     assert roles["subscriber"]["document_sha256"] == requested["document_sha256"]
+    # The evidence says what happened in DocuSign, no more: its disclosure accepted, none of our texts shown.
+    assert roles["subscriber"]["method"] == "docusign" and roles["subscriber"]["consent"] is True
+    assert roles["subscriber"]["consent_text_sha256"] is None and roles["subscriber"]["authority_confirmed"] is None
 
     pdf = await owner.get(f"/agreements/{aid}/document")
     verified = await service.post(

@@ -13,7 +13,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 import dpa_service.core.db
-from dpa_service.migrations.security import enable_tenant_rls, grant_app
+from dpa_service.migrations.security import enable_tenant_rls, freeze_columns, grant_app, write_once_columns
 
 revision: str = "f3b7d1e5a9c2"
 down_revision: str | None = "b3c5d7e9f1a2"
@@ -87,6 +87,12 @@ def upgrade() -> None:
     op.create_index("ix_docusign_envelopes_tenant_agreement", "docusign_envelopes", ["tenant_id", "agreement_id"])
     enable_tenant_rls("docusign_envelopes")
     grant_app("docusign_envelopes", "SELECT, INSERT, UPDATE")
+    # Evidence: what was sent is fixed when the row is made; what DocuSign returned is kept as first stored.
+    freeze_columns("docusign_envelopes", ["tenant_id", "agreement_id", "request_id", "document_pdf", "document_sha256"])
+    write_once_columns(
+        "docusign_envelopes",
+        ["envelope_id", "combined_pdf", "combined_sha256", "certificate_pdf", "certificate_sha256"],
+    )
 
     op.create_table(
         "docusign_events",

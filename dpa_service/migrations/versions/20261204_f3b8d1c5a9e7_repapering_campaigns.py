@@ -16,7 +16,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 import dpa_service.core.db
-from dpa_service.migrations.security import enable_tenant_rls, grant_app
+from dpa_service.migrations.security import enable_tenant_rls, freeze_columns, grant_app
 
 revision: str = "f3b8d1c5a9e7"
 down_revision: str | None = "b3f7c1d9e5a2"
@@ -66,6 +66,8 @@ def upgrade() -> None:
     grant_app("campaigns", "SELECT, INSERT, UPDATE")
     enable_tenant_rls("campaign_agreements")
     grant_app("campaign_agreements", "SELECT, INSERT, UPDATE")
+    # Which draft a campaign made for which tenant, replacing which DPA: fixed once written.
+    freeze_columns("campaign_agreements", ["tenant_id", "campaign_id", "agreement_id", "previous_agreement_id"])
 
 
 def downgrade() -> None:
