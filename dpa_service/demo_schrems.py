@@ -49,7 +49,7 @@ from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor, Principal, Role
 from dpa_service.core.registry import processor
 from dpa_service.core.settings import get_settings
-from dpa_service.demo import SIGN_IN, _approve_shipped_templates, _legal_actor, _staff
+from dpa_service.demo import DEMO_TENANTS, SIGN_IN, _approve_shipped_templates, _legal_actor, _staff
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.seal import Seal, SealConfig
 from dpa_service.subprocessors import publishing
@@ -78,35 +78,10 @@ class Subscriber:
     signatory_title: str
 
 
+ACME, GLOBEX = DEMO_TENANTS  # the two Subscribers of `dpa demo`, and two more
 SUBSCRIBERS = (
-    Subscriber(
-        TenantCreate(
-            name="Acme Retail",
-            legal_name="Acme Retail GmbH",
-            country="DE",
-            address="Friedrichstrasse 1, 10117 Berlin",
-            registration_number="HRB 123456",
-            contact_email="privacy@acme-retail.example",
-            admin_email="owner@acme-retail.example",
-            admin_name="Alex Acme",
-        ),
-        "2019-03-04",
-        "Managing Director",
-    ),
-    Subscriber(
-        TenantCreate(
-            name="Globex Travel",
-            legal_name="Globex Travel B.V.",
-            country="NL",
-            address="Herengracht 100, 1015 BS Amsterdam",
-            registration_number="KvK 87654321",
-            contact_email="dpo@globex-travel.example",
-            admin_email="owner@globex-travel.example",
-            admin_name="Gina Globex",
-        ),
-        "2019-04-08",
-        "Director",
-    ),
+    Subscriber(ACME, "2019-03-04", "Managing Director"),
+    Subscriber(GLOBEX, "2019-04-08", "Director"),
     Subscriber(
         TenantCreate(
             name="Initech Analytics",

@@ -17,16 +17,9 @@ from tests.campaigns.test_campaigns import PS, REASON, SCC, executed, on
 from tests.helpers.agreements import approve_standard_dpa
 from tests.helpers.api import Api
 from tests.helpers.bulk import clone_executed, new_tenants
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 async def test_legal_previews_starts_and_follows_a_campaign_and_the_subscriber_declines_it(

@@ -11,16 +11,9 @@ from dpa_service.core.db import Database
 from tests.contracts.support import attach, new_contract
 from tests.helpers.agreements import approve_standard_dpa, new_agreement
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 async def test_sales_create_a_contract_on_the_form_attach_the_dpa_and_see_why_it_cannot_be_won(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,23 +58,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`dpa demo` then `dpa serve`, as the README's first command does, on a database of this module's own."""
-    var_dir = tmp_path_factory.mktemp("live")
-    port = _free_port()
+@contextmanager
+def serving(var_dir: Path, port: int | None = None, **extra_env: str) -> Iterator[LiveServer]:
+    """`dpa demo` then `dpa serve` on `port` (a free one by default), as the README's first command does, with
+    `extra_env` (e.g. a DocuSign stand-in's configuration) on a database in `var_dir`."""
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DPA_VAR_DIR": str(var_dir),
         "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}",
         "DPA_ENV": "development",
+        **extra_env,
     }
-    for unset in ("REDIS_URL", "PUBLIC_BASE_URL"):
+    for unset in ("REDIS_URL", *(() if "PUBLIC_BASE_URL" in extra_env else ("PUBLIC_BASE_URL",))):
         env.pop(unset, None)
     dpa = [sys.executable, "-m", "dpa_service"]
     demo = subprocess.run([*dpa, "demo"], env=env, capture_output=True, text=True, check=True, timeout=120)
     server = subprocess.Popen([*dpa, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -89,6 +91,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The service with demo data on a database of this module's own."""
+    with serving(tmp_path_factory.mktemp("live")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

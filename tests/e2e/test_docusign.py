@@ -4,19 +4,14 @@ back to the service, and legal seeing the envelope and its events."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from dpa_service.agreements.docusign_standin import StandIn
-from tests.e2e.conftest import LiveServer, _free_port
+from tests.e2e.conftest import LiveServer, _free_port, serving
 from tests.e2e.support import sign_in_by_email, sign_in_with_key
 from tests.helpers.agreements import request_variables
 
@@ -34,28 +29,8 @@ def docusign_server(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) 
     must reach the service)."""
     var_dir = tmp_path_factory.mktemp("live-docusign")
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DPA_VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}",
-           "DPA_ENV": "development", "PUBLIC_BASE_URL": url, **standin.environment()}  # fmt: skip
-    env.pop("REDIS_URL", None)
-    dpa = [sys.executable, "-m", "dpa_service"]
-    demo = subprocess.run([*dpa, "demo"], env=env, capture_output=True, text=True, check=True, timeout=120)
-    server = subprocess.Popen([*dpa, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("dpa serve did not come up")
-            time.sleep(0.2)
-        yield LiveServer(url, var_dir, json.loads(demo.stdout))
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with serving(var_dir, port, **standin.environment(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}") as server:
+        yield server
 
 
 def _wait_for(check: Any, what: str, seconds: float = 30) -> Any:

@@ -64,3 +64,11 @@ def latest_sign_in_link(settings: Settings, email: str) -> str:
     found = _LINK.search(mails[-1]["body"])
     assert found, mails[-1]["body"]
     return found.group(1)
+
+
+async def signed_in(client: httpx.AsyncClient, api: Any) -> Browser:
+    """A browser signed in with `api`'s key (the key form of /login)."""
+    browser = Browser(client)
+    answer = await browser.sign_in_with_key(api.key)
+    assert answer.status_code == 303, answer.text
+    return browser

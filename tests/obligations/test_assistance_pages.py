@@ -10,16 +10,9 @@ import pytest
 
 from dpa_service.core.clock import travel_to, utcnow
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 async def test_a_subscriber_asks_legal_answers_and_the_subscriber_reads_the_answer(

@@ -11,17 +11,10 @@ import pytest
 
 from dpa_service.core.clock import utcnow
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 from tests.obligations.test_breaches import body
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 def local(moment: datetime) -> str:

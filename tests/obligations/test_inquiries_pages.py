@@ -14,19 +14,12 @@ import pytest
 from dpa_service.core.clock import travel_to
 from dpa_service.obligations import inquiries_pages
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 
 pytestmark = [pytest.mark.html_face, pytest.mark.usefixtures("irish_processor")]  # html_face: SQLite only
 
 ASKED = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)  # a Friday: due by default Monday 23 March (St Patrick's Day)
 QUESTION = "Which of your agents may read chat transcripts?"
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 async def test_legal_asks_on_the_page_fixing_a_mistake_with_the_input_kept(

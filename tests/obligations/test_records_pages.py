@@ -14,16 +14,9 @@ from dpa_service.core import registry
 from dpa_service.core.db import Database
 from tests.helpers.agreements import approve_standard_dpa, to_status
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 def csv_rows(response: httpx.Response) -> list[dict[str, str]]:

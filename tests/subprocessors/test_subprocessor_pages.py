@@ -9,7 +9,7 @@ import pytest
 from dpa_service.core.db import Database
 from tests.helpers.agreements import approve_standard_dpa, to_status
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 from tests.helpers.subprocessors import publish, vendor
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
@@ -27,13 +27,6 @@ async def owner(admin: Api, legal: Api, db: Database) -> Api:
     owner = await admin.new_tenant()
     await to_status(owner, legal, "executed")
     return owner
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 async def test_a_subscriber_with_an_executed_dpa_objects_to_a_pending_change_and_the_api_shows_it(

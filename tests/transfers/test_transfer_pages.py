@@ -10,7 +10,7 @@ import pytest
 
 from dpa_service.core.clock import utcnow
 from tests.helpers.api import Api
-from tests.helpers.pages import Browser
+from tests.helpers.pages import signed_in
 
 pytestmark = pytest.mark.html_face  # see tests/conftest.py: SQLite only
 
@@ -32,13 +32,6 @@ async def owner(admin: Api) -> Api:
 @pytest.fixture
 async def legal(admin: Api) -> Api:
     return await admin.new_staff("legal")
-
-
-async def signed_in(client: httpx.AsyncClient, api: Api) -> Browser:
-    browser = Browser(client)
-    answer = await browser.sign_in_with_key(api.key)
-    assert answer.status_code == 303, answer.text
-    return browser
 
 
 async def record(owner: Api, **overrides: object) -> dict[str, object]:
