@@ -104,8 +104,8 @@ class StaffCampaignPages(Controller):
             return await _form(request, db, status=422, form=form, errors=field_errors(exc))
         except Conflict as exc:
             return await _form(request, db, status=409, form=form, refused=exc.detail)
-        message = f"Campaign started: {run.created} new DPAs sent" + (
-            f", {len(run.skipped)} tenants skipped." if run.skipped else ".")  # fmt: skip
+        message = f"Campaign started: {_count(run.created, 'new DPA')} sent" + (
+            f", {_count(len(run.skipped), 'tenant')} skipped." if run.skipped else ".")  # fmt: skip
         return redirect(request, f"/staff/campaigns/{run.id}", message)
 
     @get("/{campaign_id:uuid}")
@@ -126,7 +126,9 @@ class StaffCampaignPages(Controller):
         """Run the campaign again: the tenants that match now and have no draft from it yet."""
         run = await services.run_campaign(db, actor_of(request), campaign_id,
                                           base_url=public_base_url(request, settings))  # fmt: skip
-        return redirect(request, f"/staff/campaigns/{campaign_id}", f"Run again: {run.created} new DPAs sent.")
+        return redirect(
+            request, f"/staff/campaigns/{campaign_id}", f"Run again: {_count(run.created, 'new DPA')} sent."
+        )
 
 
 class CampaignDeclinePages(Controller):
@@ -170,3 +172,8 @@ async def agreement_panel(db: Database, principal: Principal, agreement_id: uuid
         return None
     manager = principal.role in (Role.OWNER, Role.ADMIN)
     return Panel("campaigns/panel_agreement.html.j2", {"waiting": waiting, "manager": manager})
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 new DPA`, `4 new DPAs`: what legal reads."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -81,7 +81,7 @@ def test_legal_starts_a_campaign_after_a_preview_and_the_subscriber_sees_the_new
     screenshot(legal, "campaign-preview", tmp_path)
     legal.get_by_role("button", name="Start the campaign for 1 tenant").click()
     legal.wait_for_load_state()
-    assert "Campaign started: 1 new DPAs sent" in legal.content()
+    assert "Campaign started: 1 new DPA sent" in legal.content()
     assert legal.locator("#count-total").inner_text() == "1" and legal.locator("#count-notified").inner_text() == "1"
     assert legal.locator("#count-signed").inner_text() == "0"
     assert "Acme Retail" in legal.locator("table").inner_text()
