@@ -306,7 +306,8 @@ class SignaturePublic(SQLModel):
     @classmethod
     def of(cls, signature: Signature) -> SignaturePublic:
         public = cls.model_validate(signature, from_attributes=True)
-        if signature.method == SignatureMethod.AUTOMATIC:
+        if signature.method in (SignatureMethod.AUTOMATIC, SignatureMethod.ACTION):
+            # Applied by the service, or countersigned by legal's action: nobody typed, consented or confirmed.
             public.typed_name = public.consent = public.consent_text_sha256 = public.authority_confirmed = None
         elif signature.method == SignatureMethod.DOCUSIGN:
             public.consent_text_sha256 = public.authority_confirmed = None  # nothing of ours was shown or asked

@@ -37,8 +37,9 @@ from dpa_service.core.db import Database
 from dpa_service.core.settings import Settings
 from dpa_service.documents.seal import SEAL_FIELD, SealConfig, embedded_files, seal_certificate
 from tests.conftest import running
-from tests.helpers.agreements import approve_standard_dpa, request_variables, token_of
+from tests.helpers.agreements import approve_standard_dpa, request_variables, to_status, token_of
 from tests.helpers.api import Api, verify_email
+from tests.helpers.pages import signed_in
 from tests.templates.conftest import pdf_text, squash
 
 AUTHORITY = "the Board resolution of Parley Chat Ltd of 2 March 2026 delegating execution of the standard DPA to legal"
@@ -181,3 +182,24 @@ async def test_automatic_countersignature_embedded_draft_and_timestamped_seal(
     assert status.timestamp_validity is not None
     assert status.timestamp_validity.intact and status.timestamp_validity.valid and status.timestamp_validity.trusted
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE  # the attachment is inside what the seal covers
+
+
+async def test_legal_s_countersignature_is_recorded_as_their_action_with_nothing_typed_or_consented(
+    admin: Api, db: Database, client: httpx.AsyncClient
+) -> None:
+    """Legal countersigns by an action in the product, signed in as themselves: the evidence names them and says
+    so, and claims no typed name, consent or confirmation of authority that nobody gave."""
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    executed = await to_status(owner, legal, "executed")
+
+    evidence = (await owner.get(f"/agreements/{executed['id']}/evidence")).json()
+    processor = next(s for s in evidence["signatures"] if s["role"] == "processor")
+    assert processor["method"] == "action" and processor["email"]
+    assert (processor["typed_name"], processor["consent"], processor["authority_confirmed"]) == (None, None, None)
+    assert processor["consent_text_sha256"] is None
+    text = squash(pdf_text((await owner.get(f"/agreements/{executed['id']}/document")).content))
+    assert squash("legal team: the countersignature is that action. No name was typed") in text
+    page = await (await signed_in(client, owner)).get(f"/app/agreements/{executed['id']}/evidence")
+    assert "countersigned by the action of a signed-in member of the processor" in page.text
+    assert "None" not in page.text.split("<main", 1)[-1]
