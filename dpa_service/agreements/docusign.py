@@ -42,7 +42,7 @@ from sqlmodel import col
 
 from dpa_service.agreements import envelopes, links
 from dpa_service.agreements.docusign_client import DocuSignClient, DocuSignRefused, pdf_base64
-from dpa_service.agreements.lifecycle import move, next_status
+from dpa_service.agreements.lifecycle import move
 from dpa_service.agreements.models import (
     Agreement,
     AgreementStatus,
@@ -55,19 +55,17 @@ from dpa_service.agreements.models import (
     SignatureRequestPublic,
 )
 from dpa_service.agreements.services import find
-from dpa_service.agreements.signing import PreparedDocument
+from dpa_service.agreements.signing import PreparedDocument, lock_for_sending
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
 from dpa_service.core.clock import utcnow
 from dpa_service.core.db import Database, Scope
-from dpa_service.core.events import checks
 from dpa_service.core.exceptions import Conflict, NotFound
 from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.settings import DocuSignSettings
 from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.seal import Seal
 from dpa_service.notifications.outbox import JobFailed, enqueue_job, enqueue_many, register_job
-from dpa_service.users import services as users
 
 logger = logging.getLogger("dpa_service.agreements.docusign")
 
@@ -130,17 +128,9 @@ async def open_request(
 ) -> SignatureRequestPublic:
     """Open a DocuSign request for the prepared PDF and queue the envelope's creation (one transaction)."""
     async with db.transaction(principal.scope) as session:
-        agreement = await find(session, prepared.agreement_id, lock=True)
-        next_status(agreement, "send_for_signature")
-        await checks.before_signing(db, principal.scope, agreement.tenant_id)
-        if agreement.updated_at != prepared.updated_at:
-            raise Conflict("The agreement changed while its document was being prepared; send the request again.")
+        agreement, embedded_for = await lock_for_sending(db, session, principal, prepared, data)
         if await _creating(session, agreement.id):
             raise Conflict("A DocuSign envelope for this agreement is being created; wait for it, or void it.")
-        embedded_for = None
-        if data.signer.email.lower() == principal.email.lower():
-            verified = await users.verification_of(db, principal.scope, principal.user_id)
-            embedded_for = (verified.at, verified.method.value) if verified else None
         await envelopes.void_active(session, agreement.id, "Replaced by a new signature request")
         request, _token = await links.open_request(  # the token is never handed out: DocuSign signs, not a link
             session,

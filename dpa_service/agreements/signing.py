@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.agreements import documents, envelopes, links
@@ -91,6 +92,24 @@ class OpenedLinks:
         return f"{self.base_url}/sign/{token}"
 
 
+async def lock_for_sending(
+    db: Database, session: AsyncSession, principal: Principal, prepared: PreparedDocument, data: SignatureRequestCreate
+) -> tuple[Agreement, tuple[datetime, str] | None]:
+    """What every provider's request does first, in its transaction: lock the agreement, check that it may go out
+    for signature now and is the one the document was prepared from; and, when the signer is the calling user, how
+    their address was verified (embedded signing needs it; None otherwise)."""
+    agreement = await find(session, prepared.agreement_id, lock=True)
+    next_status(agreement, "send_for_signature")
+    await checks.before_signing(db, principal.scope, agreement.tenant_id)
+    if agreement.updated_at != prepared.updated_at:
+        raise Conflict("The agreement changed while its document was being prepared; send the request again.")
+    embedded_for = None
+    if data.signer.email.lower() == principal.email.lower():
+        verified = await users.verification_of(db, principal.scope, principal.user_id)
+        embedded_for = (verified.at, verified.method.value) if verified else None
+    return agreement, embedded_for
+
+
 async def open_request(
     db: Database,
     actor: Actor,
@@ -103,16 +122,8 @@ async def open_request(
 ) -> SignatureRequestPublic:
     """Open a signing link for the prepared document (locks: agreement, then its requests)."""
     async with db.transaction(principal.scope) as session:
-        agreement = await find(session, prepared.agreement_id, lock=True)
-        next_status(agreement, "send_for_signature")
-        await checks.before_signing(db, principal.scope, agreement.tenant_id)
-        if agreement.updated_at != prepared.updated_at:
-            raise Conflict("The agreement changed while its document was being prepared; send the request again.")
+        agreement, embedded_for = await lock_for_sending(db, session, principal, prepared, data)
         agreement.subprocessor_list_version = prepared.subprocessor_list_version
-        embedded_for = None
-        if data.signer.email.lower() == principal.email.lower():
-            verified = await users.verification_of(db, principal.scope, principal.user_id)
-            embedded_for = (verified.at, verified.method.value) if verified else None
         await envelopes.void_active(session, agreement.id, "Replaced by a new signature request")
         request, token = await links.open_request(
             session,
