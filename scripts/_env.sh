@@ -30,7 +30,8 @@ fi
 EXTRAS="${DPA_EXTRAS:-}"
 # The browser tests drive Debian's Chromium (Playwright's own browser download cannot work on a closed network).
 # pdfsig (poppler-utils): the tests check sealed PDFs with a second, independent validator.
-if [ -n "$EXTRAS" ] && command -v dpkg >/dev/null; then apt_ensure chromium poppler-utils; fi
+# openssl: the tests run the README's offline check of a contract bundle's signed manifest.
+if [ -n "$EXTRAS" ] && command -v dpkg >/dev/null; then apt_ensure chromium poppler-utils openssl; fi
 STAMP=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${EXTRAS:+-$EXTRAS}"
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 if [ ! -f "$STAMP" ]; then
