@@ -11,10 +11,12 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from dpa_service.audit import services as audit
+from dpa_service.audit.parallel import ParallelVerifier
 from dpa_service.cli_support import _cannot_verify, _count, _migrate, _with_db
 from dpa_service.core.db import Database
 from dpa_service.core.settings import get_settings
+
+_PROCESSES_HELP = "Processes that walk the audit chains at once [default: the CPU count]."
 
 
 @click.group(name="audit")
@@ -31,7 +33,8 @@ def audit_group() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Also trust checkpoints signed by this certificate or public key (PEM): a seal key used before a rotation.",
 )
-def audit_verify(tenant_id: uuid.UUID | None, certs: tuple[Path, ...]) -> None:
+@click.option("--processes", type=click.IntRange(min=1), default=None, help=_PROCESSES_HELP)
+def audit_verify(tenant_id: uuid.UUID | None, certs: tuple[Path, ...], processes: int | None) -> None:
     """Verify the platform chain and every tenant's chain, each against its signed checkpoints in
     DPA_CHECKPOINT_DIR (exit code 1 at the first break: chain, seq, and the expected and found hashes).
 
@@ -57,9 +60,9 @@ def audit_verify(tenant_id: uuid.UUID | None, certs: tuple[Path, ...]) -> None:
 
     async def work(db: Database) -> int:
         if tenant_id is not None:
-            chains = audit.verify_chains(db, [tenant_id], files, keys, everything=False)
+            chains = verifier.verify_chains(db, [tenant_id], files, keys, everything=False)
         else:
-            chains = audit.verify_chains(db, await all_ids(db), files, keys)
+            chains = verifier.verify_chains(db, await all_ids(db), files, keys)
         broken = 0
         async for result in chains:
             if result.ok:
@@ -71,7 +74,9 @@ def audit_verify(tenant_id: uuid.UUID | None, certs: tuple[Path, ...]) -> None:
             click.echo(f"{result.chain}: {_count(result.events, 'event')}, {status}")
         return broken
 
-    if _with_db(work):
+    with ParallelVerifier(settings.database, processes) as verifier:
+        broken = _with_db(work)
+    if broken:
         sys.exit(1)
 
 
@@ -82,7 +87,8 @@ def integrity_group() -> None:
 
 @integrity_group.command("check")
 @click.option("--jobs", type=int, default=None, help="Seal checks run at once [default: the CPU count, at most 4].")
-def integrity_check(jobs: int | None) -> None:
+@click.option("--processes", type=click.IntRange(min=1), default=None, help=_PROCESSES_HELP)
+def integrity_check(jobs: int | None, processes: int | None) -> None:
     """Check every stored document's hash and seal, every audit chain and the webhook secrets; run it after a
     restore. Prints a JSON summary with the first problems; exit code 1 on any problem, 3 when there is no database
     to check. Only reads: it never makes a key, a database or a directory."""
@@ -96,11 +102,12 @@ def integrity_check(jobs: int | None) -> None:
             f"cannot check: no database at {sqlite_file}; set DPA_VAR_DIR (or DATABASE_URL) to the service's", err=True
         )
         sys.exit(3)
-    report = _with_db(
-        lambda db: integrity.check(
-            db, settings, jobs=jobs, progress=lambda step: click.echo(f"checking {step}", err=True)
+    with ParallelVerifier(database, processes) as chains:
+        report = _with_db(
+            lambda db: integrity.check(
+                db, settings, jobs=jobs, chains=chains, progress=lambda step: click.echo(f"checking {step}", err=True)
+            )
         )
-    )
     click.echo(json.dumps(report.summary(), indent=2))
     sys.exit(0 if report.ok else 1)
 

@@ -30,6 +30,7 @@ from dpa_service.agreements.models import Agreement, AgreementDocument
 from dpa_service.audit import services as audit
 from dpa_service.audit.anchoring import seal_public_keys
 from dpa_service.audit.checkpoint_files import CheckpointFiles
+from dpa_service.audit.parallel import ParallelVerifier
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.registry import processor
 from dpa_service.core.secrets import app_secret_path, existing_app_secret
@@ -184,12 +185,18 @@ async def _deletion_certificates(db: Database, seals: _Seals, report: Report) ->
                 report.add("deletion_certificate", row.id, problem)
 
 
-async def _audit_chains(db: Database, settings: Settings, report: Report) -> None:
+async def _audit_chains(db: Database, settings: Settings, report: Report, chains: ParallelVerifier | None) -> None:
     """Every chain against its signed checkpoints outside the database (a rewrite with recomputed hashes, a
     rewound head or a moved event shows there), one chain at a time."""
     files = CheckpointFiles(settings.checkpoints_path)
     keys = seal_public_keys(SealConfig.from_settings(settings, organization=processor()["legal_name"]))
-    async for result in audit.verify_chains(db, await all_ids(db), files, keys):
+    tenant_ids = await all_ids(db)
+    walked = (
+        chains.verify_chains(db, tenant_ids, files, keys)
+        if chains
+        else audit.verify_chains(db, tenant_ids, files, keys)
+    )
+    async for result in walked:
         report.count("audit_chains")
         report.count("audit_events", result.events)
         if not result.ok:
@@ -220,10 +227,12 @@ async def check(
     *,
     jobs: int | None = None,
     pool: ProcessPool | None = None,
+    chains: ParallelVerifier | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Check everything (see the module docstring); never writes. Seal checks run in `pool` if given (a running
-    service's document pool), else in a pool of `jobs` processes of its own."""
+    service's document pool), else in a pool of `jobs` processes of its own; the chains are walked by `chains`'
+    processes when given (the CLI's), else in this one."""
     report = Report({what: 0 for what in CHECKED})
     config, missing = seal_config(settings)
     if missing:
@@ -232,7 +241,7 @@ async def check(
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("agreement documents", lambda: _agreement_documents(db, seals, report)),
         ("deletion certificates", lambda: _deletion_certificates(db, seals, report)),
-        ("audit chains", lambda: _audit_chains(db, settings, report)),
+        ("audit chains", lambda: _audit_chains(db, settings, report, chains)),
         ("webhook secrets", lambda: _webhook_secrets(db, settings, report)),
     ]
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,8 @@ from sqlmodel import col
 
 from dpa_service.audit.anchoring import Anchors, load_anchors
 from dpa_service.audit.checkpoint_files import CheckpointFiles
-from dpa_service.audit.checkpoints import PublicKey
-from dpa_service.audit.hashing import canonical_json, hash_of, row_hash
+from dpa_service.audit.checkpoints import Checkpoint, PublicKey
+from dpa_service.audit.hashing import canonical_json, row_hash, stored_event_matches
 from dpa_service.audit.models import (
     GENESIS_HASH,
     PLATFORM_CHAIN,
@@ -211,16 +212,17 @@ async def _events(
 _VERIFY_BATCH = 5000
 _VERIFIED = ("seq", "chain", "tenant_id", "at", "actor_id", "actor_role", "action", "target_type", "target_id", "ip",
              "user_agent", "data", "prev_hash", "hash")  # fmt: skip
-_decode = json.JSONDecoder().decode
 _VERIFY_SQL = (
     f"SELECT {', '.join(_VERIFIED).replace('data', 'data::text')} "  # noqa: S608 - fixed column names
-    "FROM audit_events WHERE chain = $1 ORDER BY seq"
+    "FROM audit_events WHERE chain = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq"
 )
+# A stretch that runs to the end of the chain, whatever is stored past its head (seq is a 32-bit integer).
+NO_END = 2**31 - 1
 
 
-async def _chain_rows(session: AsyncSession, chain: str) -> AsyncIterator[Sequence[Any]]:
-    """The chain's events in seq order as plain tuples of `_VERIFIED` (`data` as its stored JSON text), in batches
-    on a server-side cursor: bounded memory however long the chain, and no ORM object per event.
+async def _chain_rows(session: AsyncSession, chain: str, first: int, last: int) -> AsyncIterator[Sequence[Any]]:
+    """Events `first`..`last` of the chain in seq order as plain tuples of `_VERIFIED` (`data` as its stored JSON
+    text), in batches on a server-side cursor: bounded memory however long the chain, and no ORM object per event.
 
     On PostgreSQL the batches come straight from the asyncpg cursor, in the session's own transaction (its tenant
     scope applies): SQLAlchemy's per-row result processing alone held verification to ~55,000 events/s."""
@@ -228,41 +230,56 @@ async def _chain_rows(session: AsyncSession, chain: str) -> AsyncIterator[Sequen
     if connection.dialect.name == "postgresql":
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        cursor = await driver.cursor(_VERIFY_SQL, chain)
+        cursor = await driver.cursor(_VERIFY_SQL, chain, first, last)
         while batch := await cursor.fetch(_VERIFY_BATCH):
             yield batch
         return
     columns = [AuditEvent.__table__.c[name] for name in _VERIFIED]  # type: ignore[attr-defined]
     columns[_VERIFIED.index("data")] = type_coerce(columns[_VERIFIED.index("data")], Text)  # the text, not parsed
+    seq = col(AuditEvent.seq)
     rows = await session.stream(
         select(*columns)
-        .where(col(AuditEvent.chain) == chain)
-        .order_by(col(AuditEvent.seq))
+        .where(col(AuditEvent.chain) == chain, seq >= first, seq <= last)
+        .order_by(seq)
         .execution_options(yield_per=_VERIFY_BATCH)
     )
     async for batch in rows.partitions():
         yield batch
 
 
-async def verify_chain(
-    session: AsyncSession, tenant_id: uuid.UUID | None, anchors: Anchors | None = None
-) -> ChainVerification:
-    """Walk the chain in seq order and report the first break: a gap, a broken link, an event that does not hash
-    to itself or sits in another chain, a tail cut off below the head row, and (with `anchors`) an event that
-    differs from a signed checkpoint at its seq, or a chain shorter than its last checkpoint. The checkpoints catch
-    what the database alone cannot: a chain rewritten with every later hash and its head recomputed."""
+@dataclass(frozen=True)
+class Stretch:
+    """What walking events `first`.. of a chain found: how many followed on each other, the first one's
+    `prev_hash`, the last one's hash, and the first break as `(seq, problem, divergence)`."""
+
+    first: int
+    count: int
+    first_prev: str | None
+    last_hash: str | None
+    broken: tuple[int, str, dict[str, Any]] | None = None
+
+
+async def walk_chain(
+    session: AsyncSession,
+    tenant_id: uuid.UUID | None,
+    *,
+    first: int = 1,
+    last: int = NO_END,
+    prev_hash: str | None = GENESIS_HASH,
+    by_seq: Mapping[int, Sequence[Checkpoint]] | None = None,
+) -> Stretch:
+    """Walk events `first`..`last` in seq order and stop at the first break: a gap, a broken link, an event that
+    does not hash to itself or sits in another chain, or one that differs from a signed checkpoint at its seq.
+    `prev_hash` None takes the first event's link on trust (a stretch after the first: whoever walked the one
+    before checks that its last hash is this one's link)."""
     chain = chain_of(tenant_id)
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-    by_seq = anchors.by_seq if anchors else {}
-    checked = anchors.count if anchors else 0
+    expected_seq, count, first_prev, digest_before = first, 0, None, prev_hash
+    by_seq = by_seq or {}
 
-    def broken(seq: int, problem: str, **divergence: Any) -> ChainVerification:
-        return ChainVerification(
-            ok=False, events=count, head=prev_hash, chain=chain, broken_seq=seq, problem=problem,
-            checkpoints=checked, **divergence,
-        )  # fmt: skip
+    def broken(seq: int, problem: str, **divergence: Any) -> Stretch:
+        return Stretch(first, count, first_prev, digest_before, (seq, problem, divergence))
 
-    async for batch in _chain_rows(session, chain):
+    async for batch in _chain_rows(session, chain, first, last):
         for (
             seq,
             row_chain,
@@ -281,10 +298,13 @@ async def verify_chain(
         ) in batch:
             if seq != expected_seq:
                 return broken(expected_seq, f"event {expected_seq} is missing (next stored event is {seq})")
-            if prev != prev_hash:
+            if count == 0:
+                first_prev = prev
+                digest_before = prev if digest_before is None else digest_before
+            if prev != digest_before:
                 return broken(seq, "prev_hash does not match the previous event's hash")
-            if hash_of(row_chain, row_tenant, seq, at, actor_id, role, action, target_type, target_id, ip, agent,
-                       _decode(data), prev) != digest:  # fmt: skip
+            if not stored_event_matches(row_chain, row_tenant, seq, at, actor_id, role, action, target_type,
+                                        target_id, ip, agent, data, prev, digest):  # fmt: skip
                 return broken(seq, "the event's content does not match its hash")
             if row_tenant != tenant_id:
                 return broken(seq, "the event belongs to another chain")
@@ -297,9 +317,30 @@ async def verify_chain(
                             f"{checkpoint.head_hash}, found {digest}",
                             checkpoint_ok=False, expected=checkpoint.head_hash, found=digest,
                         )  # fmt: skip
-            prev_hash, expected_seq, count = digest, expected_seq + 1, count + 1
-    head = (await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain))).scalar_one_or_none()
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+            digest_before, expected_seq, count = digest, expected_seq + 1, count + 1
+    return Stretch(first, count, first_prev, digest_before)
+
+
+def conclude(
+    tenant_id: uuid.UUID | None, walked: Stretch, head: tuple[int, str] | None, anchors: Anchors | None
+) -> ChainVerification:
+    """The verdict on a whole chain walked from seq 1 (`walked`), against its head row (`(seq, hash)`, None when
+    there is none) and its signed checkpoints: a tail cut off below the head, or a chain shorter than its last
+    checkpoint, is a break the walk alone cannot see."""
+    chain = chain_of(tenant_id)
+    count, prev_hash = walked.count, walked.last_hash or GENESIS_HASH
+    checked = anchors.count if anchors else 0
+
+    def broken(seq: int, problem: str, **divergence: Any) -> ChainVerification:
+        return ChainVerification(
+            ok=False, events=count, head=prev_hash, chain=chain, broken_seq=seq, problem=problem,
+            checkpoints=checked, **divergence,
+        )  # fmt: skip
+
+    if walked.broken is not None:
+        seq, problem, divergence = walked.broken
+        return broken(seq, problem, **divergence)
+    head_seq, head_hash = head or (0, GENESIS_HASH)
     if (head_seq, head_hash) != (count, prev_hash):
         if head_seq > count:
             return broken(count + 1, f"events {count + 1}..{head_seq} were removed from the end of the chain")
@@ -318,6 +359,22 @@ async def verify_chain(
     return ChainVerification(
         ok=True, events=count, head=prev_hash, chain=chain, checkpoint_ok=True if checked else None, checkpoints=checked
     )
+
+
+async def head_row(session: AsyncSession, tenant_id: uuid.UUID | None) -> tuple[int, str] | None:
+    head = (
+        await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain_of(tenant_id)))
+    ).scalar_one_or_none()
+    return (head.seq, head.hash) if head else None
+
+
+async def verify_chain(
+    session: AsyncSession, tenant_id: uuid.UUID | None, anchors: Anchors | None = None
+) -> ChainVerification:
+    """Walk the chain in seq order and report the first break (`walk_chain`, then `conclude`). The checkpoints
+    catch what the database alone cannot: a chain rewritten with every later hash and its head recomputed."""
+    walked = await walk_chain(session, tenant_id, by_seq=anchors.by_seq if anchors else None)
+    return conclude(tenant_id, walked, await head_row(session, tenant_id), anchors)
 
 
 def chain_scope(principal: Principal, tenant_id: uuid.UUID | None) -> tuple[uuid.UUID | None, Scope]:
@@ -373,17 +430,21 @@ async def verify_chains(
     """Each tenant's chain against its checkpoints and, with `everything`, the platform chain and the chains only
     the checkpoints still know (a tenant gone from the database): what `dpa audit verify` and an integrity check
     run. One chain at a time, so memory stays bounded however many tenants there are."""
+    for tenant_id in chains_to_verify(tenant_ids, files, everything=everything):
+        yield await verify(db, Scope.system(), tenant_id, await load_anchors(files, tenant_id, keys))
+
+
+def chains_to_verify(
+    tenant_ids: Iterable[uuid.UUID], files: CheckpointFiles, *, everything: bool
+) -> list[uuid.UUID | None]:
+    """The chains `verify_chains` walks, in its order: the platform's first (None), then the tenants'."""
     known = set(tenant_ids)
     if everything:
         known |= {uuid.UUID(chain) for chain in files.chains() if chain != PLATFORM_CHAIN}
-    platform = [None] if everything else []
-    for tenant_id in [*platform, *sorted(known)]:
-        yield await verify(db, Scope.system(), tenant_id, await load_anchors(files, tenant_id, keys))
+    platform: list[uuid.UUID | None] = [None] if everything else []
+    return [*platform, *sorted(known)]
 
 
 async def head_of(session: AsyncSession, tenant_id: uuid.UUID | None) -> tuple[int, str]:
     """The chain's head now, `(seq, hash)`: `(0, GENESIS_HASH)` before its first event."""
-    head = (
-        await session.execute(select(AuditHead).where(col(AuditHead.chain) == chain_of(tenant_id)))
-    ).scalar_one_or_none()
-    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    return await head_row(session, tenant_id) or (0, GENESIS_HASH)
