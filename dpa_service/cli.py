@@ -31,6 +31,12 @@ def main() -> None:
     """DPA service: self-service GDPR Data Processing Agreements."""
 
 
+# Longer than a load balancer's idle timeout (60 s on the common ones) and a client pool's keep-alive: the side
+# that closes an idle connection should be the client, or a request sent on it as the server closes it fails
+# (uvicorn's default of 5 s made that a visible error under steady load).
+KEEP_ALIVE_SECONDS = 75
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -53,6 +59,7 @@ def serve(host: str, port: int, workers: int) -> None:
         # The client's address behind a proxy is DPA_TRUSTED_PROXIES' business (http.proxies): uvicorn's own
         # rewriting would trust X-Forwarded-For from 127.0.0.1 whatever the setting says.
         proxy_headers=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         log_config=log_config(get_settings()),
     )
 
