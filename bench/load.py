@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers.agreements import request_variables
 
 ROOT = Path(__file__).resolve().parent.parent
-KEEP_ALIVE_SECONDS = 75  # as `dpa serve` sets it (dpa_service/cli.py)
+KEEP_ALIVE_SECONDS = 75  # as `dpa serve` sets it, with the same loop and parser (dpa_service/cli.py)
 PG_CTL = next(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), None)
 CONFIRMATION = re.compile(r"https?://[^/\s]+(/verify-email/[A-Za-z0-9_-]+)")
 CONFIRMATION_SUBJECT = "Confirm your e-mail address for the DPA service"
@@ -153,8 +153,8 @@ class Stack:
 
     def start_app(self, port: int) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "uvicorn", "dpa_service.app:create_app", "--factory", "--port", str(port),
-                   "--log-level", "warning", "--no-access-log",
-                   "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS)]  # fmt: skip
+                   "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
+                   "--loop", "asyncio", "--http", "httptools"]  # fmt: skip
         return subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=self.log, stderr=self.log)
 
     def start(self) -> None:
@@ -367,7 +367,8 @@ async def call(
     except (aiohttp.ClientError, TimeoutError) as exc:
         stats.connection_errors += 1
         stats.error(route, type(exc).__name__)
-        client.refused = client.refused or isinstance(exc, aiohttp.ClientConnectorError)
+        refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError)
+        client.refused = client.refused or refused
         return None
     ms = (time.perf_counter() - began) * 1000
     if response.status != expect:

@@ -60,6 +60,10 @@ def serve(host: str, port: int, workers: int) -> None:
         # rewriting would trust X-Forwarded-For from 127.0.0.1 whatever the setting says.
         proxy_headers=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # asyncio's loop even where uvloop is installed: the render pool watches its workers' pipes with
+        # loop.add_reader, which misfired under uvloop (a worker taken for dead as it started). httptools: C parsing.
+        loop="asyncio",
+        http="httptools",
         log_config=log_config(get_settings()),
     )
 

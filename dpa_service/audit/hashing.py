@@ -65,10 +65,15 @@ def hash_of(
     return hashlib.sha256((body + prev_hash).encode()).hexdigest()
 
 
+def _no_floats(text: str) -> float:
+    raise ValueError("a float: the exact formula spells it")
+
+
 # msgspec's sorted encoding of parsed JSON is canonical_json's bytes for the values events hold (strings, ints,
-# lists, objects), at a fifth of the stdlib's parse and encode; floats and odd escapes may differ, which only sends
-# an event to the exact formula.
-_parse_json = msgspec.json.decode
+# lists, objects), at a fifth of the stdlib's parse and encode. Floats are where the two spell a value differently
+# (1e16 against 1e+16), so an event holding one goes to the exact formula: a digest over msgspec's spelling of a
+# float must not pass.
+_parse_json = msgspec.json.Decoder(float_hook=_no_floats).decode
 _sorted_json = msgspec.json.Encoder(order="sorted").encode
 
 
@@ -90,8 +95,8 @@ def stored_event_matches(
 ) -> bool:
     """Whether a stored event (`data` as its stored JSON text) hashes to `digest`, as `dpa audit verify` asks of
     every event. The bytes are built with msgspec first; only when those do not match does `hash_of`, the exact
-    formula, decide. A match on the fast bytes is a match on canonical_json's (they differ only in how they spell
-    a value, and the hash pins the bytes), so the fast path saves time and never changes a verdict."""
+    formula, decide. Without floats the fast bytes are canonical_json's, byte for byte, so the fast path saves time
+    and never changes a verdict."""
     stamp = at.isoformat()[:-6] + "Z" if at.tzinfo is UTC else _rfc3339(at)
     actor = "null" if actor_id is None else f'"{actor_id}"'
     tenant = "null" if tenant_id is None else f'"{tenant_id}"'

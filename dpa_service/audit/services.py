@@ -216,8 +216,10 @@ _VERIFY_SQL = (
     f"SELECT {', '.join(_VERIFIED).replace('data', 'data::text')} "  # noqa: S608 - fixed column names
     "FROM audit_events WHERE chain = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq"
 )
-# A stretch that runs to the end of the chain, whatever is stored past its head (seq is a 32-bit integer).
+# A stretch that runs to the end of the chain, whatever is stored past its head; one from seq 1 also reads
+# whatever is stored before it (seq 0 or below: an insertion the walk must see). seq is a 32-bit integer.
 NO_END = 2**31 - 1
+_NO_START = -(2**31)
 
 
 async def _chain_rows(session: AsyncSession, chain: str, first: int, last: int) -> AsyncIterator[Sequence[Any]]:
@@ -230,16 +232,17 @@ async def _chain_rows(session: AsyncSession, chain: str, first: int, last: int) 
     if connection.dialect.name == "postgresql":
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        cursor = await driver.cursor(_VERIFY_SQL, chain, first, last)
+        cursor = await driver.cursor(_VERIFY_SQL, chain, _NO_START if first == 1 else first, last)
         while batch := await cursor.fetch(_VERIFY_BATCH):
             yield batch
         return
     columns = [AuditEvent.__table__.c[name] for name in _VERIFIED]  # type: ignore[attr-defined]
     columns[_VERIFIED.index("data")] = type_coerce(columns[_VERIFIED.index("data")], Text)  # the text, not parsed
     seq = col(AuditEvent.seq)
+    bounds = [*([seq >= first] if first > 1 else []), *([seq <= last] if last != NO_END else [])]
     rows = await session.stream(
         select(*columns)
-        .where(col(AuditEvent.chain) == chain, seq >= first, seq <= last)
+        .where(col(AuditEvent.chain) == chain, *bounds)
         .order_by(seq)
         .execution_options(yield_per=_VERIFY_BATCH)
     )

@@ -12,6 +12,7 @@ executing a DPA records the transfers it implies) and commit or roll back as one
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -137,10 +138,10 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
 _ATTEMPTS = (1, 2)
 
 
-def _retried_once(error: DBAPIError, attempt: int) -> bool:
+def _retried_once(error: BaseException, attempt: int) -> bool:
     """Whether a failed first statement is worth one more try: the connection was gone (a database restart or
     failover dropped the pool's connections; SQLAlchemy has invalidated them) and nothing has run yet."""
-    return error.connection_invalidated and attempt == _ATTEMPTS[0]
+    return isinstance(error, DBAPIError) and error.connection_invalidated and attempt == _ATTEMPTS[0]
 
 
 @dataclass
@@ -209,19 +210,18 @@ class Database:
                 if self.is_postgres:
                     await session.execute(_SET_SCOPE, self._scope_params(scope))
                 break
-            except DBAPIError as error:
-                await session.close()
+            except BaseException as error:  # cancelled or failed: the connection goes back either way
+                await asyncio.shield(session.close())
                 if not _retried_once(error, attempt):
                     raise
-        try:
-            yield session
-        except BaseException:
-            await begun.rollback()
-            raise
-        else:
-            await begun.commit()
-        finally:
-            await session.close()
+        async with session:  # closes it (shielded from a second cancellation) on every path
+            try:
+                yield session
+            except BaseException:
+                await begun.rollback()
+                raise
+            else:
+                await begun.commit()
 
     async def flush_open(self) -> None:
         """Write the open transaction's pending ORM changes (sessions do not autoflush), so that statements issued
@@ -240,14 +240,14 @@ class Database:
                 if self.is_postgres:
                     await conn.execute(_SET_SCOPE, self._scope_params(scope))
                 break
-            except DBAPIError as error:
-                await conn.close()
+            except BaseException as error:
+                await asyncio.shield(conn.close())
                 if not _retried_once(error, attempt):
                     raise
         try:
             yield conn
         finally:
-            await conn.close()
+            await asyncio.shield(conn.close())
 
     @staticmethod
     def _scope_params(scope: Scope) -> dict[str, str]:

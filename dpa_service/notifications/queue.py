@@ -113,15 +113,24 @@ async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
     return handled, queued
 
 
-async def _forever(step: Callable[[], Awaitable[Any]], every: float, what: str) -> None:
+# After a round that found only a trickle of work, a pause this long lets the next round find a batch: under a
+# steady stream of small changes, back-to-back rounds (a fan-out query and a lease transaction each) cost the
+# worker most of its CPU for a few messages apiece. Deliveries wait at most this much longer.
+TRICKLE_SECONDS = 0.1
+
+
+async def _forever(step: Callable[[], Awaitable[int]], every: float, what: str) -> None:
+    """Run rounds: after an idle one wait `every`, after a small one `TRICKLE_SECONDS`, after a full one none."""
     while True:
         try:
-            busy = await step()
+            work = await step()
         except Exception:  # the next round retries; a worker must not die of one bad round
             logger.exception("%s failed", what)
-            busy = False
-        if not busy:
+            work = 0
+        if work == 0:
             await asyncio.sleep(every)
+        elif work < BATCH:
+            await asyncio.sleep(min(every, TRICKLE_SECONDS))
 
 
 async def run_forever(
@@ -139,11 +148,11 @@ async def run_forever(
     """The worker loop of `dpa serve` and `dpa worker`, with or without Redis; cancel it to stop."""
     if not redis_url:
 
-        async def local_round() -> bool:
+        async def local_round() -> int:
             handled, attempted = await run_once(db, mailer, secret, allow_private=allow_private)
             if on_round and (handled or attempted):
                 on_round(handled, attempted)
-            return bool(handled or attempted)
+            return handled + attempted
 
         await _forever(local_round, every, "outbox delivery")
         return
@@ -164,11 +173,11 @@ async def run_forever(
             shutdown_grace_period_s=SHUTDOWN_GRACE_SECONDS,  # let a batch in flight finish and be recorded
         )
 
-        async def dispatch_round() -> bool:
+        async def dispatch_round() -> int:
             handled, queued = await dispatch_once(state, queue)
             if on_round and (handled or queued):
                 on_round(handled, queued)
-            return bool(handled or queued)
+            return handled + queued
 
         consuming = asyncio.create_task(consumer.start())
         try:

@@ -12,12 +12,17 @@ from typing import Any
 
 import pytest
 
+from dpa_service.audit import hashing
 from dpa_service.audit.hashing import event_hash, stored_event_matches
 from dpa_service.core.clock import rfc3339
 
 
 def reference_hash(event: Any) -> str:
     """The formula as first written (and as every stored chain was hashed): one json.dumps of the whole body."""
+    return hashlib.sha256((_canonical_body(event) + event.prev_hash).encode()).hexdigest()
+
+
+def _canonical_body(event: Any) -> str:
     body = {
         "chain": event.chain,
         "tenant_id": str(event.tenant_id) if event.tenant_id else None,
@@ -32,8 +37,7 @@ def reference_hash(event: Any) -> str:
         "user_agent": event.user_agent,
         "data": event.data,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256((canonical + event.prev_hash).encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 AWKWARD_TEXT = ['quote " and \\ backslash', "Zeile\nneu\t\x01\x1f\x7f", "Ä ß 東京 😀", "\u2028\u2029\u202e", ""]
@@ -84,6 +88,39 @@ def _stored_matches(event: SimpleNamespace, data_text: str, digest: str) -> bool
     )  # fmt: skip
 
 
+def _holds_a_float(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_a_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_a_float(v) for v in value)
+    return isinstance(value, float)
+
+
+@pytest.mark.parametrize(
+    "event", [e for e in events() if not _holds_a_float(e.data)], ids=lambda e: repr(e.action)[:20] + str(e.seq)
+)
+def test_the_fast_path_alone_accepts_an_event_without_floats(
+    event: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """msgspec's bytes are canonical_json's for everything but floats: the exact formula is not even asked."""
+
+    def never(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the exact formula was needed")
+
+    monkeypatch.setattr(hashing, "hash_of", never)
+    assert _stored_matches(event, json.dumps(event.data), reference_hash(event))
+
+
+def test_a_float_goes_to_the_exact_formula() -> None:
+    """A digest over msgspec's spelling of a float (1e16, not canonical_json's 1e+16) must not pass."""
+    event = events()[0]
+    event.data = {"a": 1e16}
+    assert _stored_matches(event, json.dumps(event.data), reference_hash(event))
+    spelled = hashlib.sha256((_canonical_body(event).replace("1e+16", "1e16") + event.prev_hash).encode()).hexdigest()
+    assert spelled != reference_hash(event)
+    assert not _stored_matches(event, json.dumps(event.data), spelled)
+
+
 @pytest.mark.parametrize("event", events(), ids=lambda e: repr(e.action)[:20] + str(e.seq))
 def test_verification_accepts_every_stored_event_and_nothing_else(event: SimpleNamespace) -> None:
     """`dpa audit verify` reads `data` as the text the database holds (json.dumps of it, as SQLAlchemy writes it)
@@ -95,3 +132,5 @@ def test_verification_accepts_every_stored_event_and_nothing_else(event: SimpleN
     assert not _stored_matches(event, json.dumps({**event.data, "added": 1}), digest)
     assert not _stored_matches(event, stored, "0" * 64)
     assert not _stored_matches(event, "{not json", digest)  # rewritten outside the service: a mismatch, no crash
+    assert not _stored_matches(SimpleNamespace(**{**vars(event), "action": "forged"}), stored, digest)
+    assert not _stored_matches(SimpleNamespace(**{**vars(event), "seq": event.seq + 1}), stored, digest)

@@ -8,15 +8,26 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dpa_service.audit import parallel, services
+from dpa_service.audit.anchoring import seal_public_keys
 from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.models import AuditEvent, ChainVerification
 from dpa_service.core.db import Database
 from dpa_service.core.settings import Settings
-from tests.audit.checkpoint_support import EVENTS, as_owner_without_triggers, events_of, overwrite, rehash, tenant
+from dpa_service.documents.seal import SealConfig
+from tests.audit.checkpoint_support import (
+    EVENTS,
+    as_owner_without_triggers,
+    checkpoint_round,
+    events_of,
+    overwrite,
+    rehash,
+    set_head,
+    tenant,
+)
 from tests.helpers.api import Api
 
 EVENTS_IN_CHAIN = 11
@@ -32,9 +43,10 @@ async def _chain(admin: Api) -> Api:
 
 async def _verdicts(db: Database, settings: Settings, tenant_id: uuid.UUID) -> tuple[list[dict], list[dict]]:
     files = CheckpointFiles(settings.checkpoints_path)
-    in_order = [r.model_dump() async for r in services.verify_chains(db, [tenant_id], files, {}, everything=False)]
+    keys = seal_public_keys(SealConfig.from_settings(settings), ())
+    in_order = [r.model_dump() async for r in services.verify_chains(db, [tenant_id], files, keys, everything=False)]
     with parallel.ParallelVerifier(settings.database, processes=2) as verifier:
-        walked = verifier.verify_chains(db, [tenant_id], files, {}, everything=False)
+        walked = verifier.verify_chains(db, [tenant_id], files, keys, everything=False)
         on_every_core = [r.model_dump() async for r in walked]
     return in_order, on_every_core
 
@@ -100,6 +112,24 @@ def _relinked(seq: int) -> Callable[[AsyncConnection, Api], Awaitable[None]]:
     return tamper
 
 
+async def _past_the_head(conn: AsyncConnection, owner: Api) -> None:
+    """A well-formed 12th event appended behind the head's back (the head still says 11)."""
+    last = await _stored(conn, owner, EVENTS_IN_CHAIN)
+    extra = AuditEvent(**{**last.model_dump(), "id": uuid.uuid4(), "seq": EVENTS_IN_CHAIN + 1, "action": "forged"})
+    (extra,) = rehash([extra], last.hash)
+    await conn.execute(insert(EVENTS).values(**extra.model_dump()))
+
+
+async def _rewritten_with_the_head(conn: AsyncConnection, owner: Api) -> None:
+    """Event 5 changed and every later hash and the head recomputed: only the checkpoint can tell."""
+    events = [await _stored(conn, owner, seq) for seq in range(1, EVENTS_IN_CHAIN + 1)]
+    events[4].action = "api_key.deleted"
+    forged = rehash(events[4:], events[3].hash)
+    for event in forged:
+        await overwrite(conn, event)
+    await set_head(conn, events[0].chain, EVENTS_IN_CHAIN, forged[-1].hash)
+
+
 async def _moved(conn: AsyncConnection, owner: Api) -> None:
     await conn.execute(
         text("UPDATE audit_events SET tenant_id = NULL WHERE chain = :chain AND seq = 5"), {"chain": owner.tenant_id}
@@ -117,6 +147,8 @@ async def _moved(conn: AsyncConnection, owner: Api) -> None:
         pytest.param(_delete(4), id="deleted-first-of-a-stretch"),
         pytest.param(_delete(11), id="deleted-tail"),
         pytest.param(_moved, id="moved-to-another-chain"),
+        pytest.param(_past_the_head, id="appended-past-the-head"),
+        pytest.param(_rewritten_with_the_head, id="rewritten-with-hashes-and-head-recomputed"),
     ],
 )
 async def test_tampering_gets_the_in_order_report(
@@ -129,6 +161,7 @@ async def test_tampering_gets_the_in_order_report(
 ) -> None:
     owner = await _chain(admin)
     assert len(await events_of(db, owner.tenant_id or "")) == EVENTS_IN_CHAIN
+    await checkpoint_round(db, settings)  # the chain as it stood, signed (seq 11)
     async with as_owner_without_triggers(owner_engine) as conn:
         await tamper(conn, owner)
     monkeypatch.setattr(parallel, "STRETCH_EVENTS", STRETCH)
