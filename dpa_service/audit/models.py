@@ -15,6 +15,11 @@ PLATFORM_CHAIN = "platform"
 GENESIS_HASH = "0" * 64
 
 
+def chain_of(tenant_id: uuid.UUID | None) -> str:
+    """The chain a tenant's events are in (the platform's for None)."""
+    return str(tenant_id) if tenant_id else PLATFORM_CHAIN
+
+
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
     __table_args__ = (Index("uq_audit_events_chain_seq", "chain", "seq", unique=True),)

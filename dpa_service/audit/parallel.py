@@ -24,11 +24,11 @@ from types import TracebackType
 from sqlalchemy import select
 from sqlmodel import col
 
-from dpa_service.audit import services
+from dpa_service.audit import services, walk
 from dpa_service.audit.anchoring import Anchors, load_anchors
 from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.checkpoints import Checkpoint, PublicKey
-from dpa_service.audit.models import GENESIS_HASH, AuditHead, ChainVerification
+from dpa_service.audit.models import GENESIS_HASH, AuditHead, ChainVerification, chain_of
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.settings import DatabaseSettings
 
@@ -69,7 +69,7 @@ def _start(database: DatabaseSettings) -> None:
     gc.freeze()
 
 
-def _walk(parts: Sequence[_Part]) -> list[services.Stretch]:
+def _walk(parts: Sequence[_Part]) -> list[walk.Stretch]:
     global _process
     if _process is None:
         assert _database is not None
@@ -78,10 +78,10 @@ def _walk(parts: Sequence[_Part]) -> list[services.Stretch]:
     return loop.run_until_complete(_walk_parts(db, parts))
 
 
-async def _walk_parts(db: Database, parts: Sequence[_Part]) -> list[services.Stretch]:
+async def _walk_parts(db: Database, parts: Sequence[_Part]) -> list[walk.Stretch]:
     async with db.transaction(Scope.system(), write=False) as session:
         return [
-            await services.walk_chain(
+            await walk.walk_chain(
                 session,
                 part.tenant_id,
                 first=part.first,
@@ -96,7 +96,7 @@ async def _walk_parts(db: Database, parts: Sequence[_Part]) -> list[services.Str
 # --- in the parent ------------------------------------------------------------------------------------------
 
 
-def _stitched(planned: _Planned, stretches: Sequence[services.Stretch]) -> services.Stretch | None:
+def _stitched(planned: _Planned, stretches: Sequence[walk.Stretch]) -> walk.Stretch | None:
     """The whole chain's walk from its stretches, or None when anything in them or between them is off."""
     count, last_hash = 0, None
     for part, stretch in zip(planned.parts, stretches, strict=True):
@@ -106,7 +106,7 @@ def _stitched(planned: _Planned, stretches: Sequence[services.Stretch]) -> servi
             return None  # a gap (or a cut) inside the chain: the in-order walk names it
         if stretch.count:
             count, last_hash = count + stretch.count, stretch.last_hash
-    return services.Stretch(1, count, GENESIS_HASH if count else None, last_hash)
+    return walk.Stretch(1, count, GENESIS_HASH if count else None, last_hash)
 
 
 def _plan(tenant_id: uuid.UUID | None, anchors: Anchors, head: tuple[int, str] | None, per: int) -> _Planned:
@@ -119,7 +119,7 @@ def _plan(tenant_id: uuid.UUID | None, anchors: Anchors, head: tuple[int, str] |
     parts = []
     for index in range(cuts):
         first = index * size + 1
-        final = services.NO_END if index == cuts - 1 else first + size - 1
+        final = walk.NO_END if index == cuts - 1 else first + size - 1
         by_seq = {seq: found for seq, found in anchors.by_seq.items() if first <= seq <= final}
         parts.append(_Part(tenant_id, first, final, by_seq, max(1, min(final, end) - first + 1)))
     return _Planned(tenant_id, anchors, head, parts)
@@ -172,11 +172,11 @@ class ParallelVerifier:
         chunk = JOB_CHAINS * self.processes * 2  # chains whose heads and checkpoints are held at once
         for start in range(0, len(order), chunk):
             chains = order[start : start + chunk]
-            heads = await _heads(db, [services.chain_of(tenant_id) for tenant_id in chains])
+            heads = await _heads(db, [chain_of(tenant_id) for tenant_id in chains])
             wave: list[_Planned] = []
             events = 0
             for tenant_id in chains:
-                head = heads.get(services.chain_of(tenant_id))
+                head = heads.get(chain_of(tenant_id))
                 wave.append(_plan(tenant_id, await load_anchors(files, tenant_id, keys), head, STRETCH_EVENTS))
                 events += max(head[0] if head else 0, 1)
                 if events >= STRETCH_EVENTS * self.processes * 4:
@@ -202,7 +202,7 @@ class ParallelVerifier:
         stretches = iter([stretch for job in done for stretch in job])
         for planned in wave:
             walked = _stitched(planned, [next(stretches) for _ in planned.parts])
-            result = services.conclude(planned.tenant_id, walked, planned.head, planned.anchors) if walked else None
+            result = walk.conclude(planned.tenant_id, walked, planned.head, planned.anchors) if walked else None
             if result is None or not result.ok:  # the report names the first divergence as the in-order walk does
                 result = await services.verify(db, Scope.system(), planned.tenant_id, planned.anchors)
             yield result

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dpa_service.audit import parallel, services
+from dpa_service.audit import parallel, services, walk
 from dpa_service.audit.anchoring import seal_public_keys
 from dpa_service.audit.checkpoint_files import CheckpointFiles
 from dpa_service.audit.models import AuditEvent, ChainVerification
@@ -55,10 +55,8 @@ def test_chains_are_cut_into_stretches_the_last_open_ended() -> None:
     from dpa_service.audit.anchoring import Anchors
 
     planned = parallel._plan(None, Anchors("platform"), (10, "h"), 3)
-    assert [(p.first, p.last) for p in planned.parts] == [(1, 3), (4, 6), (7, 9), (10, services.NO_END)]
-    assert [(p.first, p.last) for p in parallel._plan(None, Anchors("platform"), None, 3).parts] == [
-        (1, services.NO_END)
-    ]
+    assert [(p.first, p.last) for p in planned.parts] == [(1, 3), (4, 6), (7, 9), (10, walk.NO_END)]
+    assert [(p.first, p.last) for p in parallel._plan(None, Anchors("platform"), None, 3).parts] == [(1, walk.NO_END)]
 
 
 async def test_a_clean_chain_is_judged_from_its_stretches(

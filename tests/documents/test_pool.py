@@ -38,10 +38,17 @@ async def test_results_come_back(pool: ProcessPool) -> None:
 
 
 async def test_jobs_run_in_parallel_up_to_the_pool_size(pool: ProcessPool) -> None:
-    (start_a, end_a), (start_b, end_b) = await asyncio.gather(
-        pool.run(pool_jobs.burn, 0.2), pool.run(pool_jobs.burn, 0.2)
-    )
-    assert start_b < end_a and start_a < end_b  # the pool ran them at the same time
+    # The pool ran them at the same time: a pool that serialised its jobs would never overlap two. Under a full
+    # test run on 2 cores one job can be held up until the other is done, so one overlap in five tries proves it.
+    overlaps = []
+    for _ in range(5):
+        (start_a, end_a), (start_b, end_b) = await asyncio.gather(
+            pool.run(pool_jobs.burn, 0.2), pool.run(pool_jobs.burn, 0.2)
+        )
+        overlaps.append(start_b < end_a and start_a < end_b)
+        if overlaps[-1]:
+            break
+    assert any(overlaps), overlaps
 
     # Each job needs 0.5 s of CPU, so on two free cores both finish in about 0.5 s. Other work on a shared machine
     # can take a core away, so a slow round only counts when /proc/stat shows the cores were free meanwhile.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,27 @@ def sign_in_by_email(page: Any, server: LiveServer, email: str) -> None:
     """Type the address on /login, open the link that arrives in the mail log, and confirm it."""
     page.goto(f"{server.url}/login")
     page.get_by_label("E-mail address").fill(email)
+    before = len(server.mails())
     page.get_by_role("button", name="E-mail me a sign-in link").click()
     page.get_by_text("Check your inbox").first.wait_for()  # the answer page, once it has loaded
-    mail = next(m for m in reversed(server.mails()) if m["to"] == email and "sign-in link" in m["subject"])
+    mail = _new_mail(server, before, lambda m: m["to"] == email and "sign-in link" in m["subject"])
     link = re.search(r"http://\S+/login/\S+", mail["body"])
     assert link, mail["body"]
     page.goto(link.group(0))
     page.get_by_role("button", name="Continue and sign in").click()
     page.wait_for_load_state()
+
+
+def _new_mail(server: LiveServer, before: int, wanted: Any, timeout: float = 15.0) -> dict[str, Any]:
+    """The first mail matching `wanted` written after the first `before` ones: the outbox's worker sends it a
+    moment after the page answers, and an earlier sign-in's link (already used) must not be taken for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [m for m in server.mails()[before:] if wanted(m)]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"no new mail in {timeout:g} s"
+        time.sleep(0.05)
 
 
 def sign_in_with_key(page: Any, server: LiveServer, key: str) -> None:
