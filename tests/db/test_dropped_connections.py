@@ -27,19 +27,22 @@ async def _drop_the_pool(owner_engine: AsyncEngine) -> int:
         return int(dropped.scalar_one())
 
 
-async def _fill_the_pool(db: Database, scope: Scope) -> None:
+async def _tenant_whose_pool_was_dropped(admin: Api, db: Database, owner_engine: AsyncEngine) -> uuid.UUID:
+    """A tenant, with both kinds of pooled connection to it (a transaction's, a single read's) dropped."""
+    tenant = uuid.UUID((await admin.new_tenant()).tenant_id or "")
+    scope = Scope.tenant(tenant)
     async with db.transaction(scope, write=False) as session, db.read_connection(scope) as conn:
         await session.execute(text("SELECT 1"))
         await conn.execute(text("SELECT 1"))
+    assert await _drop_the_pool(owner_engine) >= 2
+    return tenant
 
 
 async def test_a_transaction_survives_its_connection_being_dropped(
     admin: Api, db: Database, owner_engine: AsyncEngine
 ) -> None:
-    tenant = uuid.UUID((await admin.new_tenant()).tenant_id or "")
+    tenant = await _tenant_whose_pool_was_dropped(admin, db, owner_engine)
     scope = Scope.tenant(tenant)
-    await _fill_the_pool(db, scope)
-    assert await _drop_the_pool(owner_engine) >= 2
     # A write transaction is the first to meet a dead connection.
     async with db.transaction(scope) as session:
         await session.execute(text("UPDATE tenants SET dpo_name = 'Dana' WHERE id = :id"), {"id": tenant})
@@ -51,10 +54,8 @@ async def test_a_transaction_survives_its_connection_being_dropped(
 async def test_a_single_read_survives_its_connection_being_dropped(
     admin: Api, db: Database, owner_engine: AsyncEngine
 ) -> None:
-    tenant = uuid.UUID((await admin.new_tenant()).tenant_id or "")
+    tenant = await _tenant_whose_pool_was_dropped(admin, db, owner_engine)
     scope = Scope.tenant(tenant)
-    await _fill_the_pool(db, scope)
-    assert await _drop_the_pool(owner_engine) >= 2
     # The authentication lookup's path is the first to meet a dead connection.
     async with db.read_connection(scope) as conn:
         assert (await conn.execute(text("SELECT count(*) FROM tenants"))).scalar_one() == 1
