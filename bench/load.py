@@ -17,8 +17,10 @@ Load: two uvicorn processes of `dpa_service.app:create_app` on two ports (client
 `dpa worker` processes on Redis. `--clients` clients in one asyncio process with aiohttp, each a closed loop with an
 exponential think time (mean `--think` s, as people at a browser or integrations polling): Subscriber owners of a
 random tenant list, read, create, submit and sign (signature request + the built-in signer's POST); a tenth of
-the clients are legal, reviewing custom clauses and countersigning. The PDF renders (signature requests and
-countersignatures) are held to `--renders` per second across all clients: each costs ~0.6 s of a core here.
+the clients are legal, reviewing custom clauses and countersigning (with `Prefer: respond-async`: the workers
+execute, and the time from countersignature to executed is reported; `--sync-countersign` waits in the request).
+The PDF renders (signature requests and countersignatures) are held to `--renders` per second across all clients:
+each costs ~0.6 s of a core here.
 Every JSON response is walked: every `tenant_id` in it must be the caller's and every agreement id one the caller's
 tenant made (printed as foreign rows, expected 0). The receiver checks each webhook's `tenant_id` against the tenant
 whose endpoint it reached and dedupes by `DPA-Event-Id`. Baseline in the same run: the same clients and think
@@ -211,6 +213,7 @@ class World:
     owner_of: dict[str, str] = field(default_factory=dict)  # agreement id -> tenant id, as the API answered
     in_review: list[tuple[str, str]] = field(default_factory=list)  # (tenant, agreement)
     signed: list[tuple[str, str]] = field(default_factory=list)
+    async_countersign: bool = True  # legal countersigns with `Prefer: respond-async` (--sync-countersign: not)
 
 
 async def gather_bounded(coros: list[Any], limit: int) -> list[Any]:
@@ -353,9 +356,10 @@ class Client:
 
 async def call(
     client: Client, stats: Stats, route: str, method: str, url: str, key: str | None, *,
-    json_body: Any = None, expect: int = 200,
+    json_body: Any = None, expect: int = 200, extra_headers: dict[str, str] | None = None,
 ) -> Any:  # fmt: skip
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers.update(extra_headers or {})
     body = None
     if json_body is not None:
         headers["Content-Type"] = "application/json"
@@ -441,8 +445,13 @@ async def subscriber_step(client: Client, world: World, stats: Stats, budget: Re
 async def legal_step(client: Client, world: World, stats: Stats, budget: RenderBudget) -> None:
     if world.signed and budget.take():
         tenant_id, aid = world.signed.pop(0)
-        body = await call(client, stats, "POST /agreements/{id}/countersign", "POST",
-                          f"/api/v1/agreements/{aid}/countersign", world.legal_key)  # fmt: skip
+        if world.async_countersign:  # checked and queued; the workers execute it (`executions` reports them)
+            body = await call(client, stats, "POST /agreements/{id}/countersign (respond-async)", "POST",
+                              f"/api/v1/agreements/{aid}/countersign", world.legal_key, expect=202,
+                              extra_headers={"Prefer": "respond-async"})  # fmt: skip
+        else:
+            body = await call(client, stats, "POST /agreements/{id}/countersign", "POST",
+                              f"/api/v1/agreements/{aid}/countersign", world.legal_key)  # fmt: skip
         if body:
             check_tenant(body, tenant_id, world, stats)
         return
@@ -587,6 +596,25 @@ async def deliveries_under_faults(
         print(f"    {line}")
 
 
+async def executions(owner_url: str) -> None:
+    """How long queued countersignatures waited for the workers: from legal's countersignature (the processor
+    signature's time) to the sealed, executed agreement; and how many are still queued or failed."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    dsn = make_url(owner_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    waits = [float(row[0]) * 1000 for row in await conn.fetch(
+        "SELECT extract(epoch FROM a.executed_at - s.signed_at) FROM agreements a JOIN signatures s "
+        "ON s.agreement_id = a.id AND s.role = 'processor' WHERE a.status = 'executed'")]  # fmt: skip
+    queued = int(await conn.fetchval("SELECT count(*) FROM agreements WHERE execution_queued_at IS NOT NULL"))
+    failed = int(await conn.fetchval("SELECT count(*) FROM agreements WHERE execution_error IS NOT NULL"))
+    await conn.close()
+    if waits:
+        print(f"  queued countersignatures executed: {len(waits)}, countersignature to executed p50 "
+              f"{percentile(waits, 0.5):.0f} ms, p99 {percentile(waits, 0.99):.0f} ms; still queued {queued}, "
+              f"failed {failed}")  # fmt: skip
+
+
 async def consistency(stack: Stack, owner_url: str) -> None:
     import asyncpg  # type: ignore[import-untyped]
 
@@ -663,6 +691,7 @@ async def main(args: argparse.Namespace) -> None:
             await wait_up(port)
         began = time.perf_counter()
         world = await seed(f"http://127.0.0.1:{ports[0]}", admin_key, var_dir, receiver_url, args.tenants)
+        world.async_countersign = not args.sync_countersign
         print(f"seeded {args.tenants} tenants through the API (tenant, owner's address confirmed, webhook endpoint, "
               f"3 drafts each) in {time.perf_counter() - began:.0f} s")  # fmt: skip
 
@@ -675,6 +704,7 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(5)  # the last status changes' webhooks
         print(f"  webhooks during the run: {receiver.raw - before} delivered, {receiver.foreign} to a foreign "
               f"endpoint, {receiver.duplicates} repeated event ids, {receiver.unsigned} unsigned")  # fmt: skip
+        await executions(url)
 
         if args.faults:
             pg_data = os.environ.get("DPA_BENCH_PG_DATA")
@@ -711,6 +741,7 @@ def parser() -> argparse.ArgumentParser:
     # 12 a minute: a busy campaign day for 1,000 tenants is a few hundred signatures; at 0.5/s renders alone
     # (0.6-1.5 s of a core each) outgrow what the interactive load leaves of 2 cores.
     p.add_argument("--renders", type=float, default=0.2, help="PDF renders per second across all clients")
+    p.add_argument("--sync-countersign", action="store_true", help="countersign in the request (no Prefer header)")
     p.add_argument("--faults", action="store_true")
     p.add_argument("--deliveries", type=int, default=10_000, help="webhook deliveries in fault trial (a)")
     return p

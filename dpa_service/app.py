@@ -22,7 +22,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
 from dpa_service import __version__, logs, metrics, reactions
-from dpa_service.agreements import docusign, docusign_connect, signing
+from dpa_service.agreements import deferred_execution, docusign, docusign_connect, signing
 from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController, DocuSignConnectController
 from dpa_service.agreements.pages import SigningPages
@@ -258,6 +258,7 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     except Exception:
         logger.exception("could not start the document workers")
     await state.seal.load()
+    deferred_execution.install(state.renderer, state.seal)  # countersignatures queued with `Prefer: respond-async`
     state.docusign = None
     if settings.docusign is not None:  # DocuSign offered: its outbox jobs run with this process's account
         account = docusign.DocuSign.configure(

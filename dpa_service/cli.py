@@ -21,7 +21,7 @@ from dpa_service.cli_support import _cannot_verify, _count, _migrate, _with_db
 from dpa_service.core.db import Database
 from dpa_service.core.exceptions import Conflict
 from dpa_service.core.identity import Actor, Role
-from dpa_service.core.settings import clear_settings_cache, get_settings
+from dpa_service.core.settings import Settings, clear_settings_cache, get_settings
 from dpa_service.logs import configure as configure_logging
 from dpa_service.logs import log_config
 
@@ -138,6 +138,7 @@ def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):  # stop between rounds; a batch in flight is finished
             asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
         db = Database(settings.database)
+        await _install_execution(settings)
         try:
             await run_forever(
                 db,
@@ -155,6 +156,20 @@ def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
 
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(loop())
+
+
+async def _install_execution(settings: Settings) -> None:
+    """Queued countersignatures (`Prefer: respond-async`) are outbox jobs: this worker renders and seals them too,
+    in its own document pool (started on the first one)."""
+    from dpa_service.agreements import deferred_execution
+    from dpa_service.core.registry import processor
+    from dpa_service.documents.renderer import Renderer, document_pool
+    from dpa_service.documents.seal import Seal, SealConfig
+
+    renderer = Renderer(document_pool(settings.render_processes), timeout=settings.render_timeout_seconds)
+    seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), renderer)
+    await seal.load()
+    deferred_execution.install(renderer, seal)
 
 
 @main.group()

@@ -9,10 +9,18 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
+from dpa_service.agreements import (
+    deferred_execution,
+    docusign_connect,
+    execution,
+    providers,
+    services,
+    signing,
+    verification,
+)
 from dpa_service.agreements import docusign as docusign_service
-from dpa_service.agreements import docusign_connect, execution, providers, services, signing, verification
 from dpa_service.agreements.models import (
     AgreementCreate,
     AgreementPage,
@@ -195,7 +203,19 @@ class AgreementsController(Controller):
         await provider.after_commit()
         return response
 
-    @post("/{agreement_id:uuid}/countersign", guards=[legal_only], operation_id="countersignAgreement", status_code=200)
+    @post(
+        "/{agreement_id:uuid}/countersign",
+        guards=[legal_only],
+        operation_id="countersignAgreement",
+        status_code=200,
+        responses={
+            202: ResponseSpec(
+                AgreementPublic,
+                description="Asked with `Prefer: respond-async`: checked and queued; still `signed`, with "
+                "`execution_queued_at` set, until the worker executes it (`Location`: the agreement)",
+            )
+        },
+    )
     async def countersign(
         self,
         agreement_id: AgreementId,
@@ -206,12 +226,25 @@ class AgreementsController(Controller):
         seal: SealDep,
         request: Request[Any, Any, Any],
         settings: SettingsDep,
-    ) -> AgreementPublic:
+        prefer: Annotated[
+            str | None,
+            HeaderParameter(name="Prefer", description="`respond-async` (RFC 7240): queue the execution, answer 202"),
+        ] = None,
+    ) -> Response[AgreementPublic]:
         """`signed -> executed`: the processor's signature, the sealed PDF, `effective_date` and `document_sha256`;
         the tenant's previous executed DPA is superseded; the signer and the tenant's owners are e-mailed where to
-        download it."""
+        download it.
+
+        With `Prefer: respond-async` the countersignature is checked and recorded at once and the execution (render,
+        seal, commit) runs in the worker: 202, the agreement still `signed` with `execution_queued_at`. It executes
+        as if legal had waited, dated when they countersigned; if it cannot (the tenant entered its exit, say),
+        the agreement stays signed with `execution_error` saying why, and legal is e-mailed."""
         base = public_base_url(request, settings)
-        return await execution.countersign(db, renderer, seal, actor, principal, agreement_id, base_url=base)
+        if deferred_execution.wants_async(prefer):
+            queued = await deferred_execution.queue_countersign(db, actor, principal, agreement_id, base_url=base)
+            headers = {"Preference-Applied": "respond-async", "Location": f"{base}/api/v1/agreements/{agreement_id}"}
+            return Response(queued, status_code=202, headers=headers)
+        return Response(await execution.countersign(db, renderer, seal, actor, principal, agreement_id, base_url=base))
 
     @get("/{agreement_id:uuid}/evidence", guards=[document_readers], operation_id="getAgreementEvidence")
     async def evidence(self, agreement_id: AgreementId, principal: PrincipalDep, db: DbDep) -> Evidence:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -61,25 +63,22 @@ def _processor_title(email: str) -> str:
     return "Authorized signatory (Legal)"
 
 
-async def countersign(
-    db: Database,
-    renderer: Renderer,
-    seal: Seal,
-    actor: Actor,
-    principal: Principal,
-    agreement_id: uuid.UUID,
-    *,
-    before_commit: Callable[[], Awaitable[None]] | None = None,
-    base_url: str = "",
-    automatic_authority: str | None = None,
-    processor: Signature | None = None,
-) -> AgreementPublic:
-    """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
+@dataclass(frozen=True)
+class _Countersignable:
+    """What executing an agreement reads first, outside the write transaction."""
 
-    A crash before the commit leaves the agreement signed with nothing stored; retrying completes it. The signer
-    and the tenant's owners and admins are e-mailed where to download the executed PDF (`base_url` + the
-    agreement's page), through the outbox in the same transaction, so the notice goes out exactly when it executes.
-    """
+    agreement: Agreement
+    version: templates.TemplateVersion
+    list_version: int
+    listing: dict[str, Any]
+    subscriber_signatures: list[Signature]
+    chain_head: tuple[int, str]
+    verified: users.Verification | None
+    signing_request: SignatureRequest | None
+
+
+async def _read(db: Database, principal: Principal, agreement_id: uuid.UUID) -> _Countersignable:
+    """Everything a countersignature needs, and every reason to refuse it before anything is built (403, 409)."""
     if principal.role != Role.LEGAL:
         raise PermissionDenied("Only the processor's legal team countersigns.")
     async with db.transaction(principal.scope, write=False) as session:
@@ -109,6 +108,42 @@ async def countersign(
         )
     if not subscriber_signatures:
         raise Conflict("The agreement has no Subscriber signature to countersign.")
+    return _Countersignable(
+        agreement, version, list_version, listing, subscriber_signatures, chain_head, verified, signing_request
+    )
+
+
+async def countersignable(db: Database, principal: Principal, agreement_id: uuid.UUID) -> uuid.UUID:
+    """Raise what `countersign` would refuse with before building anything (a queued countersignature asks);
+    the agreement's tenant otherwise."""
+    return (await _read(db, principal, agreement_id)).agreement.tenant_id
+
+
+async def countersign(
+    db: Database,
+    renderer: Renderer,
+    seal: Seal,
+    actor: Actor,
+    principal: Principal,
+    agreement_id: uuid.UUID,
+    *,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
+    base_url: str = "",
+    automatic_authority: str | None = None,
+    processor: Signature | None = None,
+    countersigned_at: datetime | None = None,
+) -> AgreementPublic:
+    """Execute a signed agreement: processor signature, sealed PDF, supersession, reactions, all committed at once.
+
+    A crash before the commit leaves the agreement signed with nothing stored; retrying completes it. The signer
+    and the tenant's owners and admins are e-mailed where to download the executed PDF (`base_url` + the
+    agreement's page), through the outbox in the same transaction, so the notice goes out exactly when it executes.
+    `countersigned_at`: when legal countersigned, if earlier than now (a queued countersignature,
+    `deferred_execution`); the effective date is that day.
+    """
+    read = await _read(db, principal, agreement_id)
+    agreement, version, listing, list_version = read.agreement, read.version, read.listing, read.list_version
+    subscriber_signatures, verified, signing_request = read.subscriber_signatures, read.verified, read.signing_request
     signed_sha = subscriber_signatures[-1].document_sha256
     # The executed PDF is built from what the Subscriber signed: if rebuilding that draft no longer gives the
     # same bytes (reference data changed since), sealing would put words in its mouth.
@@ -120,7 +155,8 @@ async def countersign(
         if signing_request is not None
         else None
     )
-    now = utcnow()
+    executed_at = utcnow()
+    now = countersigned_at or executed_at
     # `processor`: the countersignature taken elsewhere (DocuSign, routing order 2), recorded as it was given.
     processor_signature = processor or Signature(
         tenant_id=agreement.tenant_id,
@@ -158,10 +194,10 @@ async def countersign(
         agreement,
         [*subscriber_signatures, processor_signature],
         effective_date=now.date(),
-        executed_at=now,
+        executed_at=executed_at,
         signed_document_sha256=signed_sha,
         subprocessors=listing,
-        chain_head=chain_head,
+        chain_head=read.chain_head,
         signed_draft=signed_draft.content,
         request=signing_request,
         requested_by=requested_by,
@@ -175,10 +211,15 @@ async def countersign(
         session.add(processor_signature)
         session.add(
             AgreementDocument(
-                agreement_id=agreement.id, tenant_id=agreement.tenant_id, sha256=digest, content=sealed, sealed_at=now
+                agreement_id=agreement.id,
+                tenant_id=agreement.tenant_id,
+                sha256=digest,
+                content=sealed,
+                sealed_at=executed_at,
             )
         )
-        agreement.executed_at, agreement.effective_date, agreement.sealed_at = now, now.date(), now
+        agreement.executed_at, agreement.effective_date, agreement.sealed_at = executed_at, now.date(), executed_at
+        agreement.execution_queued_at = None  # a queued countersignature (`deferred_execution`) has run
         agreement.document_sha256, agreement.subprocessor_list_version = digest, list_version
         await move(
             session,
@@ -196,7 +237,7 @@ async def countersign(
                 tenant_id=agreement.tenant_id,
                 agreement_id=agreement.id,
                 template_id=agreement.template_id,
-                executed_at=now,
+                executed_at=executed_at,
                 effective_date=now.date(),
                 subprocessor_list_version=list_version,
                 subprocessors=tuple(listing["items"]),

@@ -67,6 +67,9 @@ class Agreement(SQLModel, table=True):
     void_reason: str | None = Field(default=None, max_length=1000)
     superseded_by: uuid.UUID | None = None
     superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A countersignature queued for the worker (`deferred_execution`): when legal gave it; why it could not run.
+    execution_queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    execution_error: str | None = Field(default=None, max_length=500)
 
 
 class AgreementDocument(SQLModel, table=True):
@@ -167,6 +170,8 @@ class AgreementPublic(SQLModel):
     voided_at: datetime | None
     void_reason: str | None
     superseded_by: uuid.UUID | None
+    execution_queued_at: datetime | None = None
+    execution_error: str | None = None
 
 
 # The agreements list, encoded without building pydantic objects (http.pagination.struct_page): the same JSON.

@@ -1,0 +1,150 @@
+"""Countersigning with `Prefer: respond-async`: 202 at once, the execution by the worker, exactly as if legal had
+waited; a countersignature that can no longer be executed leaves the agreement signed and says why."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from dpa_service.core.clock import utcnow
+from dpa_service.core.db import Database
+from dpa_service.core.mailer import read_log
+from dpa_service.core.settings import Settings
+from tests.helpers.agreements import approve_standard_dpa, ok, to_status
+from tests.helpers.api import Api
+from tests.helpers.pages import Browser
+from tests.helpers.receiver import drain
+
+ASYNC = {"Prefer": "respond-async, wait=0"}
+
+
+async def actions(api: Api) -> list[str]:
+    return [event["action"] for event in await api.all("/audit-events")]
+
+
+async def test_an_async_countersignature_answers_202_and_the_worker_executes_it_as_legal_gave_it(
+    admin: Api, db: Database, client: httpx.AsyncClient
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+
+    queued = await legal.post(f"/agreements/{aid}/countersign", headers={**ASYNC, "User-Agent": "legal-bot/1.0"})
+    assert queued.status_code == 202, queued.text
+    assert queued.headers["preference-applied"] == "respond-async"
+    assert queued.headers["location"].endswith(f"/api/v1/agreements/{aid}")
+    body = queued.json()
+    assert body["status"] == "signed" and body["execution_queued_at"] and body["execution_error"] is None
+    assert body["document_sha256"] is None
+    again = await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)
+    assert again.status_code == 409 and "queued" in again.json()["detail"]
+    assert (await owner.get(f"/agreements/{aid}")).json()["status"] == "signed", "nothing executed in the request"
+
+    await drain(client, db)
+    executed = (await owner.get(f"/agreements/{aid}")).json()
+    assert executed["status"] == "executed" and executed["execution_queued_at"] is None
+    assert executed["document_sha256"] and executed["effective_date"] == body["execution_queued_at"][:10]
+    document = await owner.get(f"/agreements/{aid}/document")
+    assert document.headers["x-content-sha256"] == executed["document_sha256"]
+    [processor] = [s for s in (await owner.get(f"/agreements/{aid}/evidence")).json()["signatures"]
+                   if s["role"] == "processor"]  # fmt: skip
+    # The countersignature is legal's, given when and from where they asked, not the worker's.
+    assert processor["signed_at"] == body["execution_queued_at"]
+    assert processor["email"] == (await legal.get("/me")).json()["email"]
+    assert processor["user_agent"] == "legal-bot/1.0"
+    trail = await actions(owner)
+    assert trail.index("agreement.execution_queued") < trail.index("agreement.countersign")
+    verified = (await legal.get("/audit-events/verify", tenant_id=owner.tenant_id)).json()
+    assert verified["ok"] is True
+
+
+async def test_without_the_preference_the_countersignature_still_executes_in_the_request(
+    admin: Api, db: Database
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    other = await legal.post(f"/agreements/{aid}/countersign", headers={"Prefer": "return=minimal"})
+    assert other.status_code == 200 and other.json()["status"] == "executed"
+    assert "preference-applied" not in other.headers
+
+
+async def test_what_cannot_be_countersigned_is_refused_at_once_and_nothing_is_queued(
+    admin: Api, db: Database, client: httpx.AsyncClient
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    ready = (await to_status(owner, legal, "ready_for_signature"))["id"]
+    signed = (await to_status(owner, legal, "signed"))["id"]
+    refused = await legal.post(f"/agreements/{ready}/countersign", headers=ASYNC)
+    assert refused.status_code == 409 and refused.headers["content-type"].startswith("application/problem+json")
+    assert (await owner.post(f"/agreements/{signed}/countersign", headers=ASYNC)).status_code == 403
+    other = await admin.new_tenant()
+    assert (await other.post(f"/agreements/{signed}/countersign", headers=ASYNC)).status_code in (403, 404)
+    assert "agreement.execution_queued" not in await actions(owner)
+    await drain(client, db)
+    assert (await owner.get(f"/agreements/{signed}")).json()["status"] == "signed"
+
+
+async def test_an_execution_that_can_no_longer_happen_leaves_it_signed_says_why_and_tells_legal(
+    admin: Api, db: Database, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
+    # Before the worker runs, the Subscriber gives notice: a DPA signed before the end date is never executed.
+    ends_on = (utcnow().date() + timedelta(days=10)).isoformat()
+    assert (await owner.post("/tenant/termination", {"ends_on": ends_on})).status_code == 201
+
+    await drain(client, db)
+    agreement = (await owner.get(f"/agreements/{aid}")).json()
+    assert agreement["status"] == "signed" and agreement["execution_queued_at"] is None
+    assert agreement["document_sha256"] is None and f"ends on {ends_on}" in agreement["execution_error"]
+    assert "agreement.execution_failed" in await actions(owner)
+    legal_email = (await legal.get("/me")).json()["email"]
+    [mail] = [m for m in read_log(settings.var_dir) if m["subject"] == "A countersignature could not be executed"]
+    assert mail["to"] == legal_email and f"ends on {ends_on}" in mail["body"]
+
+
+@pytest.mark.html_face  # pages: SQLite only (tests/conftest.py)
+async def test_the_pages_say_an_execution_is_queued_and_why_it_failed(
+    admin: Api, db: Database, client: httpx.AsyncClient
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
+    staff, subscriber = Browser(client), Browser(client)
+    assert (await staff.sign_in_with_key(legal.key)).status_code == 303
+    queued = await staff.get(f"/staff/agreements/{aid}")
+    assert "queued for the worker" in queued.text
+    assert f"/staff/agreements/{aid}/countersign" not in queued.text, "no second countersignature offered"
+    assert (await subscriber.sign_in_with_key(owner.key)).status_code == 303
+    assert "The processor countersigned it" in (await subscriber.get(f"/app/agreements/{aid}")).text
+
+    ends_on = (utcnow().date() + timedelta(days=10)).isoformat()
+    assert (await owner.post("/tenant/termination", {"ends_on": ends_on})).status_code == 201
+    await drain(client, db)
+    failed = await staff.get(f"/staff/agreements/{aid}")
+    assert re.search(
+        r'role="alert"><p>A queued countersignature could not be executed[^<]*ends on ' + ends_on, failed.text
+    )
+    assert "queued for the worker" not in failed.text
+
+
+async def test_an_agreement_voided_while_its_execution_waits_is_left_voided(
+    admin: Api, db: Database, client: httpx.AsyncClient
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
+    await ok(legal.post(f"/agreements/{aid}/void", {"reason": "signed by the wrong entity"}))
+    await drain(client, db)
+    agreement = (await owner.get(f"/agreements/{aid}")).json()
+    assert agreement["status"] == "voided" and agreement["execution_queued_at"] is None
+    assert agreement["execution_error"] is None and "agreement.execution_failed" not in await actions(owner)
