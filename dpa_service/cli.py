@@ -160,7 +160,8 @@ def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
 
 async def _install_execution(settings: Settings) -> None:
     """Queued countersignatures (`Prefer: respond-async`) are outbox jobs: this worker renders and seals them too,
-    in its own document pool (started on the first one)."""
+    in its own document pool (started on the first one), with the seal key the app uses (the same `DPA_VAR_DIR`
+    keys, or the configured key or PKCS#12 file: a worker on another host needs the same one)."""
     from dpa_service.agreements import deferred_execution
     from dpa_service.core.registry import processor
     from dpa_service.documents.renderer import Renderer, document_pool
@@ -168,7 +169,11 @@ async def _install_execution(settings: Settings) -> None:
 
     renderer = Renderer(document_pool(settings.render_processes), timeout=settings.render_timeout_seconds)
     seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), renderer)
-    await seal.load()
+    try:
+        await seal.load()
+    except Exception:  # e-mail and webhooks go on; the app processes' own workers still execute
+        logging.getLogger("dpa_service.worker").exception("no seal key: this worker executes no countersignatures")
+        return
     deferred_execution.install(renderer, seal)
 
 

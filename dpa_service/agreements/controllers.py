@@ -212,7 +212,8 @@ class AgreementsController(Controller):
             202: ResponseSpec(
                 AgreementPublic,
                 description="Asked with `Prefer: respond-async`: checked and queued; still `signed`, with "
-                "`execution_queued_at` set, until the worker executes it (`Location`: the agreement)",
+                "`execution_queued_at` set, until the worker executes it. Headers: `Preference-Applied: "
+                "respond-async`, `Location`: the agreement",
             )
         },
     )
@@ -240,7 +241,7 @@ class AgreementsController(Controller):
         as if legal had waited, dated when they countersigned; if it cannot (the tenant entered its exit, say),
         the agreement stays signed with `execution_error` saying why, and legal is e-mailed."""
         base = public_base_url(request, settings)
-        if deferred_execution.wants_async(prefer):
+        if deferred_execution.wants_async(", ".join(request.headers.getall("prefer", [])) or prefer):  # one or several
             queued = await deferred_execution.queue_countersign(db, actor, principal, agreement_id, base_url=base)
             headers = {"Preference-Applied": "respond-async", "Location": f"{base}/api/v1/agreements/{agreement_id}"}
             return Response(queued, status_code=202, headers=headers)

@@ -64,12 +64,8 @@ async def queue_countersign(
     async with db.transaction(Scope.tenant(tenant_id)) as session:
         agreement = await find(session, agreement_id, lock=True)
         next_status(agreement, "countersign")
+        execution.check_queue(agreement, None)
         await checks.before_signing(db, Scope.tenant(tenant_id), tenant_id)
-        if agreement.execution_queued_at is not None:
-            raise Conflict(
-                f"This agreement's execution was queued at {rfc3339(agreement.execution_queued_at)} and has not run "
-                "yet; it needs no second countersignature."
-            )
         now = utcnow()
         agreement.execution_queued_at, agreement.execution_error, agreement.updated_at = now, None, now
         await audit.record(
@@ -136,8 +132,12 @@ async def execution_failed(db: Database, payload: dict[str, Any], reason: str) -
         agreement = await find(session, agreement_id, lock=True)
         queued = agreement.execution_queued_at
         if queued is None or as_utc(queued) != as_utc(datetime.fromisoformat(payload["countersigned_at"])):
+            return  # executed (an expired lease's second run may have), voided, or countersigned again since
+        if agreement.status != AgreementStatus.SIGNED:
+            agreement.execution_queued_at = None
             return
         agreement.execution_queued_at, agreement.execution_error = None, reason[:500]
+        agreement.updated_at = utcnow()
         event = await audit.record(
             session,
             Actor.system("worker"),
@@ -147,10 +147,10 @@ async def execution_failed(db: Database, payload: dict[str, Any], reason: str) -
             tenant_id=tenant_id,
             data={"reason": reason[:500], "countersigned_by": payload["email"], "status": agreement.status},
         )
+        # E-mailed to legal; a tenant's webhook gets the same event (its own agreement), so it names no staff member.
         text = (
-            f"The countersignature {payload['email']} gave agreement {agreement.id} at {payload['countersigned_at']} "
-            f"could not be executed, so nothing was sealed and the agreement is still signed. Reason: {reason[:300]}"
-            "\n\nResolve the reason and countersign again."
+            f"The countersignature given to agreement {agreement.id} at {payload['countersigned_at']} could not be "
+            f"executed, so nothing was sealed and the agreement is still signed. Reason: {reason[:300]}"
         )
         message = {
             "agreement_id": str(agreement.id),

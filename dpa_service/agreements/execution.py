@@ -33,7 +33,7 @@ from dpa_service.agreements.models import (
 from dpa_service.agreements.services import find, public, sha256
 from dpa_service.audit import services as audit
 from dpa_service.core import registry
-from dpa_service.core.clock import utcnow
+from dpa_service.core.clock import as_utc, rfc3339, utcnow
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.events import AgreementExecuted, AgreementSuperseded, checks, reactions
 from dpa_service.core.exceptions import Conflict, PermissionDenied
@@ -77,13 +77,27 @@ class _Countersignable:
     signing_request: SignatureRequest | None
 
 
-async def _read(db: Database, principal: Principal, agreement_id: uuid.UUID) -> _Countersignable:
+def check_queue(agreement: Agreement, queued_at: datetime | None) -> None:
+    """A countersignature queued for the worker (`deferred_execution`) is the one that executes: any other is 409
+    until it has run or failed. `queued_at`: the time of the queued countersignature this call executes, if any."""
+    waiting = agreement.execution_queued_at
+    if waiting is not None and (queued_at is None or as_utc(waiting) != as_utc(queued_at)):
+        raise Conflict(
+            f"A countersignature of this agreement was queued at {rfc3339(waiting)} and is being executed; it "
+            "needs no second one."
+        )
+
+
+async def _read(
+    db: Database, principal: Principal, agreement_id: uuid.UUID, queued_at: datetime | None = None
+) -> _Countersignable:
     """Everything a countersignature needs, and every reason to refuse it before anything is built (403, 409)."""
     if principal.role != Role.LEGAL:
         raise PermissionDenied("Only the processor's legal team countersigns.")
     async with db.transaction(principal.scope, write=False) as session:
         agreement = await find(session, agreement_id)
         next_status(agreement, "countersign")
+        check_queue(agreement, queued_at)
         # Asked before the PDF is built and sealed, and again in the write transaction: `core.events.checks`
         # (a tenant in exit gets no new executed DPA, whenever the Subscriber signed).
         await checks.before_signing(db, principal.scope, agreement.tenant_id)
@@ -141,7 +155,7 @@ async def countersign(
     `countersigned_at`: when legal countersigned, if earlier than now (a queued countersignature,
     `deferred_execution`); the effective date is that day.
     """
-    read = await _read(db, principal, agreement_id)
+    read = await _read(db, principal, agreement_id, countersigned_at)
     agreement, version, listing, list_version = read.agreement, read.version, read.listing, read.list_version
     subscriber_signatures, verified, signing_request = read.subscriber_signatures, read.verified, read.signing_request
     signed_sha = subscriber_signatures[-1].document_sha256
@@ -206,6 +220,7 @@ async def countersign(
     async with db.transaction(Scope.tenant(agreement.tenant_id)) as session:
         agreement = await find(session, agreement_id, lock=True)
         next_status(agreement, "countersign")
+        check_queue(agreement, countersigned_at)
         await checks.before_signing(db, Scope.tenant(agreement.tenant_id), agreement.tenant_id)
         digest = sha256(sealed)
         session.add(processor_signature)
@@ -219,7 +234,7 @@ async def countersign(
             )
         )
         agreement.executed_at, agreement.effective_date, agreement.sealed_at = executed_at, now.date(), executed_at
-        agreement.execution_queued_at = None  # a queued countersignature (`deferred_execution`) has run
+        agreement.execution_queued_at = agreement.execution_error = None  # a queued one has run, or an earlier failed
         agreement.document_sha256, agreement.subprocessor_list_version = digest, list_version
         await move(
             session,

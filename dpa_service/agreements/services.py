@@ -297,6 +297,7 @@ async def void(
         await links.void_pending(session, agreement.id)
         await envelopes.void_active(session, agreement.id, reason or "The agreement was voided")
         agreement.voided_at, agreement.void_reason = utcnow(), reason or None
+        agreement.execution_queued_at = None  # a countersignature queued for the worker will find nothing to do
         await move(session, actor, agreement, "void", {"reason": reason})
         await reactions.publish(db, AgreementVoided(actor, agreement.tenant_id, agreement.id, previous))
         return public(agreement)

@@ -36,7 +36,9 @@ from dpa_service.core.ids import new_id
 logger = logging.getLogger("dpa_service.worker")
 
 JOB_LEASE = timedelta(minutes=5)
-JOB_BATCH = 20
+# Claimed at once, run one after another: a queued countersignature takes seconds of rendering, so a small batch
+# finishes well within its lease even on a busy machine (another worker claims what is left).
+JOB_BATCH = 5
 
 
 class OutboxJob(SQLModel, table=True):

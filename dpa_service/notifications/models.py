@@ -21,6 +21,7 @@ from dpa_service.notifications.ssrf import parse_url
 EVENT_NAMES = frozenset(
     {
         "*",
+        "agreement.execution_failed",
         "agreement.signature_request_failed",
         "agreement.status_changed",
         "assistance_request.answered",

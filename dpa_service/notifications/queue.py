@@ -3,6 +3,9 @@
 Without Redis each worker (the task inside `dpa serve`, or `dpa worker`) loops: fan the outbox out, claim the due
 webhook deliveries, send them, record the outcome.
 
+Outbox jobs (`notifications.jobs`: creating a DocuSign envelope, executing a queued countersignature) run in a
+loop of their own in every worker, so a job that takes seconds never holds up e-mail and webhooks.
+
 With Redis every worker process runs two things:
 
 * a dispatcher that fans the outbox out, leases due e-mail and webhook deliveries in the database and enqueues
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import signal
@@ -93,7 +97,7 @@ async def send_mail_batch(ctx: dict[str, Any], *, ids: list[str], lease_until: s
 async def dispatch_once(state: WorkerContext, queue: Queue) -> tuple[int, int]:
     """Fan out the outbox, then lease due deliveries and queue them; returns (messages, deliveries queued)."""
     handled = await fan_out(state.db)
-    queued = await run_due_jobs(state.db)  # outbox jobs (few, and each bounded by its own timeouts) run here
+    queued = 0
     for table, job, size in ((MailDelivery, "send_mail_batch", MAIL_BATCH), (WebhookDelivery, "deliver_batch", BATCH)):
         # Keep the backlog in Redis short, so a batch is sent long before its lease ends (a job that starts
         # late sends only until its lease's deadline anyway).
@@ -145,11 +149,38 @@ async def run_forever(
     concurrency: int = 4,
     on_round: Callable[[int, int], None] | None = None,
 ) -> None:
-    """The worker loop of `dpa serve` and `dpa worker`, with or without Redis; cancel it to stop."""
+    """The worker loop of `dpa serve` and `dpa worker`, with or without Redis; cancel it to stop.
+
+    Outbox jobs run in a loop of their own: one can take seconds (executing a queued countersignature renders and
+    seals), and e-mail and webhooks must not wait for it."""
+    jobs = asyncio.create_task(_forever(functools.partial(run_due_jobs, db), every, "outbox jobs"))
+    try:
+        await _deliver_forever(
+            db, mailer, secret, allow_private=allow_private, redis_url=redis_url, queue_name=queue_name,
+            every=every, concurrency=concurrency, on_round=on_round,
+        )  # fmt: skip
+    finally:
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs
+
+
+async def _deliver_forever(
+    db: Database,
+    mailer: Mailer,
+    secret: bytes,
+    *,
+    allow_private: bool,
+    redis_url: str | None,
+    queue_name: str,
+    every: float,
+    concurrency: int,
+    on_round: Callable[[int, int], None] | None,
+) -> None:
     if not redis_url:
 
         async def local_round() -> int:
-            handled, attempted = await run_once(db, mailer, secret, allow_private=allow_private)
+            handled, attempted = await run_once(db, mailer, secret, allow_private=allow_private, jobs=False)
             if on_round and (handled or attempted):
                 on_round(handled, attempted)
             return handled + attempted

@@ -345,11 +345,15 @@ async def _attempt(
         return None, f"{type(exc).__name__}: {exc}"
 
 
-async def run_once(db: Database, mailer: Mailer, app_secret: bytes, *, allow_private: bool) -> tuple[int, int]:
-    """One round without a queue: fan out, then send due e-mails and webhooks; returns (messages, attempts)."""
+async def run_once(
+    db: Database, mailer: Mailer, app_secret: bytes, *, allow_private: bool, jobs: bool = True
+) -> tuple[int, int]:
+    """One round without a queue: fan out, then send due e-mails and webhooks, and (`jobs`) run the due outbox jobs;
+    returns (messages, attempts). The worker loop runs jobs on their own (`queue.run_forever`)."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False) as client:
         handled = await fan_out(db)
         attempted = await send_due_mail(db, mailer)
         attempted += await deliver_due(db, app_secret, allow_private=allow_private, client=client)
-        attempted += await run_due_jobs(db)
+        if jobs:
+            attempted += await run_due_jobs(db)
     return handled, attempted

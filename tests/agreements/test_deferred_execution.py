@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
+from dpa_service.agreements import execution
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database
+from dpa_service.core.db import Database, Scope
+from dpa_service.core.exceptions import Conflict
 from dpa_service.core.mailer import read_log
 from dpa_service.core.settings import Settings
+from dpa_service.documents.renderer import RenderFailed
+from dpa_service.notifications.jobs import OutboxJob
 from tests.helpers.agreements import approve_standard_dpa, ok, to_status
 from tests.helpers.api import Api
 from tests.helpers.pages import Browser
@@ -41,6 +48,8 @@ async def test_an_async_countersignature_answers_202_and_the_worker_executes_it_
     assert body["document_sha256"] is None
     again = await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)
     assert again.status_code == 409 and "queued" in again.json()["detail"]
+    waiting = await legal.post(f"/agreements/{aid}/countersign")  # nor in the request: the queued one executes
+    assert waiting.status_code == 409 and "queued" in waiting.json()["detail"]
     assert (await owner.get(f"/agreements/{aid}")).json()["status"] == "signed", "nothing executed in the request"
 
     await drain(client, db)
@@ -82,8 +91,6 @@ async def test_what_cannot_be_countersigned_is_refused_at_once_and_nothing_is_qu
     refused = await legal.post(f"/agreements/{ready}/countersign", headers=ASYNC)
     assert refused.status_code == 409 and refused.headers["content-type"].startswith("application/problem+json")
     assert (await owner.post(f"/agreements/{signed}/countersign", headers=ASYNC)).status_code == 403
-    other = await admin.new_tenant()
-    assert (await other.post(f"/agreements/{signed}/countersign", headers=ASYNC)).status_code in (403, 404)
     assert "agreement.execution_queued" not in await actions(owner)
     await drain(client, db)
     assert (await owner.get(f"/agreements/{signed}")).json()["status"] == "signed"
@@ -148,3 +155,47 @@ async def test_an_agreement_voided_while_its_execution_waits_is_left_voided(
     agreement = (await owner.get(f"/agreements/{aid}")).json()
     assert agreement["status"] == "voided" and agreement["execution_queued_at"] is None
     assert agreement["execution_error"] is None and "agreement.execution_failed" not in await actions(owner)
+
+
+async def test_prefer_sent_as_several_headers_is_understood(admin: Api, db: Database) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    headers = [("Prefer", "return=minimal"), ("Prefer", "respond-async"), ("Authorization", f"Bearer {legal.key}")]
+    queued = await legal.client.post(f"/api/v1/agreements/{aid}/countersign", headers=headers)
+    assert queued.status_code == 202, queued.text
+
+
+async def test_a_transient_failure_is_retried_and_a_later_countersignature_clears_an_old_failure(
+    admin: Api, db: Database, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    real = execution.countersign
+
+    async def render_fails(*args: Any, **kwargs: Any) -> Any:
+        raise RenderFailed("The document could not be produced; try again.")
+
+    monkeypatch.setattr(execution, "countersign", render_fails)
+    assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
+    await drain(client, db)
+    waiting = (await owner.get(f"/agreements/{aid}")).json()
+    assert waiting["status"] == "signed" and waiting["execution_queued_at"] and waiting["execution_error"] is None
+    async with db.transaction(Scope.system(), write=False) as session:
+        [job] = (await session.execute(select(OutboxJob).where(col(OutboxJob.topic) == "agreement.execute"))).scalars()
+    assert job.status == "pending" and job.attempts == 1 and "could not be produced" in (job.last_error or "")
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise Conflict("The document changed since it was signed; request a new signature.")
+
+    monkeypatch.setattr(execution, "countersign", refused)
+    async with db.transaction(Scope.system()) as session:  # the retry is due now
+        (await session.get(OutboxJob, job.id)).next_attempt_at = utcnow()  # type: ignore[union-attr]
+    await drain(client, db)
+    failed = (await owner.get(f"/agreements/{aid}")).json()
+    assert failed["execution_queued_at"] is None and "document changed" in failed["execution_error"]
+
+    monkeypatch.setattr(execution, "countersign", real)
+    executed = await ok(legal.post(f"/agreements/{aid}/countersign"))  # legal countersigns again, and it executes
+    assert executed["status"] == "executed" and executed["execution_error"] is None
