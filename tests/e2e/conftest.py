@@ -74,10 +74,11 @@ def serving(var_dir: Path, port: int | None = None, **extra_env: str) -> Iterato
     for unset in ("REDIS_URL", *(() if "PUBLIC_BASE_URL" in extra_env else ("PUBLIC_BASE_URL",))):
         env.pop(unset, None)
     dpa = [sys.executable, "-m", "dpa_service"]
-    demo = subprocess.run([*dpa, "demo"], env=env, capture_output=True, text=True, check=True, timeout=120)
+    # Generous start-up limits: on 2 busy cores a start (migrations, demo data, first renders) took over a minute.
+    demo = subprocess.run([*dpa, "demo"], env=env, capture_output=True, text=True, check=True, timeout=300)
     server = subprocess.Popen([*dpa, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             try:
                 if httpx.get(f"{url}/health").status_code == 200:
