@@ -162,6 +162,7 @@ async def _install_execution(settings: Settings) -> None:
     """Queued countersignatures (`Prefer: respond-async`) are outbox jobs: this worker renders and seals them too,
     in its own document pool (started on the first one), with the seal key the app uses (the same `DPA_VAR_DIR`
     keys, or the configured key or PKCS#12 file: a worker on another host needs the same one)."""
+    from dpa_service import reactions
     from dpa_service.agreements import deferred_execution
     from dpa_service.core.registry import processor
     from dpa_service.documents.renderer import Renderer, document_pool
@@ -174,6 +175,7 @@ async def _install_execution(settings: Settings) -> None:
     except Exception:  # e-mail and webhooks go on; the app processes' own workers still execute
         logging.getLogger("dpa_service.worker").exception("no seal key: this worker executes no countersignatures")
         return
+    reactions.install()  # executing publishes AgreementExecuted: the other domains react in its transaction
     deferred_execution.install(renderer, seal)
 
 

@@ -3,8 +3,13 @@ waited; a countersignature that can no longer be executed leaves the agreement s
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -199,3 +204,38 @@ async def test_a_transient_failure_is_retried_and_a_later_countersignature_clear
     monkeypatch.setattr(execution, "countersign", real)
     executed = await ok(legal.post(f"/agreements/{aid}/countersign"))  # legal countersigns again, and it executes
     assert executed["status"] == "executed" and executed["execution_error"] is None
+
+
+def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`dpa worker` on the test's database and var directory (its seal key), without Redis."""
+    env = {**os.environ, "DATABASE_URL": settings.database.url, "DPA_VAR_DIR": str(settings.var_dir),
+           "DPA_ENV": "development", "DPA_LOG_LEVEL": "INFO"}  # fmt: skip
+    env.pop("REDIS_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "dpa_service", "worker", "--every", "0.2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))  # fmt: skip
+
+
+async def test_a_dpa_worker_process_executes_a_queued_countersignature(
+    admin: Api, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    aid = (await to_status(owner, legal, "signed"))["id"]
+    assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
+    log = tmp_path / "worker.log"
+    worker = _worker(settings, log)
+    try:
+        for _ in range(1200):
+            agreement = (await owner.get(f"/agreements/{aid}")).json()
+            if agreement["status"] == "executed" or worker.poll() is not None:
+                break
+            await asyncio.sleep(0.25)
+        assert agreement["status"] == "executed", log.read_text()[-3000:]
+        assert agreement["execution_queued_at"] is None and agreement["execution_error"] is None
+        pdf = await owner.get(f"/agreements/{aid}/document")
+        checked = await owner.client.post("/api/v1/documents/verify", content=pdf.content,
+                                          headers={"Content-Type": "application/pdf"})  # fmt: skip
+        assert checked.json()["status"] == "verified", "sealed with the service's own key"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
