@@ -33,6 +33,13 @@ from tests.helpers.receiver import drain
 ASYNC = {"Prefer": "respond-async, wait=0"}
 
 
+async def signed_agreement(admin: Api, db: Database) -> tuple[Api, Api, str]:
+    """A tenant's owner, a legal user, and an agreement of the tenant's signed and waiting for legal."""
+    await approve_standard_dpa(db)
+    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
+    return owner, legal, (await to_status(owner, legal, "signed"))["id"]
+
+
 async def actions(api: Api) -> list[str]:
     return [event["action"] for event in await api.all("/audit-events")]
 
@@ -40,9 +47,7 @@ async def actions(api: Api) -> list[str]:
 async def test_an_async_countersignature_answers_202_and_the_worker_executes_it_as_legal_gave_it(
     admin: Api, db: Database, client: httpx.AsyncClient
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    owner, legal, aid = await signed_agreement(admin, db)
 
     queued = await legal.post(f"/agreements/{aid}/countersign", headers={**ASYNC, "User-Agent": "legal-bot/1.0"})
     assert queued.status_code == 202, queued.text
@@ -78,9 +83,7 @@ async def test_an_async_countersignature_answers_202_and_the_worker_executes_it_
 async def test_without_the_preference_the_countersignature_still_executes_in_the_request(
     admin: Api, db: Database
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    _, legal, aid = await signed_agreement(admin, db)
     other = await legal.post(f"/agreements/{aid}/countersign", headers={"Prefer": "return=minimal"})
     assert other.status_code == 200 and other.json()["status"] == "executed"
     assert "preference-applied" not in other.headers
@@ -104,9 +107,7 @@ async def test_what_cannot_be_countersigned_is_refused_at_once_and_nothing_is_qu
 async def test_an_execution_that_can_no_longer_happen_leaves_it_signed_says_why_and_tells_legal(
     admin: Api, db: Database, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    owner, legal, aid = await signed_agreement(admin, db)
     assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
     # Before the worker runs, the Subscriber gives notice: a DPA signed before the end date is never executed.
     ends_on = (utcnow().date() + timedelta(days=10)).isoformat()
@@ -126,9 +127,7 @@ async def test_an_execution_that_can_no_longer_happen_leaves_it_signed_says_why_
 async def test_the_pages_say_an_execution_is_queued_and_why_it_failed(
     admin: Api, db: Database, client: httpx.AsyncClient
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    owner, legal, aid = await signed_agreement(admin, db)
     assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
     staff, subscriber = Browser(client), Browser(client)
     assert (await staff.sign_in_with_key(legal.key)).status_code == 303
@@ -151,9 +150,7 @@ async def test_the_pages_say_an_execution_is_queued_and_why_it_failed(
 async def test_an_agreement_voided_while_its_execution_waits_is_left_voided(
     admin: Api, db: Database, client: httpx.AsyncClient
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    owner, legal, aid = await signed_agreement(admin, db)
     assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
     await ok(legal.post(f"/agreements/{aid}/void", {"reason": "signed by the wrong entity"}))
     await drain(client, db)
@@ -163,9 +160,7 @@ async def test_an_agreement_voided_while_its_execution_waits_is_left_voided(
 
 
 async def test_prefer_sent_as_several_headers_is_understood(admin: Api, db: Database) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    _, legal, aid = await signed_agreement(admin, db)
     headers = [("Prefer", "return=minimal"), ("Prefer", "respond-async"), ("Authorization", f"Bearer {legal.key}")]
     queued = await legal.client.post(f"/api/v1/agreements/{aid}/countersign", headers=headers)
     assert queued.status_code == 202, queued.text
@@ -174,9 +169,7 @@ async def test_prefer_sent_as_several_headers_is_understood(admin: Api, db: Data
 async def test_a_transient_failure_is_retried_and_a_later_countersignature_clears_an_old_failure(
     admin: Api, db: Database, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    owner, legal, aid = await signed_agreement(admin, db)
     real = execution.countersign
 
     async def render_fails(*args: Any, **kwargs: Any) -> Any:
@@ -218,9 +211,7 @@ def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 async def test_a_dpa_worker_process_executes_a_queued_countersignature(
     admin: Api, db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    await approve_standard_dpa(db)
-    owner, legal = await admin.new_tenant(), await admin.new_staff("legal")
-    aid = (await to_status(owner, legal, "signed"))["id"]
+    owner, legal, aid = await signed_agreement(admin, db)
     assert (await legal.post(f"/agreements/{aid}/countersign", headers=ASYNC)).status_code == 202
     log = tmp_path / "worker.log"
     worker = _worker(settings, log)
