@@ -241,7 +241,8 @@ class AgreementsController(Controller):
         as if legal had waited, dated when they countersigned; if it cannot (the tenant entered its exit, say),
         the agreement stays signed with `execution_error` saying why, and legal is e-mailed."""
         base = public_base_url(request, settings)
-        if deferred_execution.wants_async(", ".join(request.headers.getall("prefer", [])) or prefer):  # one or several
+        # `prefer` documents the header; Litestar hands it only the first of several, so all are read here.
+        if deferred_execution.wants_async(", ".join(request.headers.getall("prefer", []))):
             queued = await deferred_execution.queue_countersign(db, actor, principal, agreement_id, base_url=base)
             headers = {"Preference-Applied": "respond-async", "Location": f"{base}/api/v1/agreements/{agreement_id}"}
             return Response(queued, status_code=202, headers=headers)
