@@ -8,12 +8,15 @@ Every database test starts from a freshly migrated, empty database of its own, o
   from it for each test (CREATE DATABASE ... TEMPLATE), dropped after the test. The app serves through the
   non-owner role (SET ROLE), so row-level security really applies.
 
-Each template comes twice: as migrated, and as a service leaves it after its first start (the sub-processor list
-loaded, the shipped templates imported as drafts: `ensure_seeded` and `import_shipped`, which the app's lifespan
-runs on every start). Tests get the second, so the app they start finds that work done instead of validating and
-importing the templates again in every test (a test's setup: 0.19 -> 0.07 s on SQLite, 0.37 -> 0.25 s on
-PostgreSQL, some 430 times a run); the tests marked `first_start` (a new install, as its first user meets it, or a
-database no service has started on) get the first, and the app does that work in front of them.
+Each template comes three times: as migrated, and twice as a service leaves it after its first start (the
+sub-processor list loaded, the templates imported as drafts: `ensure_seeded` and `import_shipped`, which the app's
+lifespan runs on every start), once with the short edition of the standard DPA (tests/helpers/short_dpa.py) and
+once with the shipped one. Tests get the short edition, so the app they start finds that work done instead of
+validating and importing the templates again in every test (a test's setup: 0.19 -> 0.07 s on SQLite, 0.37 -> 0.25
+s on PostgreSQL, some 430 times a run), and the DPAs they execute render in a quarter of the time; the tests marked
+`shipped_dpa` (of the DPA's own text and layout) get the shipped template; the tests marked `first_start` (a new
+install, as its first user meets it, or a database no service has started on) get the first, and the app does
+that work in front of them.
 
 A test database is thrown away after its test, so it need not survive a power cut: the SQLite files live in RAM
 (/dev/shm, where the machine has it) and the PostgreSQL databases commit without waiting for the WAL to reach the
@@ -51,13 +54,15 @@ from sqlalchemy.engine import URL, make_url
 from dpa_service import migrate
 from dpa_service.app import create_app
 from dpa_service.core.db import Database, make_engine
+from dpa_service.core.identity import Actor
 from dpa_service.core.secrets import load_app_secret
 from dpa_service.core.settings import DatabaseSettings, Settings
 from dpa_service.http.rate_limits import rate_limit_stores
 from dpa_service.subprocessors.registry_sync import ensure_seeded
-from dpa_service.template_versions.services import import_shipped
+from dpa_service.template_versions.services import import_shipped, sync_from_files
 from dpa_service.web.sessions import session_stores
 from tests.helpers.api import Api, bootstrap_admin
+from tests.helpers.short_dpa import short_standard_dpa
 
 pytest_plugins = ["tests.helpers.receiver"]
 
@@ -79,6 +84,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "first_start: the test's database is as migrated, before any service started on it (a new install); "
         "every other test's database already holds what the app's first start writes (see tests/conftest.py)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "shipped_dpa: the test's database holds the shipped standard DPA, not its short edition (a test of the "
+        "DPA's own text or layout; see tests/helpers/short_dpa.py)",
     )
 
 
@@ -130,30 +140,42 @@ def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def _first_start(url: str, var_dir: Path) -> None:
-    """Write into a migrated database what a service's first start does (dpa_service.app: `_first_start`)."""
+# The databases a test can start from (see the module docstring).
+MIGRATED, SHORT, SHIPPED = "migrated", "short", "shipped"
+STARTED = (SHORT, SHIPPED)
+
+
+async def _first_start(url: str, var_dir: Path, variant: str) -> None:
+    """Write into a migrated database what a service's first start does (dpa_service.app: `_first_start`), with
+    the short edition of the standard DPA in place of the shipped one for `SHORT`."""
     db = Database(settings_for(url, var_dir).database)
     try:
         await ensure_seeded(db)
+        if variant == SHORT:
+            await sync_from_files(db, Actor.system("startup"), bundles=[short_standard_dpa()])
         await import_shipped(db)
     finally:
         await db.dispose()
 
 
-def _first_started(request: pytest.FixtureRequest) -> bool:
-    """Does this test get a database a service has already started on (all but the `first_start` tests)?"""
-    return request.node.get_closest_marker("first_start") is None
+def _variant(request: pytest.FixtureRequest) -> str:
+    """Which database this test starts from: as migrated (`first_start`), as first started with the shipped
+    standard DPA (`shipped_dpa`), or with its short edition (every other test)."""
+    if request.node.get_closest_marker("first_start"):
+        return MIGRATED
+    return SHIPPED if request.node.get_closest_marker("shipped_dpa") else SHORT
 
 
 @pytest.fixture(scope="session")
-async def sqlite_templates(sqlite_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
-    """This process's SQLite templates: {False: as migrated, True: after a first start}."""
+async def sqlite_templates(sqlite_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """This process's SQLite templates, by variant."""
     var_dir = tmp_path_factory.mktemp("template")  # per xdist worker: each has its own folder
-    migrated, started = sqlite_dir / "migrated.db", sqlite_dir / "started.db"
-    await asyncio.to_thread(migrate.upgrade, settings_for(f"sqlite+aiosqlite:///{migrated}", var_dir))
-    shutil.copyfile(migrated, started)
-    await _first_start(f"sqlite+aiosqlite:///{started}", var_dir)
-    return {False: migrated, True: started}
+    paths = {variant: sqlite_dir / f"{variant}.db" for variant in (MIGRATED, *STARTED)}
+    await asyncio.to_thread(migrate.upgrade, settings_for(f"sqlite+aiosqlite:///{paths[MIGRATED]}", var_dir))
+    for variant in STARTED:
+        shutil.copyfile(paths[MIGRATED], paths[variant])
+        await _first_start(f"sqlite+aiosqlite:///{paths[variant]}", var_dir, variant)
+    return paths
 
 
 # PostgreSQL test databases: names, and the advisory lock (classid LOCK_CLASS, objid TAG) that says a run is alive.
@@ -179,9 +201,7 @@ class PostgresDatabases:
     database is copied while the current test runs, and a finished test's database is dropped in the background.
     """
 
-    def __init__(
-        self, droppers: asyncpg.Pool, maker: asyncpg.Connection, base: URL, templates: dict[bool, str]
-    ) -> None:
+    def __init__(self, droppers: asyncpg.Pool, maker: asyncpg.Connection, base: URL, templates: dict[str, str]) -> None:
         self.droppers, self.maker, self.base, self.templates = droppers, maker, base, templates
         self._numbers = itertools.count(1)
         self._spare: asyncio.Future[str] | None = None
@@ -192,21 +212,21 @@ class PostgresDatabases:
     def url(self, database: str) -> str:
         return self.base.set(database=database).render_as_string(hide_password=False)
 
-    async def _copy(self, first_started: bool = True) -> str:
+    async def _copy(self, variant: str = SHORT) -> str:
         name = f"dpa_t_{WORKER}_{TAG:08x}_{next(self._numbers)}"
         started = time.perf_counter()
-        template = self.templates[first_started]
+        template = self.templates[variant]
         await self.maker.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY {STRATEGY}')
         # Every connection to it commits without waiting for the WAL flush (see the module docstring).
         await self.maker.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
         self.copied.append(time.perf_counter() - started)
         return name
 
-    async def take(self, first_started: bool = True) -> str:
-        """A fresh database for one test (its name); the next one starts copying right away. One as migrated
-        (`first_started` false: a few tests) is copied when asked for."""
-        if not first_started:
-            return await self._copy(first_started=False)
+    async def take(self, variant: str = SHORT) -> str:
+        """A fresh database for one test (its name); the next one starts copying right away. The other variants
+        (a few tests) are copied when asked for."""
+        if variant != SHORT:
+            return await self._copy(variant)
         started = time.perf_counter()
         name = await (self._spare or asyncio.ensure_future(self._copy()))
         self._spare = asyncio.ensure_future(self._copy())
@@ -264,7 +284,8 @@ async def postgres_ready(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     base = make_url(POSTGRES_URL)
     admin = await asyncpg.connect(_asyncpg_dsn(base), timeout=30)
     template = f"dpa_tpl_{WORKER}_{TAG:08x}"
-    started = f"{template}_0"  # matches OURS, so a killed run's is dropped like its other databases
+    # Named to match OURS, so a killed run's are dropped like its other databases.
+    names = {MIGRATED: template, **{variant: f"{template}_{n}" for n, variant in enumerate(STARTED)}}
     databases = None
     try:
         await admin.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, TAG)  # held until this process ends
@@ -278,14 +299,16 @@ async def postgres_ready(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
             await asyncio.to_thread(migrate.upgrade, settings_for(url, var_dir))
         finally:
             await admin.execute("SELECT pg_advisory_unlock($1, 0)", LOCK_CLASS)
-        await admin.execute(f'CREATE DATABASE "{started}" TEMPLATE "{template}" STRATEGY {STRATEGY}')
-        await _first_start(base.set(database=started).render_as_string(hide_password=False), var_dir)
+        for variant in STARTED:
+            await admin.execute(f'CREATE DATABASE "{names[variant]}" TEMPLATE "{template}" STRATEGY {STRATEGY}')
+            url = base.set(database=names[variant]).render_as_string(hide_password=False)
+            await _first_start(url, var_dir, variant)
         # Nothing may be connected to a template while it is copied: refuse connections (autovacuum's too).
-        for name in (template, started):
+        for name in names.values():
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         maker = await asyncpg.connect(_asyncpg_dsn(base), timeout=30)
         droppers = await asyncpg.create_pool(_asyncpg_dsn(base), min_size=0, max_size=DROPPERS, timeout=30)
-        databases = PostgresDatabases(droppers, maker, base, {False: template, True: started})
+        databases = PostgresDatabases(droppers, maker, base, names)
         yield databases
         if databases.copied and (report := os.environ.get("DPA_TEST_PG_TIMINGS")):  # a file to append to
             line = " ".join(f"{t:.4f}" for t in databases.copied)
@@ -298,7 +321,7 @@ async def postgres_ready(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
                 await databases.close()  # after the spare's copy, which runs on the maker connection
                 await databases.maker.close()
                 await databases.droppers.close()
-            for name in (started, template):  # gone already, unless the setup failed half-way
+            for name in reversed(names.values()):  # gone already, unless the setup failed half-way
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
@@ -308,7 +331,7 @@ async def postgres_ready(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 async def postgres_url(postgres_ready: PostgresDatabases, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A fresh PostgreSQL database for this test alone (the owner login's URL): migrated and, unless the test is
     marked `first_start`, holding what a service's first start writes."""
-    name = await postgres_ready.take(_first_started(request))
+    name = await postgres_ready.take(_variant(request))
     try:
         yield postgres_ready.url(name)
     finally:
@@ -328,7 +351,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
     if backend == "postgres":
         yield settings_for(request.getfixturevalue("postgres_url"), tmp_path)
         return
-    template: Path = request.getfixturevalue("sqlite_templates")[_first_started(request)]
+    template: Path = request.getfixturevalue("sqlite_templates")[_variant(request)]
     path = template.with_name(f"test-{next(_sqlite_numbers)}.db")
     shutil.copyfile(template, path)
     try:

@@ -9,7 +9,7 @@ The approver must be a legal user other than the author. Approving makes a versi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,12 +192,16 @@ async def create_version(db: Database, actor: Actor, prepared: PreparedVersion) 
         return detail(await _insert(session, actor, prepared), current=False)
 
 
-async def sync_from_files(db: Database, actor: Actor, *, only_new_keys: bool = False) -> list[TemplatePublic]:
-    """Import each shipped template whose content is new as a draft version (idempotent by content hash).
+async def sync_from_files(
+    db: Database, actor: Actor, *, only_new_keys: bool = False, bundles: Sequence[TemplateBundle] | None = None
+) -> list[TemplatePublic]:
+    """Import each shipped template (or each of `bundles`) whose content is new as a draft version (idempotent by
+    content hash).
 
     `only_new_keys`: import only keys with no version at all (a fresh service's first start)."""
+    candidates = shipped_bundles() if bundles is None else list(bundles)
     async with db.transaction(Scope.system(), write=False) as session:
-        new = [bundle for bundle in shipped_bundles() if not await _known(session, bundle, only_new_keys)]
+        new = [bundle for bundle in candidates if not await _known(session, bundle, only_new_keys)]
     prepared = [
         await _prepare(
             actor,

@@ -30,6 +30,7 @@ async def parties(admin: Api, db: Database) -> tuple[Api, Api]:
     return await admin.new_tenant(admin_name="Olive Owner"), await admin.new_staff("legal")
 
 
+@pytest.mark.shipped_dpa  # the whole path once on the DPA as legal ships it, all 18 pages
 async def test_request_customize_review_sign_countersign_verify(
     parties: tuple[Api, Api], settings: Settings, client
 ) -> None:

@@ -7,6 +7,7 @@ import io
 import re
 from importlib import resources
 
+import pytest
 from pypdf import PdfReader
 
 from dpa_service.core.db import Database
@@ -16,6 +17,7 @@ from tests.helpers.api import Api
 from tests.templates.conftest import squash
 
 
+@pytest.mark.shipped_dpa  # the page numbers of the agreement as legal ships it
 async def test_the_certificate_pages_are_labelled_as_such_after_the_agreement(admin: Api, db: Database) -> None:
     await approve_standard_dpa(db)
     owner, legal = await admin.new_tenant(), await admin.new_staff("legal")

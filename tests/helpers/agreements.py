@@ -15,8 +15,10 @@ from tests.helpers.api import Api, verify_email
 
 
 async def approve_standard_dpa(db: Database) -> None:
-    """Import the shipped templates and approve standard-dpa (idempotent: a fixture and its test may both call it)."""
-    await templates.sync_from_files(db, Actor.system("test"))
+    """Approve the database's draft of standard-dpa: its short edition, or the shipped one for tests marked
+    `shipped_dpa` or `first_start` (tests/helpers/short_dpa.py); idempotent, so a fixture and its test may both
+    call it."""
+    await templates.sync_from_files(db, Actor.system("test"), only_new_keys=True)
     if await templates.current_version(db, Scope.system(), "standard-dpa") is None:
         drafts = await templates.list_versions(db, _staff(), key="standard-dpa", status="draft", cursor=None, limit=10)
         reviewer = Actor(user_id=uuid.uuid4(), role="legal", tenant_id=None)

@@ -179,7 +179,7 @@ async def test_a_sealed_pdf_with_a_damaged_signature_is_tampered_and_a_damaged_x
 
 
 def test_dpa_verify_answers_a_damaged_sealed_pdf_without_a_traceback(
-    sqlite_templates: dict[bool, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    sqlite_templates: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The operator's `dpa verify` on the same two damaged files: tampered (exit 1), unknown and why (exit 2)."""
     import shutil
@@ -191,7 +191,7 @@ def test_dpa_verify_answers_a_damaged_sealed_pdf_without_a_traceback(
     from dpa_service.core.settings import clear_settings_cache
     from dpa_service.documents.seal import SealConfig, seal_pdf
 
-    shutil.copyfile(sqlite_templates[True], tmp_path / "dpa.db")  # a database as a first start leaves it
+    shutil.copyfile(sqlite_templates["short"], tmp_path / "dpa.db")  # a database as a first start leaves it
     blank = io.BytesIO()
     writer = PdfWriter()
     writer.add_blank_page(width=595, height=842)

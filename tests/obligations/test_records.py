@@ -171,6 +171,7 @@ def assert_row_matches(row: dict[str, str], record: dict[str, Any], facts: dict[
     assert row["controller_contact_phone"] == "'+49 30 1234567"
 
 
+@pytest.mark.shipped_dpa  # the security measures come from the template's Annex II
 async def test_records_match_each_executed_dpa_and_legal_exports_every_tenant(admin: Api, db: Database) -> None:
     """Must show 4, on two executed DPAs (each costs a render and a seal): one tenant's JSON and CSV field by field,
     legal's all-tenants CSV (streamed in batches) and JSON (paged), and no Subscriber reading another's rows."""

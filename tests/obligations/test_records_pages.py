@@ -26,6 +26,7 @@ def csv_rows(response: httpx.Response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.text)))
 
 
+@pytest.mark.shipped_dpa  # the security measures come from the template's Annex II
 async def test_a_subscriber_reads_and_downloads_its_record_and_legal_picks_a_tenant_or_takes_all(
     client: httpx.AsyncClient, admin: Api, db: Database
 ) -> None:

@@ -38,6 +38,7 @@ def _standard_source() -> str:
     return source
 
 
+@pytest.mark.shipped_dpa  # edits clauses of the shipped text
 async def test_legal_sees_the_changed_clause_text_with_line_numbers_and_a_unified_diff(legal: Api) -> None:
     old_id, new_id = await _versions(legal, _standard_source().replace(OLD_LINE, NEW_LINE))
 
@@ -63,6 +64,7 @@ async def test_legal_sees_the_changed_clause_text_with_line_numbers_and_a_unifie
     assert back["old"] == NEW_LINE and back["new"] == OLD_LINE
 
 
+@pytest.mark.shipped_dpa  # edits clauses of the shipped text
 async def test_a_change_to_the_source_that_no_reader_sees_changes_only_the_version_it_names(legal: Api) -> None:
     old_id, new_id = await _versions(legal, SOURCE_ONLY + "\n" + _standard_source())
 
