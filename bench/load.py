@@ -19,8 +19,9 @@ exponential think time (mean `--think` s, as people at a browser or integrations
 random tenant list, read, create, submit and sign (signature request + the built-in signer's POST); a tenth of
 the clients are legal, reviewing custom clauses and countersigning (with `Prefer: respond-async`: the workers
 execute, and the time from countersignature to executed is reported; `--sync-countersign` waits in the request).
-The PDF renders (signature requests and countersignatures) are held to `--renders` per second across all clients:
-each costs ~0.6 s of a core here.
+The PDF renders are held to `--renders` per second across all clients (each costs ~0.6-1.1 s of a core), half
+for drafts made ready for signature (a submit without custom clauses, or legal approving them: the workers render
+the draft then, so the signature request finds it) and half for countersignatures.
 Every JSON response is walked: every `tenant_id` in it must be the caller's and every agreement id one the caller's
 tenant made (printed as foreign rows, expected 0). The receiver checks each webhook's `tenant_id` against the tenant
 whose endpoint it reached and dedupes by `DPA-Event-Id`. Baseline in the same run: the same clients and think
@@ -341,6 +342,12 @@ class RenderBudget:
         return False
 
 
+@dataclass
+class Budgets:
+    drafts: RenderBudget
+    executions: RenderBudget
+
+
 class Client:
     """One app process as the clients see it: aiohttp (a third of httpx's CPU per request, which the generator
     spends on the cores the app is measured on) with keep-alive connections; `refused` once it is gone."""
@@ -393,7 +400,7 @@ async def subscriber_step(client: Client, world: World, stats: Stats, budget: Re
     t.busy += 1
     try:
         roll = random.random()
-        if roll < 0.06 and t.ready and budget.take():
+        if roll < 0.06 and t.ready:  # its draft was rendered by the workers when it became ready
             aid = t.ready.pop()
             me = {"name": f"Olive Owner {t.email[5:].split('@')[0]}", "email": t.email, "title": "CEO"}
             requested = await call(client, stats, "POST /agreements/{id}/signature-requests", "POST",
@@ -406,7 +413,7 @@ async def subscriber_step(client: Client, world: World, stats: Stats, budget: Re
                                                "authority_confirmed": True})  # fmt: skip
                 if signed is not None:
                     world.signed.append((t.id, aid))
-        elif roll < 0.16 and t.drafts:
+        elif roll < 0.16 and t.drafts and budget.take():  # a draft made ready is rendered by a worker
             aid = t.drafts.pop()
             body = await call(client, stats, "POST /agreements/{id}/submit", "POST",
                               f"/api/v1/agreements/{aid}/submit", t.key)  # fmt: skip
@@ -442,8 +449,8 @@ async def subscriber_step(client: Client, world: World, stats: Stats, budget: Re
         t.busy -= 1
 
 
-async def legal_step(client: Client, world: World, stats: Stats, budget: RenderBudget) -> None:
-    if world.signed and budget.take():
+async def legal_step(client: Client, world: World, stats: Stats, budgets: Budgets) -> None:
+    if world.signed and budgets.executions.take():
         tenant_id, aid = world.signed.pop(0)
         if world.async_countersign:  # checked and queued; the workers execute it (`executions` reports them)
             body = await call(client, stats, "POST /agreements/{id}/countersign (respond-async)", "POST",
@@ -455,7 +462,7 @@ async def legal_step(client: Client, world: World, stats: Stats, budget: RenderB
         if body:
             check_tenant(body, tenant_id, world, stats)
         return
-    if world.in_review and random.random() < 0.5:
+    if world.in_review and random.random() < 0.5 and budgets.drafts.take():  # approved: a worker renders it
         tenant_id, aid = world.in_review.pop(0)
         body = await call(client, stats, "POST /agreements/{id}/review", "POST", f"/api/v1/agreements/{aid}/review",
                           world.legal_key, json_body={"decision": "approve", "comment": "fine"})  # fmt: skip
@@ -475,7 +482,8 @@ async def run_load(
     health_only: bool = False, on_half: Any = None,
 ) -> Stats:  # fmt: skip
     stats = Stats()
-    budget = RenderBudget(renders)
+    # Half the renders are drafts made ready (rendered ahead by the workers), half executions.
+    budgets = Budgets(RenderBudget(renders / 2), RenderBudget(renders / 2))
     deadline = time.monotonic() + seconds
     pools = [Client(port) for port in ports]
 
@@ -490,9 +498,9 @@ async def run_load(
             if health_only:
                 await call(pool, stats, "GET /health", "GET", "/health", None)
             elif legal:
-                await legal_step(pool, world, stats, budget)
+                await legal_step(pool, world, stats, budgets)
             else:
-                await subscriber_step(pool, world, stats, budget)
+                await subscriber_step(pool, world, stats, budgets.drafts)
 
     async def half() -> None:
         await asyncio.sleep(seconds / 2)

@@ -22,7 +22,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
 from dpa_service import __version__, logs, metrics, reactions
-from dpa_service.agreements import deferred_execution, docusign, docusign_connect, signing
+from dpa_service.agreements import deferred_execution, docusign, docusign_connect, prerender, signing
 from dpa_service.agreements.app_pages import SubscriberAgreementPages
 from dpa_service.agreements.controllers import AgreementsController, DocumentsController, DocuSignConnectController
 from dpa_service.agreements.pages import SigningPages
@@ -42,7 +42,7 @@ from dpa_service.core.mailer import Mailer
 from dpa_service.core.registry import processor
 from dpa_service.core.secrets import load_app_secret
 from dpa_service.core.settings import Settings, get_settings
-from dpa_service.documents.renderer import Renderer, document_pool
+from dpa_service.documents.renderer import Renderer, document_pool, shared_store
 from dpa_service.documents.seal import Seal, SealConfig
 from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
 from dpa_service.http.body_limits import json_body_limits_middleware
@@ -248,7 +248,11 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     state = app.state
     state.db = Database(settings.database)
     state.authenticate = functools.partial(authenticate, state.db)
-    state.renderer = Renderer(document_pool(settings.render_processes), timeout=settings.render_timeout_seconds)
+    state.renderer = Renderer(
+        document_pool(settings.render_processes),
+        timeout=settings.render_timeout_seconds,
+        shared=shared_store(settings.redis_url),
+    )
     state.mailer = Mailer(settings)
     state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), state.renderer)
     state.problem_page = problem_page
@@ -259,6 +263,7 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
         logger.exception("could not start the document workers")
     await state.seal.load()
     deferred_execution.install(state.renderer, state.seal)  # countersignatures queued with `Prefer: respond-async`
+    prerender.install(state.renderer)  # drafts rendered as they become ready for signature
     state.docusign = None
     if settings.docusign is not None:  # DocuSign offered: its outbox jobs run with this process's account
         account = docusign.DocuSign.configure(

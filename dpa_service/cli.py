@@ -159,16 +159,22 @@ def worker(every: float, concurrency: int, metrics_port: int | None) -> None:
 
 
 async def _install_execution(settings: Settings) -> None:
-    """Queued countersignatures (`Prefer: respond-async`) are outbox jobs: this worker renders and seals them too,
-    in its own document pool (started on the first one), with the seal key the app uses (the same `DPA_VAR_DIR`
-    keys, or the configured key or PKCS#12 file: a worker on another host needs the same one)."""
+    """Queued countersignatures (`Prefer: respond-async`) and drafts to render ahead of their signature requests
+    are outbox jobs: this worker renders (and seals) them too, in its own document pool (started on the first one),
+    sharing what it renders through Redis, with the seal key the app uses (the same `DPA_VAR_DIR` keys, or the
+    configured key or PKCS#12 file: a worker on another host needs the same one)."""
     from dpa_service import reactions
-    from dpa_service.agreements import deferred_execution
+    from dpa_service.agreements import deferred_execution, prerender
     from dpa_service.core.registry import processor
-    from dpa_service.documents.renderer import Renderer, document_pool
+    from dpa_service.documents.renderer import Renderer, document_pool, shared_store
     from dpa_service.documents.seal import Seal, SealConfig
 
-    renderer = Renderer(document_pool(settings.render_processes), timeout=settings.render_timeout_seconds)
+    renderer = Renderer(
+        document_pool(settings.render_processes),
+        timeout=settings.render_timeout_seconds,
+        shared=shared_store(settings.redis_url),
+    )
+    prerender.install(renderer)  # needs no key: drafts ready for signature are rendered here whatever happens
     seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), renderer)
     try:
         await seal.load()

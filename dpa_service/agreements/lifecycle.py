@@ -22,9 +22,10 @@ from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
 from dpa_service.core.exceptions import Conflict
 from dpa_service.core.identity import Actor
-from dpa_service.notifications.outbox import enqueue_many
+from dpa_service.notifications.outbox import enqueue_job, enqueue_many
 
 STATUS_CHANGED = "agreement.status_changed"
+PRERENDER_JOB = "agreement.prerender_draft"  # run by `agreements.prerender`
 
 BEFORE_EXECUTION = (
     AgreementStatus.DRAFT,
@@ -99,3 +100,11 @@ async def move(
             **(email or {}),
         }
         await enqueue_many(session, STATUS_CHANGED, [(agreement.tenant_id, f"{STATUS_CHANGED}:{event.id}", payload)])
+        if agreement.status == AgreementStatus.READY_FOR_SIGNATURE:  # its draft is final: render it ahead
+            await enqueue_job(
+                session,
+                PRERENDER_JOB,
+                agreement.tenant_id,
+                f"{PRERENDER_JOB}:{event.id}",
+                {"agreement_id": str(agreement.id), "tenant_id": str(agreement.tenant_id)},
+            )
