@@ -206,6 +206,7 @@ class PostgresDatabases:
         self._numbers = itertools.count(1)
         self._spare: asyncio.Future[str] | None = None
         self._drops: set[asyncio.Future[None]] = set()
+        self._making = asyncio.Lock()  # one statement at a time on the maker connection
         self.copied: list[float] = []  # seconds each CREATE DATABASE took
         self.waited: list[float] = []  # seconds each test waited for its database
 
@@ -216,9 +217,10 @@ class PostgresDatabases:
         name = f"dpa_t_{WORKER}_{TAG:08x}_{next(self._numbers)}"
         started = time.perf_counter()
         template = self.templates[variant]
-        await self.maker.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY {STRATEGY}')
-        # Every connection to it commits without waiting for the WAL flush (see the module docstring).
-        await self.maker.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        async with self._making:  # the spare may be copying now
+            await self.maker.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY {STRATEGY}')
+            # Every connection to it commits without waiting for the WAL flush (see the module docstring).
+            await self.maker.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
         self.copied.append(time.perf_counter() - started)
         return name
 

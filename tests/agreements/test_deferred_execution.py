@@ -202,7 +202,7 @@ async def test_a_transient_failure_is_retried_and_a_later_countersignature_clear
 def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """`dpa worker` on the test's database and var directory (its seal key), without Redis."""
     env = {**os.environ, "DATABASE_URL": settings.database.url, "DPA_VAR_DIR": str(settings.var_dir),
-           "DPA_ENV": "development", "DPA_LOG_LEVEL": "INFO"}  # fmt: skip
+           "DPA_ENV": "development", "DPA_LOG_LEVEL": "INFO", "DPA_RENDER_PROCESSES": "1"}  # fmt: skip
     env.pop("REDIS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "dpa_service", "worker", "--every", "0.2"], env=env,
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))  # fmt: skip

@@ -315,6 +315,7 @@ async def test_envelope_creation_retries_503_and_timeouts_then_reports_a_failed_
 ) -> None:
     owner, legal, _ = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
+    assert await run_due_jobs(db) == 1  # the worker renders the ready draft ahead (agreements.prerender)
     standin.fail_creates = 1
     await request_docusign(owner, aid)
     assert await run_due_jobs(db) == 1 and not standin.envelopes, "503: tried again later"
@@ -345,6 +346,7 @@ async def test_consent_required_is_a_clear_problem_naming_the_consent_url(
 ) -> None:
     owner, legal, _ = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
+    assert await run_due_jobs(db) == 1  # the worker renders the ready draft ahead (agreements.prerender)
     standin.consent_required = True
     await request_docusign(owner, aid)
     with caplog.at_level(logging.ERROR, "dpa_service"):

@@ -69,6 +69,7 @@ def serving(var_dir: Path, port: int | None = None, **extra_env: str) -> Iterato
         "DPA_VAR_DIR": str(var_dir),
         "DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'dpa.db'}",
         "DPA_ENV": "development",
+        "DPA_RENDER_PROCESSES": "1",  # one browser's clicks need no second render process (each costs ~2 s to start)
         **extra_env,
     }
     for unset in ("REDIS_URL", *(() if "PUBLIC_BASE_URL" in extra_env else ("PUBLIC_BASE_URL",))):
