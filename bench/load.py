@@ -214,6 +214,8 @@ class World:
     owner_of: dict[str, str] = field(default_factory=dict)  # agreement id -> tenant id, as the API answered
     in_review: list[tuple[str, str]] = field(default_factory=list)  # (tenant, agreement)
     signed: list[tuple[str, str]] = field(default_factory=list)
+    # (since, tenant): a tenant once per agreement of its that is ready for signature, oldest first
+    ready: list[tuple[float, Tenant]] = field(default_factory=list)
     async_countersign: bool = True  # legal countersigns with `Prefer: respond-async` (--sync-countersign: not)
 
 
@@ -328,6 +330,9 @@ def check_tenant(value: Any, tenant_id: str, world: World, stats: Stats, agreeme
             check_tenant(child, tenant_id, world, stats, agreement_level)
 
 
+READ_FIRST = 10.0  # seconds between a DPA becoming ready for signature and its owner asking to sign it
+
+
 class RenderBudget:
     def __init__(self, per_second: float) -> None:
         self.per_second, self.tokens, self.at = per_second, 1.0, time.monotonic()
@@ -394,14 +399,19 @@ async def call(
 
 
 async def subscriber_step(client: Client, world: World, stats: Stats, budget: RenderBudget) -> None:
-    t = random.choice(world.tenants)
+    roll = random.random()
+    # One step in 16 is an owner signing the DPA made ready longest ago, once it has been ready for READ_FIRST
+    # seconds (the workers render its draft then; a person reads the DPA before asking to sign it).
+    signing = roll < 0.06 and bool(world.ready) and world.ready[0][0] <= time.monotonic() - READ_FIRST
+    t = world.ready.pop(0)[1] if signing else random.choice(world.tenants)
     if t.busy:  # another client is mid-way through a step of this tenant's: take another tenant
+        if signing:
+            world.ready.append((time.monotonic() - READ_FIRST, t))
         return
     t.busy += 1
     try:
-        roll = random.random()
-        if roll < 0.06 and t.ready:  # its draft was rendered by the workers when it became ready
-            aid = t.ready.pop()
+        if signing:
+            aid = t.ready.pop(0)
             me = {"name": f"Olive Owner {t.email[5:].split('@')[0]}", "email": t.email, "title": "CEO"}
             requested = await call(client, stats, "POST /agreements/{id}/signature-requests", "POST",
                                    f"/api/v1/agreements/{aid}/signature-requests", t.key,
@@ -423,6 +433,7 @@ async def subscriber_step(client: Client, world: World, stats: Stats, budget: Re
                     world.in_review.append((t.id, aid))
                 else:
                     t.ready.append(aid)
+                    world.ready.append((time.monotonic(), t))
         elif roll < 0.36:
             custom = random.random() < 0.3
             body_in = {"template_key": "standard-dpa", "variables": request_variables(),
@@ -468,7 +479,9 @@ async def legal_step(client: Client, world: World, stats: Stats, budgets: Budget
                           world.legal_key, json_body={"decision": "approve", "comment": "fine"})  # fmt: skip
         if body:
             check_tenant(body, tenant_id, world, stats)
-            next(t for t in world.tenants if t.id == tenant_id).ready.append(aid)
+            approved = next(t for t in world.tenants if t.id == tenant_id)
+            approved.ready.append(aid)
+            world.ready.append((time.monotonic(), approved))
         return
     t = random.choice(world.tenants)
     body = await call(client, stats, "GET /agreements?tenant_id= (legal)", "GET",
@@ -611,9 +624,12 @@ async def executions(owner_url: str) -> None:
 
     dsn = make_url(owner_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
+    # Until the execution committed (its audit event, written in that transaction after the render and the seal);
+    # `executed_at` is taken before the executed PDF is rendered, so it would leave the render out.
     waits = [float(row[0]) * 1000 for row in await conn.fetch(
-        "SELECT extract(epoch FROM a.executed_at - s.signed_at) FROM agreements a JOIN signatures s "
-        "ON s.agreement_id = a.id AND s.role = 'processor' WHERE a.status = 'executed'")]  # fmt: skip
+        "SELECT extract(epoch FROM e.at - s.signed_at) FROM audit_events e JOIN signatures s "
+        "ON s.agreement_id::text = e.target_id AND s.role = 'processor' "
+        "WHERE e.action = 'agreement.countersign'")]  # fmt: skip
     queued = int(await conn.fetchval("SELECT count(*) FROM agreements WHERE execution_queued_at IS NOT NULL"))
     failed = int(await conn.fetchval("SELECT count(*) FROM agreements WHERE execution_error IS NOT NULL"))
     await conn.close()

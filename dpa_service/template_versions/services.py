@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -192,6 +192,9 @@ async def create_version(db: Database, actor: Actor, prepared: PreparedVersion) 
         return detail(await _insert(session, actor, prepared), current=False)
 
 
+SYNC_LOCK = 0x54504C53  # "TPLS": one import of the shipped templates at a time (PostgreSQL advisory lock)
+
+
 async def sync_from_files(
     db: Database, actor: Actor, *, only_new_keys: bool = False, bundles: Sequence[TemplateBundle] | None = None
 ) -> list[TemplatePublic]:
@@ -218,7 +221,10 @@ async def sync_from_files(
         for bundle in new
     ]
     async with db.transaction(Scope.system()) as session:
-        # Checked again under the write lock: two servers starting at once import a bundle once.
+        # Checked again under the write lock (SQLite's one writer; an advisory lock on PostgreSQL, where two app
+        # processes starting at once both numbered the same version 1 and one start failed): imported once.
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SYNC_LOCK})
         fresh = [p for p, bundle in zip(prepared, new, strict=True) if not await _known(session, bundle, only_new_keys)]
         return [public(await _insert(session, actor, p), {}) for p in fresh]
 

@@ -3,8 +3,9 @@
 A DPA may rely on the EU-US Privacy Shield only if it was made while the Shield stood (from 2016-08-01 until the
 CJEU invalidated it on 2020-07-16, C-311/18), and it authorizes the sub-processor list in force that day. So these
 tests take a database as migrated (`first_start`) and load the sub-processor list in January 2019, before the app
-under test starts (its first start then imports the shipped templates, whose sample variables name mechanisms of
-today); their DPAs on the Shield are executed in 2019 too (`test_campaigns.executed`).
+under test starts (its first start then imports the other shipped templates, whose sample variables name mechanisms
+of today), with the short edition of the standard DPA, as every test but those of the DPA's own text has
+(tests/helpers/short_dpa.py); their DPAs on the Shield are executed in 2019 too (`test_campaigns.executed`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import pytest
 
 from dpa_service.core.clock import travel_to
 from dpa_service.core.db import Database
+from dpa_service.core.identity import Actor
 from dpa_service.subprocessors.registry_sync import ensure_seeded
+from dpa_service.template_versions.services import sync_from_files
+from tests.helpers.short_dpa import short_standard_dpa
 
 FIRST_STARTED = datetime(2019, 1, 7, 9, 0, tzinfo=UTC)
 
@@ -30,3 +34,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 async def first_started_in_2019(db: Database) -> None:
     with travel_to(FIRST_STARTED):
         await ensure_seeded(db)
+    # Imported today, as the app's first start would: its sample names mechanisms of today, unknown in 2019.
+    await sync_from_files(db, Actor.system("startup"), bundles=[short_standard_dpa()])

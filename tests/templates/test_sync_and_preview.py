@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -9,8 +10,9 @@ from sqlalchemy import select
 
 from dpa_service.core.db import Database, Scope
 from dpa_service.core.identity import Actor
+from dpa_service.core.settings import Settings
 from dpa_service.template_versions.models import TemplatePublic, TemplateVersion
-from dpa_service.template_versions.services import sync_from_files
+from dpa_service.template_versions.services import import_shipped, sync_from_files
 from tests.helpers.api import Api
 from tests.templates.conftest import pdf_text, squash
 from tests.templates.test_governance import new_template
@@ -31,6 +33,22 @@ async def test_sync_imports_each_shipped_template_once(db: Database, bundle) -> 
         rows = list((await session.execute(query)).scalars())
     assert len(rows) == 1
     assert rows[0].author_id is None and rows[0].version == 1
+
+
+@pytest.mark.first_start
+async def test_two_servers_starting_at_once_import_each_template_once(db: Database, settings: Settings) -> None:
+    """Two app processes starting together on one database (both run `import_shipped`): one imports, the other
+    finds it done; neither start fails (on PostgreSQL both used to number the same version 1)."""
+    other = Database(settings.database)
+    try:
+        results = await asyncio.gather(import_shipped(db), import_shipped(other), return_exceptions=True)
+    finally:
+        await other.dispose()
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sorted(len(r) for r in results if isinstance(r, list)) == [0, 1]
+    async with db.transaction(Scope.system(), write=False) as session:
+        query = select(TemplateVersion).where(TemplateVersion.key == "standard-dpa")
+        assert len(list((await session.execute(query)).scalars())) == 1
 
 
 async def test_legal_previews_a_version_as_a_pdf(admin: Api, db: Database, bundle) -> None:
