@@ -42,8 +42,9 @@ from dpa_service.core.mailer import Mailer
 from dpa_service.core.registry import processor
 from dpa_service.core.secrets import load_app_secret
 from dpa_service.core.settings import Settings, get_settings
-from dpa_service.documents.renderer import Renderer, document_pool, shared_store
+from dpa_service.documents.renderer import Renderer, document_pool
 from dpa_service.documents.seal import Seal, SealConfig
+from dpa_service.documents.shared_cache import shared_cache
 from dpa_service.http.auth import ApiKeyAuthenticationMiddleware
 from dpa_service.http.body_limits import json_body_limits_middleware
 from dpa_service.http.deps import DbDep, dependencies
@@ -251,7 +252,7 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     state.renderer = Renderer(
         document_pool(settings.render_processes),
         timeout=settings.render_timeout_seconds,
-        shared=shared_store(settings.redis_url),
+        shared=shared_cache(settings.redis_url, load_app_secret(settings)),
     )
     state.mailer = Mailer(settings)
     state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), state.renderer)

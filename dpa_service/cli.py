@@ -166,13 +166,15 @@ async def _install_execution(settings: Settings) -> None:
     from dpa_service import reactions
     from dpa_service.agreements import deferred_execution, prerender
     from dpa_service.core.registry import processor
-    from dpa_service.documents.renderer import Renderer, document_pool, shared_store
+    from dpa_service.core.secrets import load_app_secret
+    from dpa_service.documents.renderer import Renderer, document_pool
     from dpa_service.documents.seal import Seal, SealConfig
+    from dpa_service.documents.shared_cache import shared_cache
 
     renderer = Renderer(
         document_pool(settings.render_processes),
         timeout=settings.render_timeout_seconds,
-        shared=shared_store(settings.redis_url),
+        shared=shared_cache(settings.redis_url, load_app_secret(settings)),
     )
     prerender.install(renderer)  # needs no key: drafts ready for signature are rendered here whatever happens
     seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), renderer)

@@ -4,24 +4,19 @@
 A render that crashes its worker or outlives `timeout` fails that request with a 503 problem; the pool replaces
 the worker and the server carries on.
 
-Several processes (app servers, `dpa worker`s) can share finished documents through a `shared` store (Redis when
-`REDIS_URL` is set): a draft a worker rendered ahead of its signature request is then found by whichever app
-process serves the request. An entry carries its SHA-256 and is used only if the bytes still match it; the store
-is an accelerator, never a dependency: when it fails, the document is rendered as if it were empty.
+Several processes (app servers, `dpa worker`s) share finished documents through a `shared` cache (Redis when
+`REDIS_URL` is set; `shared_cache`): a draft a worker rendered ahead of its signature request is then found by
+whichever app process serves the request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import timedelta
-from importlib import metadata
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-import dpa_service
 from dpa_service.core.exceptions import Unavailable
 from dpa_service.documents.pool import (
     InThisProcess,
@@ -33,21 +28,13 @@ from dpa_service.documents.pool import (
     shared_pool,
 )
 from dpa_service.documents.rendering import RenderedPdf, RenderJob, render_pdf
+from dpa_service.documents.shared_cache import SharedCache
 
 logger = logging.getLogger("dpa_service.rendering")
 
 T = TypeVar("T")
 # What every worker imports once at start, so no request pays for it.
 PRELOAD = ("weasyprint", "pyhanko.sign", "dpa_service.documents.rendering", "dpa_service.documents.seal")
-
-
-def shared_store(redis_url: str | None) -> SharedStore | None:
-    """The store every process of one service shares documents through: Redis when it is configured."""
-    if not redis_url:
-        return None
-    from litestar.stores.redis import RedisStore
-
-    return RedisStore.with_client(redis_url, namespace="dpa_render")
 
 
 def document_pool(size: int | None = None) -> ProcessPool:
@@ -59,21 +46,6 @@ class RenderFailed(Unavailable):
     title = "Document rendering failed"
 
 
-class SharedStore(Protocol):
-    """What the renderer needs of a store other processes read too (Litestar's stores fit)."""
-
-    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None: ...
-
-    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None: ...
-
-
-# Kept a day: a draft is pre-rendered when it becomes ready to sign, and usually asked for within minutes.
-SHARED_FOR = timedelta(days=1)
-SHARED_MAX_BYTES = 8 * 1024 * 1024
-# Another release, or another WeasyPrint, may lay the same document out differently: their entries are not ours.
-SHARED_PREFIX = f"pdf:{dpa_service.__version__}:{metadata.version('weasyprint')}:"
-
-
 class Renderer:
     """PDF rendering with a bounded cache of finished documents, off the event loop."""
 
@@ -83,7 +55,7 @@ class Renderer:
         *,
         timeout: float = 120.0,
         max_cache_bytes: int = 64 * 1024 * 1024,
-        shared: SharedStore | None = None,
+        shared: SharedCache | None = None,
     ) -> None:
         self.pool: ProcessPool | InThisProcess = pool or (InThisProcess() if in_this_process() else document_pool())
         self.timeout = timeout
@@ -123,38 +95,15 @@ class Renderer:
 
     async def _render(self, key: str, job: RenderJob) -> RenderedPdf:
         try:
-            rendered = await self._shared_get(key)
+            rendered = await self.shared.get(key) if self.shared else None
             if rendered is None:
                 rendered = await self.run(render_pdf, job)
-                await self._shared_set(key, rendered)
+                if self.shared:
+                    await self.shared.put(key, rendered)
             self._store(key, rendered)
             return rendered
         finally:
             self._in_flight.pop(key, None)
-
-    async def _shared_get(self, key: str) -> RenderedPdf | None:
-        if self.shared is None:
-            return None
-        try:
-            entry = await self.shared.get(SHARED_PREFIX + key)
-        except Exception:  # an accelerator: any failure of the store is a miss
-            logger.warning("the shared document cache could not be read; rendering instead", exc_info=True)
-            return None
-        if entry is None or len(entry) < 64:
-            return None
-        sha256, content = entry[:64].decode("ascii", "replace"), entry[64:]
-        if hashlib.sha256(content).hexdigest() != sha256:
-            logger.warning("a shared cache entry did not match its SHA-256; rendering instead")
-            return None
-        return RenderedPdf(content, sha256, cached=True)
-
-    async def _shared_set(self, key: str, rendered: RenderedPdf) -> None:
-        if self.shared is None or len(rendered.content) > SHARED_MAX_BYTES:
-            return
-        try:
-            await self.shared.set(SHARED_PREFIX + key, rendered.sha256.encode() + rendered.content, SHARED_FOR)
-        except Exception:  # an accelerator: the document was rendered, the caller gets it
-            logger.warning("the shared document cache could not be written", exc_info=True)
 
     def _cached(self, key: str) -> RenderedPdf | None:
         found = self._cache.get(key)

@@ -205,6 +205,8 @@ async def sync_from_files(
     candidates = shipped_bundles() if bundles is None else list(bundles)
     async with db.transaction(Scope.system(), write=False) as session:
         new = [bundle for bundle in candidates if not await _known(session, bundle, only_new_keys)]
+    if not new:  # every start of a running service: no write transaction, no lock
+        return []
     prepared = [
         await _prepare(
             actor,

@@ -3,7 +3,9 @@ service's processes) finds the exact PDF its signer will see instead of laying i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -13,8 +15,9 @@ import pytest
 from litestar.stores.memory import MemoryStore
 
 from dpa_service.core.db import Database
-from dpa_service.documents.renderer import SHARED_PREFIX, Renderer, shared_store
+from dpa_service.documents.renderer import Renderer
 from dpa_service.documents.rendering import RenderJob
+from dpa_service.documents.shared_cache import SharedCache, shared_cache
 from dpa_service.template_versions.bundle import shipped_bundles
 from dpa_service.template_versions.services import build_context, render_job
 from tests.helpers.agreements import approve_standard_dpa, ok, request_own_signature, to_status, token_of
@@ -25,7 +28,7 @@ from tests.helpers.receiver import drain
 class CountedRenders:
     """Which document functions a renderer ran in its pool (a cached document runs none)."""
 
-    def __init__(self, renderer: Renderer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, renderer: Renderer, monkeypatch: pytest.MonkeyPatch | None = None) -> None:
         self.names: list[str] = []
         run = renderer.run
 
@@ -33,7 +36,10 @@ class CountedRenders:
             self.names.append(fn.__name__)
             return await run(fn, *args, **kwargs)
 
-        monkeypatch.setattr(renderer, "run", counted)
+        if monkeypatch is None:  # a renderer of the test's own
+            renderer.run = counted  # type: ignore[method-assign]
+        else:  # the app's, which later tests share
+            monkeypatch.setattr(renderer, "run", counted)
 
     @property
     def pdfs(self) -> int:
@@ -112,41 +118,63 @@ class FailingStore(MemoryStore):
         raise ConnectionError("Redis is down")
 
 
-async def test_processes_sharing_a_store_render_a_document_once_and_never_trust_a_changed_entry(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    store = MemoryStore()
-    worker, app = Renderer(shared=store), Renderer(shared=store)  # two processes' renderers, one store
-    app_renders = CountedRenders(app, monkeypatch)
-    job = _job("SHARED-1")
+class StalledStore(MemoryStore):
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        await asyncio.sleep(3600)  # answers nothing, refuses nothing
+        return None
 
+
+SECRET = b"the service's secret, as load_app_secret gives it"
+
+
+async def test_processes_sharing_a_cache_render_a_document_once() -> None:
+    store = MemoryStore()
+    worker, app = Renderer(shared=SharedCache(store, SECRET)), Renderer(shared=SharedCache(store, SECRET))
+    job = _job(f"SHARED-{uuid.uuid4()}")
     first = await worker.render(job)
+    renders = CountedRenders(app)
     found = await app.render(job)
     assert (found.content, found.sha256, found.cached) == (first.content, first.sha256, True)
-    assert app_renders.pdfs == 0
+    assert renders.pdfs == 0
+    assert all(first.content[:200] not in v.data for v in store._store.values())  # sealed, not in the clear
 
-    # An entry whose bytes no longer match their hash is never served: the document is rendered again.
-    entry = await store.get(SHARED_PREFIX + job.cache_key)
+
+async def test_an_entry_changed_moved_or_sealed_with_another_key_is_never_served() -> None:
+    store = MemoryStore()
+    cache = SharedCache(store, SECRET)
+    job, other = _job(f"SHARED-{uuid.uuid4()}"), _job(f"SHARED-{uuid.uuid4()}")
+    genuine = await Renderer(shared=cache).render(job)
+    await Renderer(shared=cache).render(other)
+    [entry_key] = [k for k in store._store if k.endswith(job.cache_key)]
+    [other_key] = [k for k in store._store if k.endswith(other.cache_key)]
+    entry = await store.get(entry_key)
     assert entry is not None
-    await store.set(SHARED_PREFIX + job.cache_key, entry[:-10] + b"0123456789")
-    fresh = Renderer(shared=store)
-    fresh_renders = CountedRenders(fresh, monkeypatch)
-    again = await fresh.render(job)
-    assert fresh_renders.pdfs == 1 and again.content == first.content and not again.cached
+
+    for value in (
+        entry[:-10] + b"0123456789",  # changed
+        await store.get(other_key) or b"",  # another document's entry, moved here
+        SharedCache(MemoryStore(), b"someone else's secret")._sealer.seal(job.cache_key.encode() + b"%PDF forged"),
+    ):
+        await store.set(entry_key, value)
+        renderer = Renderer(shared=cache)
+        renders = CountedRenders(renderer)
+        rendered = await renderer.render(job)
+        assert renders.pdfs == 1 and rendered.content == genuine.content and not rendered.cached
 
 
-async def test_a_failing_store_costs_a_render_never_the_document(monkeypatch: pytest.MonkeyPatch) -> None:
-    renderer = Renderer(shared=FailingStore())
-    renders = CountedRenders(renderer, monkeypatch)
-    rendered = await renderer.render(_job("SHARED-2"))
-    assert rendered.content.startswith(b"%PDF") and renders.pdfs == 1
+async def test_a_failing_or_stalled_store_costs_a_render_never_the_document() -> None:
+    for store in (FailingStore(), StalledStore()):
+        renderer = Renderer(shared=SharedCache(store, SECRET))
+        renders = CountedRenders(renderer)
+        rendered = await asyncio.wait_for(renderer.render(_job(f"SHARED-{uuid.uuid4()}")), 60)
+        assert rendered.content.startswith(b"%PDF") and renders.pdfs == 1
 
 
-async def test_the_shared_store_is_redis_when_configured(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert shared_store(None) is None
-    job = _job("SHARED-3")
-    first = await Renderer(shared=shared_store(redis_url)).render(job)
-    other = Renderer(shared=shared_store(redis_url))
-    renders = CountedRenders(other, monkeypatch)
+async def test_the_shared_cache_is_redis_when_configured(redis_url: str) -> None:
+    assert shared_cache(None, SECRET) is None
+    job = _job(f"SHARED-{uuid.uuid4()}")
+    first = await Renderer(shared=shared_cache(redis_url, SECRET)).render(job)
+    other = Renderer(shared=shared_cache(redis_url, SECRET))
+    renders = CountedRenders(other)
     found = await other.render(job)
     assert found.cached and found.content == first.content and renders.pdfs == 0

@@ -3,9 +3,9 @@
 A DPA may rely on the EU-US Privacy Shield only if it was made while the Shield stood (from 2016-08-01 until the
 CJEU invalidated it on 2020-07-16, C-311/18), and it authorizes the sub-processor list in force that day. So these
 tests take a database as migrated (`first_start`) and load the sub-processor list in January 2019, before the app
-under test starts (its first start then imports the other shipped templates, whose sample variables name mechanisms
-of today), with the short edition of the standard DPA, as every test but those of the DPA's own text has
-(tests/helpers/short_dpa.py); their DPAs on the Shield are executed in 2019 too (`test_campaigns.executed`).
+under test starts; the short edition of the standard DPA (tests/helpers/short_dpa.py), which every test but those of
+the DPA's own text executes, is imported today, since its sample variables name mechanisms of today. Their DPAs on
+the Shield are executed in 2019 (`test_campaigns.executed`).
 """
 
 from __future__ import annotations

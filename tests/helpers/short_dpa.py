@@ -3,11 +3,13 @@
 Rendering the full DPA (18 pages) took about 1.1 s of CPU on the CI machine, and a test that takes an agreement to
 "executed" renders it twice (the draft its signer is shown, then the executed copy): those renders were about 45% of
 the whole suite's CPU, which had pushed CI past its 10 minutes on 2 cores. Most tests only need *an* executed DPA
-of key standard-dpa: its states, evidence, certificate, seal, events and reactions, none of which depends on the
-fixed clause text. The short edition is derived from the shipped file at run time, so it cannot drift from it: the
-same variables schema, sample, stylesheet (fonts, page numbers, signature block), obligations and every section
-whose content comes from the variables (parties, transfers, custom clauses, signatures, Annex III), without the
-fixed clauses and Annexes I and II. It renders in 6 pages, about 4x faster.
+of key standard-dpa: its states, evidence, certificate, seal, events and reactions. The short edition is derived
+from the shipped file at run time, so what it keeps cannot drift: the same variables schema, sample, stylesheet
+(fonts, page numbers, signature block) and obligations; the parties, Clause 12 (transfers), Clause 18 (custom
+clauses), the signatures and Annex III (sub-processors). It cuts the other clauses and Annexes I and II: mostly
+fixed text, but Clause 1 (the processor's trading name), Clause 9 (the obligations table), Clause 15 (governing law)
+and Annex I (the processing description) are built from the variables too, and are rendered with the shipped
+template by tests/templates/test_rendering.py and the `shipped_dpa` tests. It renders in 7 pages, about 3x faster.
 
 Tests of the DPA's own text and layout are marked `shipped_dpa` and get the shipped template, unchanged.
 """
