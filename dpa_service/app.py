@@ -252,7 +252,7 @@ async def _open_state(app: Litestar, settings: Settings) -> None:
     state.renderer = Renderer(
         document_pool(settings.render_processes),
         timeout=settings.render_timeout_seconds,
-        shared=shared_cache(settings.redis_url, load_app_secret(settings)),
+        shared=shared_cache(settings.redis_url, app.state.secret),
     )
     state.mailer = Mailer(settings)
     state.seal = Seal(SealConfig.from_settings(settings, organization=processor()["legal_name"]), state.renderer)

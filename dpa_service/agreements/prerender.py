@@ -17,15 +17,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from dpa_service.agreements import documents
+from dpa_service.agreements import signing
 from dpa_service.agreements.lifecycle import PRERENDER_JOB
 from dpa_service.agreements.models import AgreementStatus
 from dpa_service.agreements.services import find
 from dpa_service.core.db import Database, Scope
 from dpa_service.documents.renderer import Renderer
 from dpa_service.notifications.outbox import register_job
-from dpa_service.subprocessors import services as subprocessors
-from dpa_service.template_versions import services as templates
 
 # A render that failed for want of resources is worth one more try; after that the request renders it itself.
 ATTEMPTS = 2
@@ -36,11 +34,8 @@ async def prerender(db: Database, renderer: Renderer, payload: dict[str, Any]) -
     agreement_id, scope = uuid.UUID(payload["agreement_id"]), Scope.tenant(uuid.UUID(payload["tenant_id"]))
     async with db.transaction(scope, write=False) as session:
         agreement = await find(session, agreement_id)
-        if agreement.status != AgreementStatus.READY_FOR_SIGNATURE:
-            return  # sent, voided or sent back meanwhile: nobody will ask for this draft
-        version = await templates.version_by_id(db, scope, agreement.template_id)
-        _, listing = await subprocessors.listing_for(db, scope, None)  # as `signing.prepare_signature` asks
-    await documents.draft_pdf(renderer, version, agreement, listing)
+    if agreement.status == AgreementStatus.READY_FOR_SIGNATURE:  # else sent, voided or sent back meanwhile
+        await signing.draft_to_sign(db, renderer, scope, agreement, None)  # as its signature request will ask
 
 
 def install(renderer: Renderer) -> None:

@@ -41,6 +41,7 @@ from dpa_service.core.identity import Actor, Principal
 from dpa_service.core.mailer import Mail, Mailer
 from dpa_service.core.validation import text_problem
 from dpa_service.documents.renderer import Renderer
+from dpa_service.documents.rendering import RenderedPdf
 from dpa_service.subprocessors import services as subprocessors
 from dpa_service.template_versions import services as templates
 from dpa_service.users import services as users
@@ -74,11 +75,21 @@ async def prepare_signature(
         agreement = await find(session, agreement_id)
         next_status(agreement, "send_for_signature")
         await checks.before_signing(db, principal.scope, agreement.tenant_id)
-        version = await templates.version_by_id(db, principal.scope, agreement.template_id)
-        # The signer signs the list in force now; the agreement keeps that version from here on.
-        list_version, listing = await subprocessors.listing_for(db, principal.scope, None)
-    pdf = await documents.draft_pdf(renderer, version, agreement, listing)
+    # The signer signs the list in force now; the agreement keeps that version from here on.
+    list_version, pdf = await draft_to_sign(db, renderer, principal.scope, agreement, None)
     return PreparedDocument(agreement.id, agreement.updated_at, pdf.sha256, list_version, pdf.content)
+
+
+async def draft_to_sign(
+    db: Database, renderer: Renderer, scope: Scope, agreement: Agreement, list_version: int | None
+) -> tuple[int, RenderedPdf]:
+    """The draft a signer of `agreement` is shown, on sub-processor list `list_version` (None: the one in force,
+    which a new signature request pins), and that list's number. Both reads on one connection, released before the
+    render."""
+    async with db.transaction(scope, write=False):
+        version = await templates.version_by_id(db, scope, agreement.template_id)
+        number, listing = await subprocessors.listing_for(db, scope, list_version)
+    return number, await documents.draft_pdf(renderer, version, agreement, listing)
 
 
 @dataclass
@@ -234,11 +245,9 @@ async def refuse_unsignable(db: Database, agreement: Agreement) -> None:
 async def signing_document(db: Database, renderer: Renderer, token: str) -> bytes:
     """The exact PDF the signer is asked to sign (rebuilt deterministically, checked against the request)."""
     request, agreement = await signing_view(db, token)
-    scope = Scope.tenant(agreement.tenant_id)
-    async with db.transaction(scope, write=False):  # both reads on one connection
-        version = await templates.version_by_id(db, scope, agreement.template_id)
-        _, listing = await subprocessors.listing_for(db, scope, agreement.subprocessor_list_version)
-    pdf = await documents.draft_pdf(renderer, version, agreement, listing)
+    _, pdf = await draft_to_sign(
+        db, renderer, Scope.tenant(agreement.tenant_id), agreement, agreement.subprocessor_list_version
+    )
     if pdf.sha256 != request.document_sha256:
         raise Conflict("The document changed since the signing link was sent; ask for a new link.")
     return pdf.content

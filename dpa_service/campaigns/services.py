@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -61,7 +61,7 @@ from dpa_service.campaigns.progress import progress as progress
 from dpa_service.campaigns.terms import STAFF, Plan, Target, legal_only, plan_of_terms, swapped
 from dpa_service.campaigns.terms import in_force as in_force
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database
+from dpa_service.core.db import Database, serialize
 from dpa_service.core.events import checks
 from dpa_service.core.exceptions import Conflict, InvalidInput
 from dpa_service.core.identity import Actor
@@ -178,18 +178,13 @@ def _plan_of(campaign: Campaign) -> Plan:
     return Plan(target, campaign.replace_mechanism, campaign.replacement_mechanism)
 
 
-async def _serialize(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RUN_LOCK})
-
-
 async def start_campaign(db: Database, actor: Actor, data: CampaignCreate, *, base_url: str = "") -> CampaignRun:
     """Legal starts a campaign: checked terms (422 naming each field), a draft and a notice for every tenant it
     reaches, all in one transaction. An identical campaign (same template version and mechanisms) is 409."""
     legal_only(actor)
     plan = await plan_of_terms(db, data)
     async with db.transaction(STAFF) as session:
-        await _serialize(session)
+        await serialize(session, RUN_LOCK)
         same = await session.scalar(
             select(col(Campaign.id)).where(
                 col(Campaign.template_id).is_(None) if data.template_id is None else
@@ -232,7 +227,7 @@ async def run_campaign(db: Database, actor: Actor, campaign_id: uuid.UUID, *, ba
     """Run a campaign again: a draft for each tenant that matches now and has none from it yet (nobody twice)."""
     legal_only(actor)
     async with db.transaction(STAFF) as session:
-        await _serialize(session)
+        await serialize(session, RUN_LOCK)
         campaign = await find_campaign(session, campaign_id, lock=True)
         return await _run(db, session, actor, campaign, base_url)
 

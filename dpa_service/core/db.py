@@ -73,6 +73,13 @@ class Scope:
         return cls(cross_tenant=True)
 
 
+async def serialize(session: AsyncSession, key: int) -> None:
+    """One such transaction at a time, whichever process runs it: a transaction-scoped advisory lock on PostgreSQL
+    (held until commit or rollback); SQLite's writers are already serialized by BEGIN IMMEDIATE."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def tenant_of(session: AsyncSession, requested: uuid.UUID | None = None) -> uuid.UUID | None:
     """The tenant a query must be limited to: the session's own, or else the one staff asked for (None: all)."""
     scope: Scope = session.info["scope"]

@@ -14,11 +14,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.core.clock import as_utc, utcnow
+from dpa_service.core.db import serialize
 from dpa_service.core.exceptions import Conflict, NotFound
 from dpa_service.subprocessors.models import SubprocessorPublic, SubprocessorVersion, VersionPublic
 
@@ -118,5 +119,4 @@ async def listing_for(session: AsyncSession, pinned: int | None) -> tuple[int, d
 async def lock_list(session: AsyncSession) -> None:
     """One writer of the list at a time: two legal users publishing at once get versions N+1 and N+2, not a
     unique-constraint error. (SQLite writers are already serialized by BEGIN IMMEDIATE.)"""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIST_LOCK_KEY})
+    await serialize(session, LIST_LOCK_KEY)

@@ -13,13 +13,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from dpa_service.audit import services as audit
 from dpa_service.core.clock import utcnow
-from dpa_service.core.db import Database, Scope
+from dpa_service.core.db import Database, Scope, serialize
 from dpa_service.core.events import TemplateRetired, reactions
 from dpa_service.core.exceptions import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from dpa_service.core.identity import Actor, Principal, Role
@@ -225,8 +225,7 @@ async def sync_from_files(
     async with db.transaction(Scope.system()) as session:
         # Checked again under the write lock (SQLite's one writer; an advisory lock on PostgreSQL, where two app
         # processes starting at once both numbered the same version 1 and one start failed): imported once.
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SYNC_LOCK})
+        await serialize(session, SYNC_LOCK)
         fresh = [p for p, bundle in zip(prepared, new, strict=True) if not await _known(session, bundle, only_new_keys)]
         return [public(await _insert(session, actor, p), {}) for p in fresh]
 

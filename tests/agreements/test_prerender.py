@@ -45,6 +45,15 @@ class CountedRenders:
     def pdfs(self) -> int:
         return self.names.count("render_pdf")
 
+    def since_now(self) -> None:
+        self.names.clear()
+
+
+@pytest.fixture
+def renders(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> CountedRenders:
+    """The renders of the app under test (its worker rounds included)."""
+    return CountedRenders(client.app.state.renderer, monkeypatch)  # type: ignore[attr-defined]
+
 
 @pytest.fixture
 async def parties(admin: Api, db: Database) -> tuple[Api, Api]:
@@ -53,11 +62,11 @@ async def parties(admin: Api, db: Database) -> tuple[Api, Api]:
 
 
 async def test_the_worker_renders_a_ready_draft_and_the_signature_request_renders_nothing(
-    parties: tuple[Api, Api], db: Database, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    parties: tuple[Api, Api], db: Database, client: httpx.AsyncClient, renders: CountedRenders
 ) -> None:
     owner, legal = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
-    renders = CountedRenders(client.app.state.renderer, monkeypatch)  # type: ignore[attr-defined]
+    renders.since_now()
 
     await drain(client, db)  # the worker's round: the draft is rendered now, outside any request
     assert renders.pdfs == 1
@@ -76,11 +85,11 @@ async def test_the_worker_renders_a_ready_draft_and_the_signature_request_render
 
 
 async def test_legal_approving_custom_clauses_makes_the_draft_ready_and_rendered_ahead(
-    parties: tuple[Api, Api], db: Database, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    parties: tuple[Api, Api], db: Database, client: httpx.AsyncClient, renders: CountedRenders
 ) -> None:
     owner, legal = parties
     aid = (await to_status(owner, legal, "in_legal_review"))["id"]
-    renders = CountedRenders(client.app.state.renderer, monkeypatch)  # type: ignore[attr-defined]
+    renders.since_now()
     await drain(client, db)
     assert renders.pdfs == 0, "a draft in legal review may still change: nothing is rendered for it"
     await ok(legal.post(f"/agreements/{aid}/review", {"decision": "approve"}))
@@ -91,12 +100,12 @@ async def test_legal_approving_custom_clauses_makes_the_draft_ready_and_rendered
 
 
 async def test_a_draft_voided_before_the_worker_ran_is_not_rendered(
-    parties: tuple[Api, Api], db: Database, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    parties: tuple[Api, Api], db: Database, client: httpx.AsyncClient, renders: CountedRenders
 ) -> None:
     owner, legal = parties
     aid = (await to_status(owner, legal, "ready_for_signature"))["id"]
     await ok(owner.post(f"/agreements/{aid}/void", {"reason": "not needed"}))
-    renders = CountedRenders(client.app.state.renderer, monkeypatch)  # type: ignore[attr-defined]
+    renders.since_now()
     await drain(client, db)
     assert renders.pdfs == 0
 
